@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel FUSE passthrough (Linux 6.9+) on libfuse 3.14, which has no API for
+ * it: a custom I/O hook negotiates FUSE_PASSTHROUGH at INIT and marks OPEN and
+ * CREATE replies, so read, write and mmap of an open file go straight to the
+ * block's own pages.  See shared/design/kernel-passthrough.md.
+ */
+#ifndef SHMFS_PASSTHROUGH_H
+#define SHMFS_PASSTHROUGH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fuse_session;
+struct passthrough;
+
+enum passthrough_mode {
+	PASSTHROUGH_AUTO,  /* use it when the kernel and our privileges allow */
+	PASSTHROUGH_OFF,   /* -o nopassthrough: data goes through the daemon */
+};
+
+/*
+ * Installs the I/O hook on a mounted session, before its loop runs.
+ * `allow_shared_mmap` false (-o nommap) makes MAP_SHARED mappings of files
+ * in fallback mode fail instead of being served from a page cache that is not
+ * the block's pages.  Errors: -ENOMEM, or libfuse's refusal as -EINVAL.
+ */
+int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
+			bool allow_shared_mmap, struct passthrough **out);
+
+/* Frees the state; call after the session is destroyed. */
+void passthrough_free(struct passthrough *pt);
+
+/* True once INIT has negotiated passthrough with the kernel. */
+bool passthrough_active(const struct passthrough *pt);
+
+/*
+ * Registers `fd` with the kernel as a backing file.  Returns the backing id
+ * (> 0) or -errno (-EPERM when passthrough is not active or not permitted).
+ */
+int passthrough_backing_open(struct passthrough *pt, int fd);
+
+/* Drops the daemon's registration; files already open keep their own. */
+void passthrough_backing_close(struct passthrough *pt, int backing_id);
+
+/*
+ * Makes the next OPEN or CREATE reply sent by the calling thread a
+ * passthrough open of `backing_id`.  Call right before fuse_reply_open() or
+ * fuse_reply_create() in the same handler; libfuse sends the reply on the
+ * caller's thread, where the hook picks the id up and clears it.
+ */
+void passthrough_mark_reply(struct passthrough *pt, int backing_id);
+
+#endif

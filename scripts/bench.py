@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: MIT
+"""The benchmark behind scripts/bench.
+
+Every figure is a ratio to an anchor measured in the same run, interleaved
+round by round (anchor, subject, anchor, subject, ...), because the machines
+are shared and noisy; each side's median over the rounds is compared."""
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("SHMFS_BUILD", "build"))
+SHMFS = os.path.join(BUILD, "fs", "shmfs")
+BENCH_IO = os.path.join(BUILD, "bench_io")
+SHM = "/dev/shm"
+MiB = 1 << 20
+
+
+def build_bench_io():
+    src = os.path.join(ROOT, "scripts", "bench_io.c")
+    subprocess.run(["cc", "-O2", "-std=gnu11", "-Wall", "-Werror", "-o", BENCH_IO, src],
+                   check=True)
+
+
+def run_io(*args):
+    """Runs one bench_io workload; returns (seconds, units)."""
+    out = subprocess.run([BENCH_IO, *map(str, args)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+class Mount:
+    """A shmfs mount in the foreground, torn down on exit."""
+
+    def __init__(self, prefix, *options):
+        self.dir = tempfile.mkdtemp(prefix="shmfs-bench-")
+        opts = ",".join(("prefix=" + prefix,) + options)
+        self.proc = subprocess.Popen([SHMFS, "-f", "-o", opts, self.dir],
+                                     stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while not os.path.ismount(self.dir):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.close()
+                raise RuntimeError("shmfs did not mount: " + self.proc.stderr.read())
+            time.sleep(0.02)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def close(self):
+        if os.path.ismount(self.dir):
+            subprocess.run(["fusermount3", "-u", self.dir], check=False)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.rmdir(self.dir)
+
+
+def compare(rounds, anchor, subject, higher_is_better=True):
+    """Interleaves the two workloads; returns (anchor rate, subject rate,
+    ratio), rates in units per second."""
+    a, s = [], []
+    for _ in range(rounds):
+        for fn, acc in ((anchor, a), (subject, s)):
+            sec, units = fn()
+            acc.append(units / sec)
+    ra, rs = statistics.median(a), statistics.median(s)
+    return ra, rs, (rs / ra if higher_is_better else ra / rs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+
+    rounds = 3 if args.quick else 7
+    size = (64 if args.quick else 256) * MiB
+    ndir = 1000 if args.quick else 10000
+    build_bench_io()
+
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+    mounts = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=ratio, unit=unit, target=target,
+                         kind=kind))
+        print("%-40s %12.4g %12.4g %8.2f%s  (target %s)" %
+              (figure, ra, rs, ratio, kind, target), flush=True)
+
+    try:
+        pt = Mount(prefix)
+        mounts.append(pt)
+        fb = Mount(prefix, "nopassthrough")
+        mounts.append(fb)
+
+        blk = prefix + "seq"
+        with open(os.path.join(SHM, blk), "wb") as f:
+            f.truncate(size)
+        shm_file = os.path.join(SHM, blk)
+        print("%-40s %12s %12s %9s" % ("figure", "anchor/s", "shmfs/s", "ratio"))
+
+        for label, m in (("passthrough", pt), ("fallback", fb)):
+            mf = m.path("seq")
+            ra, rs, r = compare(rounds, lambda: run_io("seqwrite", shm_file, size),
+                                lambda: run_io("seqwrite", mf, size))
+            row("seq write 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
+                "0.9x" if label == "passthrough" else "-")
+            ra, rs, r = compare(rounds, lambda: run_io("seqread", shm_file),
+                                lambda: run_io("seqread", mf))
+            row("seq read 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
+                "0.9x" if label == "passthrough" else "-")
+
+        mf = pt.path("seq")
+        for op in ("mmapwrite", "mmapread"):
+            ra, rs, r = compare(rounds, lambda: run_io(op, shm_file),
+                                lambda: run_io(op, mf))
+            row("%s whole block" % op.replace("mmap", "mmap "), "/dev/shm",
+                ra / MiB, rs / MiB, r, "MiB/s", "0.9x")
+
+        n = 20000 if args.quick else 100000
+        ra, rs, r = compare(rounds, lambda: run_io("randread", shm_file, n),
+                            lambda: run_io("randread", mf, n))
+        row("4 KiB random pread", "/dev/shm", ra, rs, r, "ops/s", "-")
+
+        # Metadata.  create+unlink on /dev/shm happens in a directory of its
+        # own so that it never touches anybody's blocks.
+        n = 2000 if args.quick else 10000
+        cu_dir = tempfile.mkdtemp(prefix=prefix + "cu-", dir=SHM)
+        try:
+            ra, rs, r = compare(rounds, lambda: run_io("createunlink", cu_dir, n),
+                                lambda: run_io("createunlink", pt.dir, n))
+        finally:
+            shutil.rmtree(cu_dir)
+        row("create+unlink", "/dev/shm", ra, rs, r, "ops/s", "0.25x")
+
+        n = 20000 if args.quick else 200000
+        ra, rs, r = compare(rounds, lambda: run_io("stat", shm_file, n),
+                            lambda: run_io("stat", mf, n))
+        row("stat", "/dev/shm", ra, rs, r, "ops/s", "0.5x")
+
+        # readdir of ndir blocks: a mount scoped to them, against a plain
+        # tmpfs directory holding as many files.
+        dprefix = prefix + "d-"
+        for i in range(ndir):
+            os.close(os.open(os.path.join(SHM, "%s%d" % (dprefix, i)),
+                             os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+        ddir = tempfile.mkdtemp(prefix=prefix + "dir-", dir=SHM)
+        try:
+            for i in range(ndir):
+                os.close(os.open(os.path.join(ddir, str(i)), os.O_CREAT | os.O_RDWR, 0o600))
+            dm = Mount(dprefix)
+            mounts.append(dm)
+            ra, rs, r = compare(rounds, lambda: run_io("readdir", ddir, 5),
+                                lambda: run_io("readdir", dm.dir, 5),
+                                higher_is_better=False)
+            row("readdir of %d blocks (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs, r,
+                "s", "at most 3x time", kind="x time")
+        finally:
+            shutil.rmtree(ddir)
+
+        list_rows(rounds, pt, prefix, row)
+        c_api_rows(row)
+    finally:
+        for m in reversed(mounts):
+            m.close()
+        for name in os.listdir(SHM):
+            if name.startswith(prefix):
+                p = os.path.join(SHM, name)
+                if os.path.isdir(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), machine=machine(),
+                  rounds=rounds, block_size=size, rows=rows)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("results written to", args.out)
+
+
+def list_rows(rounds, pt, prefix, row):
+    """One list entry read and written through the mount (open, read or
+    write, close), against the same on a small /dev/shm file."""
+    from multiprocessing import shared_memory
+    name = prefix + "list"
+    sl = shared_memory.ShareableList([12345, 2.5, "text"], name=name)
+    try:
+        entry = pt.path("list", "0")
+        if not os.path.isdir(pt.path("list")):
+            print("(list entries: the mount shows no list directories; skipped)")
+            return
+        plain = os.path.join(SHM, prefix + "plain")
+        with open(plain, "w") as f:
+            f.write("12345\n")
+        n = 2000
+        ra, rs, r = compare(rounds, lambda: run_io("entryread", plain, n),
+                            lambda: run_io("entryread", entry, n))
+        row("list entry read (open+read+close)", "/dev/shm file", ra, rs, r, "ops/s", "-")
+        ra, rs, r = compare(rounds, lambda: run_io("entrywrite", plain, n, "678"),
+                            lambda: run_io("entrywrite", entry, n, "678"))
+        row("list entry write (open+write+close)", "/dev/shm file", ra, rs, r, "ops/s", "-")
+        assert sl[0] == 678, sl[0]
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def c_api_rows(row):
+    """C get/set of an int item against CPython's ShareableList, from the
+    list benchmark's own side-by-side run."""
+    script = os.path.join(ROOT, "scripts", "bench-slist")
+    if not os.path.exists(script):
+        return
+    out = subprocess.run([script, "--json"], check=True, capture_output=True,
+                         text=True).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    for op in ("get", "set"):
+        py, c = data[op]["python_ns"], data[op]["c_ns"]
+        row("list int %s, C API vs CPython" % op, "CPython", 1e9 / py, 1e9 / c,
+            py / c, "ops/s", "20x")
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return dict(kernel=platform.release(), cpu=cpu, cores=os.cpu_count(),
+                python=sys.version.split()[0])
+
+
+if __name__ == "__main__":
+    main()

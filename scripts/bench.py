@@ -17,9 +17,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, os.environ.get("SHMFS_BUILD", "build"))
-SHMFS = os.path.join(BUILD, "fs", "shmfs")
+from mountlib import BUILD, ROOT, Mount
+
 BENCH_IO = os.path.join(BUILD, "bench_io")
 SHM = "/dev/shm"
 MiB = 1 << 20
@@ -36,35 +35,6 @@ def run_io(*args):
     out = subprocess.run([BENCH_IO, *map(str, args)], check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
-
-
-class Mount:
-    """A shmfs mount in the foreground, torn down on exit."""
-
-    def __init__(self, prefix, *options):
-        self.dir = tempfile.mkdtemp(prefix="shmfs-bench-")
-        opts = ",".join(("prefix=" + prefix,) + options)
-        self.proc = subprocess.Popen([SHMFS, "-f", "-o", opts, self.dir],
-                                     stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 10
-        while not os.path.ismount(self.dir):
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.close()
-                raise RuntimeError("shmfs did not mount: " + self.proc.stderr.read())
-            time.sleep(0.02)
-
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
-
-    def close(self):
-        if os.path.ismount(self.dir):
-            subprocess.run(["fusermount3", "-u", self.dir], check=False)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.rmdir(self.dir)
 
 
 def compare(rounds, anchor, subject, higher_is_better=True):

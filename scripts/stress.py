@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: MIT
+"""A bounded load on one shmfs mount: WORKERS processes create, write, read,
+truncate and unlink blocks of their own, write their own region of shared
+blocks, and set their own item of a shared list through the mount, for
+SECONDS.  Then a final check finds every byte it expects, through the mount
+and in /dev/shm, the daemon must still be up, and its memory must not have
+grown beyond a bound.  Exit status 0 when all holds."""
+
+import argparse
+import os
+import random
+import secrets
+import shutil
+import signal
+import sys
+import time
+from multiprocessing import Process, Queue, shared_memory
+
+from mountlib import Mount
+
+SHM = "/dev/shm"
+SHARED_BLOCKS = 4
+REGION = 4096
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pattern(worker, counter, size):
+    seed = ("%d:%d:" % (worker, counter)).encode()
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def worker(wid, mnt, deadline, has_lists, results):
+    rnd = random.Random(wid)
+    ops = counter = 0
+    try:
+        while time.time() < deadline:
+            counter += 1
+            # A block of its own: create, write, read back, truncate, unlink.
+            name = "w%d-%d" % (wid, counter % 5)
+            path = os.path.join(mnt, name)
+            data = pattern(wid, counter, rnd.randint(1, 256 * 1024))
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                assert os.pread(fd, len(data) + 1, 0) == data, "read back " + name
+                cut = rnd.randint(0, len(data))
+                os.ftruncate(fd, cut)
+                assert os.fstat(fd).st_size == cut
+            finally:
+                os.close(fd)
+            with open(os.path.join(mnt, name), "rb") as f:
+                assert f.read() == data[:cut], "after truncate " + name
+            if counter % 3 == 0:
+                os.unlink(path)
+            # Its own region of every shared block.
+            for b in range(SHARED_BLOCKS):
+                with open(os.path.join(mnt, "shared%d" % b), "r+b") as f:
+                    f.seek(wid * REGION)
+                    f.write(pattern(wid, counter, REGION))
+                    f.seek(wid * REGION)
+                    assert f.read(REGION) == pattern(wid, counter, REGION)
+            # Its own item of the shared list.
+            if has_lists:
+                entry = os.path.join(mnt, "list", str(wid))
+                with open(entry, "w") as f:
+                    f.write("%d\n" % counter)
+                with open(entry) as f:
+                    assert f.read() == "%d\n" % counter
+            ops += 1
+        results.put((wid, "ok", counter, ops))
+    except BaseException as e:  # reported, then the check fails
+        results.put((wid, "error: %r" % (e,), counter, ops))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--valgrind", action="store_true",
+                    help="run the daemon under valgrind and fail on leaks")
+    ap.add_argument("--max-rss-growth-mib", type=float, default=32)
+    args = ap.parse_args()
+
+    prefix = "shmfs-stress-%s-" % secrets.token_hex(3)
+    wrapper = ()
+    if args.valgrind:
+        wrapper = ("valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--error-exitcode=99", "--quiet")
+    failures = []
+    shared = []
+    sl = None
+    try:
+        for b in range(SHARED_BLOCKS):
+            s = shared_memory.SharedMemory(prefix + "shared%d" % b, create=True,
+                                           size=REGION * args.workers)
+            shared.append(s)
+        sl = shared_memory.ShareableList([0] * args.workers, name=prefix + "list")
+
+        m = Mount(prefix, wrapper=wrapper, timeout=60)
+        try:
+            has_lists = os.path.isdir(m.path("list"))
+            if not has_lists:
+                print("stress: the mount shows no list directories; list items not exercised")
+            time.sleep(0.5)
+            rss0 = rss_kib(m.proc.pid)
+            deadline = time.time() + args.seconds
+            results = Queue()
+            procs = [Process(target=worker, args=(w, m.dir, deadline, has_lists, results))
+                     for w in range(args.workers)]
+            for p in procs:
+                p.start()
+            outcome = {}
+            for _ in procs:
+                wid, status, counter, ops = results.get(timeout=args.seconds + 300)
+                outcome[wid] = (status, counter, ops)
+            for p in procs:
+                p.join()
+            rss1 = rss_kib(m.proc.pid)
+            total = sum(o[2] for o in outcome.values())
+            print("stress: %d workers, %.0f s, %d rounds, daemon RSS %d -> %d KiB"
+                  % (args.workers, args.seconds, total, rss0, rss1))
+            for wid, (status, counter, ops) in sorted(outcome.items()):
+                if status != "ok":
+                    failures.append("worker %d: %s" % (wid, status))
+            if not m.alive():
+                failures.append("the daemon died")
+            if not args.valgrind and rss1 - rss0 > args.max_rss_growth_mib * 1024:
+                failures.append("daemon RSS grew by %d KiB" % (rss1 - rss0))
+
+            # The final check: every worker's last region, through the mount
+            # and directly in /dev/shm; every list item.
+            for b in range(SHARED_BLOCKS):
+                with open(m.path("shared%d" % b), "rb") as f:
+                    through_mount = f.read()
+                direct = bytes(shared[b].buf[:REGION * args.workers])
+                if through_mount != direct:
+                    failures.append("shared%d differs between the mount and /dev/shm" % b)
+                for wid, (status, counter, ops) in outcome.items():
+                    want = pattern(wid, counter, REGION)
+                    got = direct[wid * REGION:(wid + 1) * REGION]
+                    if status == "ok" and got != want:
+                        failures.append("shared%d region %d lost its last write" % (b, wid))
+            if has_lists:
+                for wid, (status, counter, ops) in outcome.items():
+                    if status == "ok" and sl[wid] != counter:
+                        failures.append("list item %d is %r, want %d" % (wid, sl[wid], counter))
+        finally:
+            rc = m.close()
+            if rc != 0:
+                failures.append("daemon exit status %s:\n%s" % (rc, m.stderr()[-4000:]))
+    finally:
+        for s in shared:
+            s.close()
+            s.unlink()
+        if sl is not None:
+            sl.shm.close()
+            sl.shm.unlink()
+        for name in os.listdir(SHM):
+            if name.startswith(prefix):
+                p = os.path.join(SHM, name)
+                shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+
+    for f in failures:
+        print("stress: FAIL:", f)
+    print("stress: %s" % ("FAILED" if failures else "passed"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.exit(main())

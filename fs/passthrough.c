@@ -16,8 +16,9 @@
  *   right before fuse_reply_open()/fuse_reply_create().  libfuse writes the
  *   reply on the same thread, so a thread-local id reaches hook_writev(),
  *   which sets FOPEN_PASSTHROUGH and the backing id in fuse_open_out.  The
- *   mark is consumed by the next reply of the thread, whatever it is, so it
- *   can never leak into a later, unrelated reply.
+ *   mark is consumed by the next reply of the thread, whatever it is (an
+ *   error reply included), so it can never leak into a later, unrelated
+ *   reply; notifications (unique 0) leave it alone.
  *
  * libfuse 3.14 passes its session userdata (the daemon's) to the hooks, not
  * ours, so the state is one per process, in `installed`.
@@ -280,20 +281,23 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 			   void *userdata)
 {
 	struct passthrough *pt = atomic_load(&installed);
-	int backing_id = pending_backing_id;
 	unsigned char msg[PATCH_BUF_SIZE];
 	struct fuse_out_header out;
 	struct iovec one;
 	bool is_init = false, accept = false;
+	int backing_id;
 	size_t len;
 	ssize_t res;
 
 	(void)userdata;
-	pending_backing_id = 0;
 	if (pt == NULL || count < 1 || iov[0].iov_len < sizeof(out))
 		return writev(fd, iov, count);
 	memcpy(&out, iov[0].iov_base, sizeof(out));
-	if (out.error != 0 || out.unique == 0)
+	if (out.unique == 0)	/* a notification, not the marked reply */
+		return writev(fd, iov, count);
+	backing_id = pending_backing_id;
+	pending_backing_id = 0;
+	if (out.error != 0)
 		return writev(fd, iov, count);
 
 	if (!atomic_load_explicit(&pt->init_replied, memory_order_relaxed) &&

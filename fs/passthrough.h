@@ -23,7 +23,10 @@ enum passthrough_mode {
  * Installs the I/O hook on a mounted session, before its loop runs.
  * `allow_shared_mmap` false (-o nommap) makes MAP_SHARED mappings of files
  * in fallback mode fail instead of being served from a page cache that is not
- * the block's pages.  Errors: -ENOMEM, or libfuse's refusal as -EINVAL.
+ * the block's pages.  The hook's state is one per process (libfuse 3.14
+ * hands the hooks the daemon's userdata, not ours).  Errors: -ENOMEM,
+ * -EBUSY (already installed in this process), or libfuse's refusal as
+ * -EINVAL.
  */
 int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
 			bool allow_shared_mmap, struct passthrough **out);
@@ -31,7 +34,11 @@ int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
 /* Frees the state; call after the session is destroyed. */
 void passthrough_free(struct passthrough *pt);
 
-/* True once INIT has negotiated passthrough with the kernel. */
+/*
+ * True once INIT has negotiated passthrough with the kernel (mode AUTO, the
+ * kernel offers it, and we have CAP_SYS_ADMIN); false again for good after
+ * the kernel refused a backing file with EPERM.
+ */
 bool passthrough_active(const struct passthrough *pt);
 
 /*

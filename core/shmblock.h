@@ -142,6 +142,283 @@ SHMBLOCK_API int shmblock_list_next(struct shmblock_list *it,
 				    const char **name);
 SHMBLOCK_API void shmblock_list_close(struct shmblock_list *it);
 
+/* ------------------------------------------------------------------ */
+/*
+ * ShareableLists: CPython's multiprocessing.shared_memory.ShareableList,
+ * byte for byte (docs/shareablelist.md has the layout and the decisions).
+ *
+ * Errors used by every list call:
+ *   -EBADMSG  the block does not hold a well-formed list (any layout fault)
+ *   -ERANGE   item index >= the list's length
+ *   -EINVAL   a bad argument: unknown value type, a str that is not UTF-8
+ *   -EFBIG    a str/bytes value does not fit its slot (nothing is written),
+ *             or a new list would need a slot CPython cannot describe
+ *   -EILSEQ   a str item's bytes are not UTF-8 (CPython fails to read it too)
+ *   -ENOENT   index(): no item equals the value
+ *   -ENOBUFS  get(): the caller's buffer is too small for a str/bytes item
+ */
+
+enum shmblock_type {
+	SHMBLOCK_TYPE_NONE = 0,
+	SHMBLOCK_TYPE_INT = 1,		/* "q"        int64 */
+	SHMBLOCK_TYPE_FLOAT = 2,	/* "d"        double */
+	SHMBLOCK_TYPE_BOOL = 3,		/* "xxxxxxx?" */
+	SHMBLOCK_TYPE_STR = 4,		/* "<cap>s"   UTF-8, code 1 */
+	SHMBLOCK_TYPE_BYTES = 5,	/* "<cap>s"   raw, code 2 */
+};
+
+/*
+ * A typed value.  For STR and BYTES, `s` points at bytes the value does not
+ * own: on input they are the caller's; on output they point into the buffer
+ * the caller passed to the read call and live as long as it does.  A STR is
+ * UTF-8 and, like every list value read back, has no trailing NUL bytes.
+ */
+struct shmblock_value {
+	enum shmblock_type type;
+	union {
+		int64_t i;
+		double f;
+		bool b;
+		struct {
+			const char *ptr;
+			size_t len;
+		} s;
+	};
+};
+
+/* The two layouts; both are read, new lists are always written as 3.9+. */
+enum shmblock_slist_version {
+	SHMBLOCK_SLIST_PY39 = 39,	/* N+1 offsets (CPython 3.9 to 3.13) */
+	SHMBLOCK_SLIST_PY38 = 38,	/* N item sizes (CPython 3.8) */
+};
+
+/* One item of a validated layout; offsets are from the start of the block. */
+struct shmblock_slist_item {
+	uint64_t offset;		/* first byte of the slot */
+	uint64_t capacity;		/* allocated slot length */
+	enum shmblock_type type;
+};
+
+/* A validated layout.  It describes the buffer it was made from only. */
+struct shmblock_slist_layout {
+	enum shmblock_slist_version version;
+	uint64_t count;			/* N */
+	uint64_t size;			/* block size, = the layout's size */
+	uint64_t data_offset;		/* start of the data area */
+	uint64_t formats_offset;	/* N 8-byte format strings */
+	uint64_t codes_offset;		/* N back-transform codes */
+	struct shmblock_slist_item *items;	/* count entries */
+};
+
+/*
+ * Validates `len` bytes as a list.  Checked: the item count fits, the
+ * offsets start at 0, never decrease and stay inside the block, every format
+ * is one of "q", "d", "xxxxxxx?", "xxxxxx?x", "<n>s" (n = the slot length,
+ * NUL padded to 8 bytes), every code is 0..3 and agrees with its format, and
+ * the layout's size equals `len`.  With `out` NULL it only checks; otherwise
+ * *out gets a layout to free with shmblock_slist_layout_free (its size is
+ * about 24 bytes an item).  Reads `buf` once per field, bounded by `len`;
+ * call it on a private copy if the bytes may change.
+ * Errors: -EBADMSG, -ENOMEM.
+ */
+SHMBLOCK_API int shmblock_slist_validate(const void *buf, size_t len,
+					 struct shmblock_slist_layout **out);
+SHMBLOCK_API void shmblock_slist_layout_free(struct shmblock_slist_layout *lay);
+
+/*
+ * Reads item `index` of the buffer `lay` was validated from.  STR and BYTES
+ * point into `buf`, trailing NULs stripped (as CPython).
+ * Errors: -ERANGE, -EINVAL (len is not the validated size), -EILSEQ.
+ */
+SHMBLOCK_API int shmblock_slist_read(const struct shmblock_slist_layout *lay,
+				     const void *buf, size_t len, size_t index,
+				     struct shmblock_value *out);
+
+/*
+ * The writes that `list[index] = value` makes, CPython's rules: numbers,
+ * bools and None replace each other in any slot (8 bytes written); a str or
+ * bytes value must fit the slot (all of it is written, NUL padded).
+ * Applying all three ranges gives what CPython's __setitem__ writes.
+ */
+struct shmblock_slist_edit {
+	uint64_t data_offset;
+	uint64_t data_len;		/* 8, or the slot's capacity */
+	const char *payload;		/* STR/BYTES: value bytes (caller's)... */
+	size_t payload_len;		/* ...then data_len - payload_len NULs */
+	unsigned char scalar[8];	/* others: the 8 data bytes */
+	uint64_t format_offset;
+	char format[8];			/* the 8-byte field, NUL padded */
+	uint64_t code_offset;
+	int8_t code;
+};
+
+/*
+ * Encodes a set.  Errors: -ERANGE, -EINVAL (bad value), -EFBIG (str/bytes
+ * longer than the slot).  Nothing is written anywhere.
+ */
+SHMBLOCK_API int shmblock_slist_encode_set(const struct shmblock_slist_layout *lay,
+					   size_t index,
+					   const struct shmblock_value *value,
+					   struct shmblock_slist_edit *out);
+
+/*
+ * Writes an edit into a buffer of `len` bytes (format, code, then data, as
+ * CPython orders them).  Errors: -EINVAL if a range is outside the buffer,
+ * and then nothing is written.
+ */
+SHMBLOCK_API int shmblock_slist_edit_apply(const struct shmblock_slist_edit *edit,
+					   void *buf, size_t len);
+
+/*
+ * The size of a new (3.9+) layout holding `values`.  A str/bytes slot gets
+ * 8 * (nbytes / 8 + 1) bytes, counting encoded bytes (CPython counts
+ * characters and truncates non-ASCII text; for ASCII both agree).
+ * Errors: -EINVAL (bad value, STR not UTF-8), -EFBIG (a slot above
+ * 9999999 bytes, whose format would not fit 8 bytes, or size overflow).
+ */
+SHMBLOCK_API int shmblock_slist_layout_size(const struct shmblock_value *values,
+					    size_t count, size_t *size);
+
+/*
+ * Writes a new layout into `buf`; `len` must be exactly the size above.
+ * Errors: those of shmblock_slist_layout_size, -EINVAL if len differs.
+ */
+SHMBLOCK_API int shmblock_slist_build(const struct shmblock_value *values,
+				      size_t count, void *buf, size_t len);
+
+/*
+ * Renders the format string as Python's ShareableList.format shows it.
+ * Writes at most `outlen` bytes, always NUL terminated when outlen > 0, and
+ * returns the full length (without the NUL), as snprintf.
+ */
+SHMBLOCK_API ssize_t shmblock_slist_format_render(const struct shmblock_slist_layout *lay,
+						  char *out, size_t outlen);
+
+/* Python's == between two values (1 == 1.0 == True, nan != nan, str != bytes). */
+SHMBLOCK_API bool shmblock_value_equal(const struct shmblock_value *a,
+				       const struct shmblock_value *b);
+
+/*
+ * Lists in mapped blocks, for C programs.  Every call reads what it needs
+ * from the mapping into locals once, checks it against the mapped size and
+ * uses only the copies, so a hostile or changing header cannot make it read
+ * or write outside the mapping.  Like CPython, a handle maps the block at
+ * attach time: if another process shrinks the file, touching the mapping
+ * may raise SIGBUS (the daemon never maps blocks; it uses the buffer calls).
+ */
+struct shmblock_slist;
+
+/*
+ * Creates a list holding `values` in a new block (`name` NULL: a fresh
+ * name).  Errors: those of shmblock_slist_layout_size and shmblock_create.
+ */
+SHMBLOCK_API int shmblock_slist_create(const char *name,
+				       const struct shmblock_value *values,
+				       size_t count, mode_t mode,
+				       struct shmblock_slist **out);
+SHMBLOCK_API int shmblock_slist_create_at(int dirfd, const char *name,
+					  const struct shmblock_value *values,
+					  size_t count, mode_t mode,
+					  struct shmblock_slist **out);
+
+/*
+ * Attaches to a list (flags as shmblock_attach; SHMBLOCK_NOMAP is refused).
+ * The whole block is validated once.  Errors: those of shmblock_attach,
+ * -EBADMSG, -EINVAL.
+ */
+SHMBLOCK_API int shmblock_slist_attach(const char *name, unsigned flags,
+				       struct shmblock_slist **out);
+SHMBLOCK_API int shmblock_slist_attach_at(int dirfd, const char *name,
+					  unsigned flags,
+					  struct shmblock_slist **out);
+
+/* Closes the handle (the block stays).  NULL is ignored. */
+SHMBLOCK_API void shmblock_slist_close(struct shmblock_slist *sl);
+
+/* The block under the list, owned by the handle. */
+SHMBLOCK_API struct shmblock *shmblock_slist_block(const struct shmblock_slist *sl);
+
+/* The number of items, or -EBADMSG. */
+SHMBLOCK_API ssize_t shmblock_slist_len(const struct shmblock_slist *sl);
+
+/*
+ * Gets item `index`.  STR/BYTES bytes are copied into `buf` (`buflen`
+ * bytes, no NUL added) and out->s points there; if they don't fit, out->s.len
+ * is set to the size needed and -ENOBUFS returned.
+ * Errors: -ERANGE, -EBADMSG, -EILSEQ, -ENOBUFS.
+ */
+SHMBLOCK_API int shmblock_slist_get(const struct shmblock_slist *sl,
+				    size_t index, struct shmblock_value *out,
+				    void *buf, size_t buflen);
+
+/*
+ * Sets item `index` (CPython's rules, see shmblock_slist_encode_set).
+ * Errors: -ERANGE, -EBADMSG, -EINVAL, -EFBIG, -EACCES (read-only); on error
+ * nothing is written.
+ */
+SHMBLOCK_API int shmblock_slist_set(struct shmblock_slist *sl, size_t index,
+				    const struct shmblock_value *value);
+
+/* The type of item `index` (>= 0), or -ERANGE, -EBADMSG. */
+SHMBLOCK_API int shmblock_slist_type(const struct shmblock_slist *sl,
+				     size_t index);
+
+/* How many items equal `value` (Python's ==).  Errors: -EBADMSG, -ENOMEM. */
+SHMBLOCK_API ssize_t shmblock_slist_count(const struct shmblock_slist *sl,
+					  const struct shmblock_value *value);
+
+/* The first index whose item equals `value`, or -ENOENT, -EBADMSG, -ENOMEM. */
+SHMBLOCK_API ssize_t shmblock_slist_index(const struct shmblock_slist *sl,
+					  const struct shmblock_value *value);
+
+/* The format string, as shmblock_slist_format_render.  Errors: -EBADMSG. */
+SHMBLOCK_API ssize_t shmblock_slist_format(const struct shmblock_slist *sl,
+					   char *out, size_t outlen);
+
+/* ------------------------------------------------------------------ */
+/*
+ * The manager: the C counterpart of SharedMemoryManager.  Starting one
+ * forks a helper process that holds one end of a socket pair.  Each block
+ * made through the manager is registered with the helper by name, directory
+ * and (st_dev, st_ino).  The helper unlinks every registered block when the
+ * manager shuts down, or when it reads EOF because the owner died.  It
+ * unlinks a name only while it still refers to the very file the manager
+ * created, so it never removes a block someone else made.  The owner's
+ * socket end is close-on-exec; a child forked without exec keeps the helper
+ * alive until it exits too.
+ */
+struct shmblock_manager;
+
+/* Starts the helper.  Errors: -ENOMEM, -EMFILE, -EAGAIN (fork). */
+SHMBLOCK_API int shmblock_manager_start(struct shmblock_manager **out);
+
+/*
+ * As shmblock_create_at / shmblock_slist_create_at, then registers the new
+ * block with the helper.  If registration fails the block is unlinked again.
+ * Errors: those of the create calls, -EPIPE (the helper is gone).
+ */
+SHMBLOCK_API int shmblock_manager_create_block(struct shmblock_manager *mgr,
+					       int dirfd, const char *name,
+					       size_t size, mode_t mode,
+					       unsigned flags,
+					       struct shmblock **out);
+SHMBLOCK_API int shmblock_manager_create_slist(struct shmblock_manager *mgr,
+					       int dirfd, const char *name,
+					       const struct shmblock_value *values,
+					       size_t count, mode_t mode,
+					       struct shmblock_slist **out);
+
+/* The helper's process id (for tests and diagnostics). */
+SHMBLOCK_API pid_t shmblock_manager_pid(const struct shmblock_manager *mgr);
+
+/*
+ * Unlinks every block made through the manager, stops and reaps the helper
+ * and frees the manager.  Handles stay valid (their blocks are unlinked).
+ * Returns the number of blocks unlinked, or -errno (-EPIPE: helper gone);
+ * the manager is freed in either case.
+ */
+SHMBLOCK_API int shmblock_manager_shutdown(struct shmblock_manager *mgr);
+
 #ifdef __cplusplus
 }
 #endif

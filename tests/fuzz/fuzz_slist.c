@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer harness for the ShareableList validator and readers: the buffer
+ * layer (validate, read, encode + apply, rebuild, format) on an exact-size
+ * heap copy, and the handle layer on a mapped file whose bytes are replaced
+ * under an attached list.  Any crash, sanitizer report or broken invariant
+ * (abort) is a finding.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmblock.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
+			abort(); \
+		} \
+	} while (0)
+
+static const struct shmblock_value probes[] = {
+	{ .type = SHMBLOCK_TYPE_INT, .i = INT64_MIN },
+	{ .type = SHMBLOCK_TYPE_FLOAT, .f = -0.0 },
+	{ .type = SHMBLOCK_TYPE_BOOL, .b = true },
+	{ .type = SHMBLOCK_TYPE_NONE },
+	{ .type = SHMBLOCK_TYPE_STR, .s = { "", 0 } },
+	{ .type = SHMBLOCK_TYPE_STR, .s = { "abcdefgh", 8 } },
+	{ .type = SHMBLOCK_TYPE_BYTES, .s = { "\0\1\2\3\4\5\6\7\0\1\2\3\4\5\6\7x", 17 } },
+	{ .type = SHMBLOCK_TYPE_STR, .s = { "\xc3", 1 } },	/* not UTF-8 */
+	{ .type = (enum shmblock_type)77 },
+};
+
+static int dirfd_ = -1;
+static char dir_path[64];
+static int file_fd = -1;
+static struct shmblock_slist *handle;
+
+static void cleanup(void)
+{
+	shmblock_slist_close(handle);
+	if (file_fd >= 0)
+		close(file_fd);
+	if (dirfd_ >= 0) {
+		unlinkat(dirfd_, "list", 0);
+		close(dirfd_);
+		rmdir(dir_path);
+	}
+}
+
+/* A list attached once from a private directory; inputs replace its bytes. */
+static void setup_handle(void)
+{
+	static const struct shmblock_value seed[] = {
+		{ .type = SHMBLOCK_TYPE_INT, .i = 1 },
+		{ .type = SHMBLOCK_TYPE_STR, .s = { "hello", 5 } },
+	};
+	struct shmblock_slist *made;
+
+	snprintf(dir_path, sizeof(dir_path), "/tmp/fuzz-slist-XXXXXX");
+	CHECK(mkdtemp(dir_path));
+	dirfd_ = open(dir_path, O_RDONLY | O_DIRECTORY);
+	CHECK(dirfd_ >= 0);
+	CHECK(shmblock_slist_create_at(dirfd_, "list", seed, 2, 0600, &made) == 0);
+	shmblock_slist_close(made);
+	CHECK(shmblock_slist_attach_at(dirfd_, "list", 0, &handle) == 0);
+	file_fd = openat(dirfd_, "list", O_RDWR);
+	CHECK(file_fd >= 0);
+	atexit(cleanup);
+}
+
+static void check_value(const struct shmblock_value *v)
+{
+	CHECK(v->type <= SHMBLOCK_TYPE_BYTES);
+	if (v->type == SHMBLOCK_TYPE_STR || v->type == SHMBLOCK_TYPE_BYTES)
+		CHECK(v->s.len == 0 || v->s.ptr[v->s.len - 1] != '\0');
+}
+
+static void fuzz_buffer(const uint8_t *data, size_t size)
+{
+	struct shmblock_slist_layout *lay = NULL, *again = NULL;
+	struct shmblock_value *values = NULL;
+	unsigned char *buf, *work = NULL, *rebuilt = NULL;
+	char fmt[64];
+	size_t i, k, nvalues = 0, rsize;
+	int rc;
+
+	buf = malloc(size ? size : 1);
+	CHECK(buf);
+	memcpy(buf, data, size);
+	rc = shmblock_slist_validate(buf, size, NULL);
+	CHECK(rc == 0 || rc == -EBADMSG);
+	rc = shmblock_slist_validate(buf, size, &lay);
+	CHECK(rc == 0 || rc == -EBADMSG);
+	if (rc < 0)
+		goto out;
+	CHECK(lay->size == size);
+	CHECK(shmblock_slist_format_render(lay, fmt, sizeof(fmt)) >= 0);
+	values = calloc(lay->count + 1, sizeof(*values));
+	CHECK(values);
+	for (i = 0; i < lay->count; i++) {
+		rc = shmblock_slist_read(lay, buf, size, i, &values[nvalues]);
+		CHECK(rc == 0 || rc == -EILSEQ);
+		if (rc == 0)
+			check_value(&values[nvalues++]);
+	}
+	CHECK(shmblock_slist_read(lay, buf, size, lay->count, &values[0]) == -ERANGE);
+
+	/* Every accepted edit keeps the block valid and reads back. */
+	work = malloc(size);
+	CHECK(work);
+	for (i = 0; i < lay->count && i < 8; i++) {
+		for (k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
+			struct shmblock_slist_edit e;
+			struct shmblock_value back;
+
+			rc = shmblock_slist_encode_set(lay, i, &probes[k], &e);
+			CHECK(rc == 0 || rc == -EFBIG || rc == -EINVAL);
+			if (rc < 0)
+				continue;
+			memcpy(work, buf, size);
+			CHECK(shmblock_slist_edit_apply(&e, work, size) == 0);
+			CHECK(shmblock_slist_validate(work, size, &again) == 0);
+			rc = shmblock_slist_read(again, work, size, i, &back);
+			CHECK(rc == 0);
+			CHECK(back.type == probes[k].type);
+			shmblock_slist_layout_free(again);
+			again = NULL;
+		}
+	}
+
+	/* The values read rebuild into a valid list that reads the same. */
+	if (shmblock_slist_layout_size(values, nvalues, &rsize) == 0) {
+		rebuilt = malloc(rsize);
+		CHECK(rebuilt);
+		CHECK(shmblock_slist_build(values, nvalues, rebuilt, rsize) == 0);
+		CHECK(shmblock_slist_validate(rebuilt, rsize, &again) == 0);
+		CHECK(again->count == nvalues);
+		for (i = 0; i < nvalues; i++) {
+			struct shmblock_value back;
+
+			CHECK(shmblock_slist_read(again, rebuilt, rsize, i, &back) == 0);
+			CHECK(back.type == values[i].type);
+			if (back.type != SHMBLOCK_TYPE_FLOAT)
+				CHECK(shmblock_value_equal(&back, &values[i]));
+		}
+	}
+out:
+	shmblock_slist_layout_free(again);
+	shmblock_slist_layout_free(lay);
+	free(values);
+	free(rebuilt);
+	free(work);
+	free(buf);
+}
+
+static void fuzz_handle(const uint8_t *data, size_t size)
+{
+	struct shmblock_value v;
+	char text[32];
+	ssize_t n;
+	size_t i;
+	int rc;
+
+	if (ftruncate(file_fd, (off_t)size) < 0 ||
+	    pwrite(file_fd, data, size, 0) != (ssize_t)size)
+		abort();
+	CHECK(shmblock_refresh(shmblock_slist_block(handle)) == 0);
+	n = shmblock_slist_len(handle);
+	CHECK(n >= 0 || n == -EBADMSG);
+	(void)shmblock_slist_format(handle, text, sizeof(text));
+	(void)shmblock_slist_count(handle, &probes[0]);
+	for (i = 0; i < (n > 0 ? (size_t)n : 1) + 1 && i < 16; i++) {
+		rc = shmblock_slist_type(handle, i);
+		CHECK(rc >= 0 || rc == -EBADMSG || rc == -ERANGE);
+		rc = shmblock_slist_get(handle, i, &v, text, sizeof(text));
+		CHECK(rc == 0 || rc == -EBADMSG || rc == -ERANGE ||
+		      rc == -EILSEQ || rc == -ENOBUFS);
+		rc = shmblock_slist_set(handle, i, &probes[i % 7]);
+		CHECK(rc == 0 || rc == -EBADMSG || rc == -ERANGE || rc == -EFBIG ||
+		      rc == -EINVAL);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!handle)
+		setup_handle();
+	fuzz_buffer(data, size);
+	fuzz_handle(data, size);
+	return 0;
+}

@@ -1,0 +1,723 @@
+# SPDX-License-Identifier: MIT
+"""ShareableLists made in C against CPython's multiprocessing.shared_memory:
+byte identity, round trips both ways, CPython's set semantics, the strict
+validator, the 3.8 layout, and every error path of the C API."""
+
+import ctypes
+import errno
+import glob
+import math
+import mmap
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from multiprocessing.shared_memory import ShareableList, SharedMemory
+
+import pytest
+
+from conftest import SHM_DIR, SHMBLOCK_NOMAP, SHMBLOCK_RDONLY, untrack
+from slist_ctypes import (CList, Edit, P, PY38, PY39, Parsed, TYPE_BOOL,
+                          TYPE_BYTES, TYPE_FLOAT, TYPE_INT, TYPE_NONE,
+                          TYPE_STR, Layout, Value, check, load, raw_value,
+                          to_value, values_array)
+
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+EDGES = [INT64_MIN, INT64_MAX, 0, -1, -0.0, 0.0, float("inf"), float("-inf"),
+         float("nan"), 5e-324, True, False, None, "", b"", "a\0b", b"\0x\0y",
+         "1234567", "12345678", b"12345678" * 3, "hello world", "tab\tnl\n"]
+
+
+@pytest.fixture(scope="module")
+def slib():
+    return load()
+
+
+def raw(name):
+    with open(os.path.join(SHM_DIR, name), "rb") as f:
+        return f.read()
+
+
+def write_raw(name, data):
+    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def py_attach(name):
+    sl = ShareableList(name=name)
+    untrack(sl.shm)
+    return sl
+
+
+def py_create(name, values):
+    return ShareableList(values, name=name)
+
+
+def py_drop(sl, unlink=False):
+    sl.shm.close()
+    if unlink:
+        sl.shm.unlink()
+
+
+def same(a, b):
+    """Equality that tells -0.0 from 0.0 and lets nan equal nan."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        if math.isnan(a):
+            return math.isnan(b)
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return a == b
+
+
+def assert_same_list(got, want):
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert same(g, w), (k, g, w)
+
+
+def expect_read(v):
+    """What CPython reads back: trailing NULs of str/bytes stripped."""
+    if isinstance(v, str):
+        return v.rstrip("\0")
+    if isinstance(v, bytes):
+        return v.rstrip(b"\0")
+    return v
+
+
+# ---- byte identity and round trips ----------------------------------------
+
+ASCII_LISTS = [
+    [],
+    [1, 2.5, True, "hello", b"xy", None],
+    EDGES,
+    ["", "a" * 7, "a" * 8, "a" * 15, "a" * 16, b"b" * 100],
+    [None] * 5 + [False] * 3,
+    list(range(-5, 50)),
+]
+
+
+@pytest.mark.parametrize("values", ASCII_LISTS, ids=range(len(ASCII_LISTS)))
+def test_create_is_byte_identical_to_cpython(slib, names, values):
+    py_name, c_name = names(), names()
+    sl = py_create(py_name, values)
+    try:
+        cl = CList.create(slib, c_name, values)
+        try:
+            assert raw(c_name) == raw(py_name)
+            assert cl.format == sl.format
+        finally:
+            cl.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+def test_build_is_byte_identical_to_cpython(slib, names):
+    values = [1, 2.5, True, "hello", b"xy", None]
+    name = names()
+    sl = py_create(name, values)
+    try:
+        arr = values_array(values)
+        size = ctypes.c_size_t()
+        assert slib.shmblock_slist_layout_size(arr, len(values), ctypes.byref(size)) == 0
+        assert size.value == 166
+        buf = ctypes.create_string_buffer(size.value)
+        assert slib.shmblock_slist_build(arr, len(values), buf, size.value) == 0
+        assert buf.raw == raw(name)
+        assert slib.shmblock_slist_build(arr, len(values), buf, size.value - 1) == -errno.EINVAL
+    finally:
+        py_drop(sl, unlink=True)
+
+
+def test_c_created_read_by_cpython(slib, names):
+    name = names()
+    cl = CList.create(slib, name, EDGES)
+    try:
+        sl = py_attach(name)
+        try:
+            assert_same_list(list(sl), [expect_read(v) for v in EDGES])
+        finally:
+            py_drop(sl)
+    finally:
+        cl.close()
+
+
+def test_cpython_created_read_by_c(slib, names):
+    name = names()
+    sl = py_create(name, EDGES)
+    try:
+        cl = CList.attach(slib, name)
+        try:
+            assert len(cl) == len(EDGES)
+            assert_same_list(cl.tolist(), [expect_read(v) for v in EDGES])
+            assert [cl.type(k) for k in range(len(EDGES))] == [
+                {int: TYPE_INT, float: TYPE_FLOAT, bool: TYPE_BOOL, str: TYPE_STR,
+                 bytes: TYPE_BYTES, type(None): TYPE_NONE}[type(v)] for v in EDGES]
+            assert cl.format == sl.format
+        finally:
+            cl.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+SETS = [  # (index, value), applied in order to [1, 2.5, "abcdefghij", b"xy", None, True]
+    (0, "s"), (0, 42), (1, True), (1, None), (2, 7), (2, "0123456789abcdef"),
+    (2, b"raw"), (3, INT64_MIN), (3, "12345678"), (4, float("-inf")),
+    (4, b"\0\0\0\0\0\0\0\0"), (5, -0.0), (5, "é"), (0, float("nan")),
+    (2, ""), (3, False), (1, b""),
+]
+SET_BASE = [1, 2.5, "abcdefghij", b"xy", None, True]
+
+
+def test_sets_match_cpython_byte_for_byte(slib, names):
+    """The same assignments on a CPython list and a C list keep both blocks
+    identical after every step, including the format and code rewrites."""
+    py_name, c_name = names(), names()
+    sl = py_create(py_name, SET_BASE)
+    cl = CList.create(slib, c_name, SET_BASE)
+    try:
+        for index, value in SETS:
+            sl[index] = value
+            cl[index] = value
+            assert raw(c_name) == raw(py_name), (index, value)
+            assert same(cl[index], sl[index])
+        assert cl.format == sl.format
+    finally:
+        cl.close()
+        py_drop(sl, unlink=True)
+
+
+def test_c_sets_read_by_cpython_and_back(slib, names):
+    name = names()
+    cl = CList.create(slib, name, SET_BASE)
+    try:
+        sl = py_attach(name)
+        try:
+            for index, value in SETS:
+                cl[index] = value
+                assert same(sl[index], expect_read(value))
+                sl[index] = value
+                assert same(cl[index], expect_read(value))
+        finally:
+            py_drop(sl)
+    finally:
+        cl.close()
+
+
+def test_strings_filling_their_slot_exactly(slib, names):
+    name = names()
+    cl = CList.create(slib, name, ["abc", b"", "x" * 9])   # slots 8, 8, 16
+    try:
+        cl[0] = "abcdefgh"
+        cl[1] = b"\x01" * 8
+        cl[2] = "y" * 16
+        sl = py_attach(name)
+        try:
+            assert list(sl) == ["abcdefgh", b"\x01" * 8, "y" * 16]
+            sl[0] = "ABCDEFGH"
+            assert cl[0] == "ABCDEFGH"
+        finally:
+            py_drop(sl)
+        assert cl.set_rc(0, "abcdefghi") == -errno.EFBIG
+    finally:
+        cl.close()
+
+
+def test_too_long_value_fails_and_changes_nothing(slib, names):
+    name = names()
+    cl = CList.create(slib, name, ["abc", 5, b"12"])
+    try:
+        before = raw(name)
+        assert cl.set_rc(0, "x" * 9) == -errno.EFBIG
+        assert cl.set_rc(1, b"y" * 9) == -errno.EFBIG   # a number slot holds 8
+        assert cl.set_rc(2, "é" * 5) == -errno.EFBIG    # 10 bytes, 5 characters
+        assert raw(name) == before
+        # CPython refuses the same assignments.
+        sl = py_attach(name)
+        try:
+            for k, v in ((0, "x" * 9), (1, b"y" * 9)):
+                with pytest.raises(ValueError):
+                    sl[k] = v
+        finally:
+            py_drop(sl)
+        assert raw(name) == before
+    finally:
+        cl.close()
+
+
+def test_non_ascii_str_sized_by_bytes(slib, names):
+    text = "é" * 7           # 7 characters, 14 bytes: CPython gives 8 bytes
+    name = names()
+    cl = CList.create(slib, name, [text, "日本語テキスト"])
+    try:
+        assert cl[0] == text
+        sl = py_attach(name)
+        try:
+            assert sl[0] == text and sl[1] == "日本語テキスト"
+            assert sl.format == "16s24s"
+            sl[0] = "ü" * 8   # 16 bytes fit the 16-byte slot
+            assert cl[0] == "ü" * 8
+        finally:
+            py_drop(sl)
+    finally:
+        cl.close()
+
+
+def test_cpython_non_ascii_read_by_c(slib, names):
+    name = names()
+    sl = py_create(name, ["é" * 3, "日本"])
+    try:
+        cl = CList.attach(slib, name)
+        try:
+            assert cl.tolist() == ["é" * 3, "日本"]
+        finally:
+            cl.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+def test_count_and_index_follow_python_equality(slib, names):
+    values = [1, 1.0, True, 2, "1", b"1", None, float("nan"), 0, -0.0, False,
+              2**53 + 1, float(2**53), None]
+    probes = [1, 1.0, True, 0, False, -0.0, 2, "1", b"1", None, float("nan"),
+              2**53 + 1, float(2**53), 2**53, "missing", INT64_MAX, 0.5]
+    name = names()
+    sl = py_create(name, values)
+    try:
+        cl = CList.attach(slib, name)
+        try:
+            for p in probes:
+                assert cl.count_rc(p) == sl.count(p), p
+                try:
+                    want = sl.index(p)
+                except ValueError:
+                    want = -errno.ENOENT
+                assert cl.index_rc(p) == want, p
+        finally:
+            cl.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+def test_fresh_name_and_empty_list(slib, prefix):
+    cl = CList.create(slib, None, [])
+    try:
+        name = cl.name
+        assert name.startswith("psm_") and len(name) == 12
+        assert len(cl) == 0 and cl.format == ""
+        assert raw(name) == struct.pack("qq", 0, 0)
+        assert cl.get_rc(0)[0] == -errno.ERANGE
+        sl = py_attach(name)
+        try:
+            assert list(sl) == [] and sl.format == ""
+        finally:
+            py_drop(sl)
+    finally:
+        if cl.h:
+            slib.shmblock_unlink(slib.shmblock_slist_block(cl.h))
+        cl.close()
+
+
+# ---- error paths of the handle API ------------------------------------------
+
+def test_handle_errors(slib, names):
+    name = names()
+    cl = CList.create(slib, name, [1, "abc", b"bytes!"])
+    try:
+        for k in (3, 1 << 40):
+            assert cl.get_rc(k)[0] == -errno.ERANGE
+            assert cl.set_rc(k, 1) == -errno.ERANGE
+            assert cl.type(k) == -errno.ERANGE
+        assert cl.set_rc(0, raw_value(TYPE_STR, b"\xc3\x28")) == -errno.EINVAL
+        assert cl.set_rc(0, raw_value(TYPE_STR, b"\xed\xa0\x80")) == -errno.EINVAL
+        bad = Value()
+        bad.type = 99
+        assert cl.set_rc(0, bad) == -errno.EINVAL
+        assert cl.index_rc("nope") == -errno.ENOENT
+        assert cl.count_rc("nope") == 0
+        # A buffer too small for a str/bytes item: -ENOBUFS and the size needed.
+        rc, v = cl.get_rc(2, buflen=3)
+        assert rc == -errno.ENOBUFS and v.s.len == 6
+        rc, v = cl.get_rc(2, buflen=6)
+        assert rc == 0 and ctypes.string_at(v.s.ptr, v.s.len) == b"bytes!"
+        rc, v = cl.get_rc(0, buflen=0)   # numbers need no buffer
+        assert rc == 0 and v.i == 1
+        # Format rendering truncates like snprintf and returns the full length.
+        buf = ctypes.create_string_buffer(4)
+        assert slib.shmblock_slist_format(cl.h, buf, 4) == len("q8s8s")
+        assert buf.value == b"q8s"
+    finally:
+        cl.close()
+
+
+def test_create_errors(slib, names):
+    name = names()
+    h = ctypes.c_void_p()
+    bad = (Value * 1)()
+    bad[0].type = 42
+    assert slib.shmblock_slist_create(name.encode(), bad, 1, 0o600, ctypes.byref(h)) == -errno.EINVAL
+    arr = (Value * 1)(raw_value(TYPE_STR, b"\xff"))
+    assert slib.shmblock_slist_create(name.encode(), arr, 1, 0o600, ctypes.byref(h)) == -errno.EINVAL
+    big = raw_value(TYPE_BYTES, b"x" * 9999992)  # "10000000s" needs 9 bytes
+    assert slib.shmblock_slist_create(name.encode(), (Value * 1)(big), 1, 0o600,
+                                      ctypes.byref(h)) == -errno.EFBIG
+    assert not os.path.exists(os.path.join(SHM_DIR, name))
+    fits = raw_value(TYPE_BYTES, b"x" * 9999991)
+    assert slib.shmblock_slist_create(name.encode(), (Value * 1)(fits), 1, 0o600,
+                                      ctypes.byref(h)) == 0
+    cl = CList(slib, h)
+    try:
+        assert cl.format == "9999992s"
+        assert slib.shmblock_slist_create(name.encode(), bad, 0, 0o600,
+                                          ctypes.byref(h)) == -errno.EEXIST
+    finally:
+        cl.close()
+    assert slib.shmblock_slist_create(b"a/b", bad, 0, 0o600, ctypes.byref(h)) == -errno.EINVAL
+
+
+def test_attach_errors(slib, lib, names):
+    h = ctypes.c_void_p()
+    missing = names()
+    assert slib.shmblock_slist_attach(missing.encode(), 0, ctypes.byref(h)) == -errno.ENOENT
+    assert slib.shmblock_slist_attach(b"", 0, ctypes.byref(h)) == -errno.EINVAL
+    plain = names()
+    write_raw(plain, b"not a list at all, just bytes")
+    assert slib.shmblock_slist_attach(plain.encode(), 0, ctypes.byref(h)) == -errno.EBADMSG
+    empty = names()
+    write_raw(empty, b"")
+    assert slib.shmblock_slist_attach(empty.encode(), 0, ctypes.byref(h)) == -errno.EBADMSG
+    good = names()
+    cl = CList.create(slib, good, [1])
+    cl.close()
+    assert slib.shmblock_slist_attach(good.encode(), SHMBLOCK_NOMAP, ctypes.byref(h)) == -errno.EINVAL
+    ro = CList.attach(slib, good, SHMBLOCK_RDONLY)
+    try:
+        assert ro[0] == 1
+        assert ro.set_rc(0, 2) == -errno.EACCES
+    finally:
+        ro.close()
+
+
+def test_undecodable_str_item(slib, names):
+    """A str slot that isn't UTF-8 (CPython truncated it mid-character):
+    CPython raises UnicodeDecodeError, C returns -EILSEQ; other items work."""
+    name = names()
+    sl = py_create(name, ["a" + "é" * 6, 5])   # 13 bytes into an 8-byte slot
+    try:
+        with pytest.raises(UnicodeDecodeError):
+            sl[0]
+        cl = CList.attach(slib, name)
+        try:
+            assert cl.get_rc(0)[0] == -errno.EILSEQ
+            assert cl.type(0) == TYPE_STR
+            assert cl[1] == 5
+            assert cl.count_rc(5) == 1
+        finally:
+            cl.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+# ---- the strict validator ------------------------------------------------------
+
+def cpython_bytes(values):
+    sl = ShareableList(values)
+    try:
+        return bytes(sl.shm.buf)
+    finally:
+        py_drop(sl, unlink=True)
+
+
+MIXED = [1, 2.5, True, "hello", b"xy", None]    # 166 bytes, see the design note
+
+
+def patched(data, offset, new):
+    b = bytearray(data)
+    b[offset:offset + len(new)] = new
+    return bytes(b)
+
+
+def q(v):
+    return struct.pack("q", v)
+
+
+def corruptions():
+    good = cpython_bytes(MIXED)
+    n = 6
+    data = 8 + 8 * (n + 1)
+    fmts = data + 48
+    codes = fmts + 8 * n
+    return {
+        "negative count": patched(good, 0, q(-1)),
+        "huge count": patched(good, 0, q(2**62)),
+        "count too big for size": patched(good, 0, q(7)),
+        "decreasing offsets": patched(good, 8 + 8 * 2, q(4)),
+        "offset beyond data": patched(good, 8 + 8 * 3, q(4000)),
+        "negative offset": patched(good, 8 + 8 * 3, q(-8)),
+        "last offset short": patched(good, 8 + 8 * 6, q(40)),
+        "extra byte": good + b"\0",
+        "missing byte": good[:-1],
+        "unknown format": patched(good, fmts, b"i\0\0\0\0\0\0\0"),
+        "format garbage after NUL": patched(good, fmts, b"q\0x\0\0\0\0\0"),
+        "str format wrong size": patched(good, fmts + 24, b"16s\0\0\0\0\0"),
+        "str format leading zero": patched(good, fmts + 24, b"08s\0\0\0\0\0"),
+        "str format zero": patched(good, fmts + 24, b"0s\0\0\0\0\0\0"),
+        "code out of range": patched(good, codes, b"\x04"),
+        "negative code": patched(good, codes, b"\xff"),
+        "int with str code": patched(good, codes, b"\x01"),
+        "str with none code": patched(good, codes + 3, b"\x03"),
+        "none with plain code": patched(good, codes + 5, b"\x00"),
+        "number in short slot": patched(patched(good, 8 + 8, q(4)), 8 + 16, q(8)),
+        "empty block": b"",
+        "just seven bytes": b"\0" * 7,
+        "empty list wrong size": q(0) + q(0) + b"\0",
+        "empty list bad offset": q(0) + q(3),
+        "3.8 size too small": q(1) + q(4) + b"\0" * 4 + b"q" + b"\0" * 7 + b"\0",
+    }
+
+
+@pytest.mark.parametrize("case", sorted(corruptions()))
+def test_validator_rejects(slib, names, case):
+    data = corruptions()[case]
+    p = Parsed(slib, data)
+    assert p.rc == -errno.EBADMSG, case
+    assert slib.shmblock_slist_validate(p.buf, p.len, None) == -errno.EBADMSG
+    if data:
+        name = names()
+        write_raw(name, data)
+        h = ctypes.c_void_p()
+        assert slib.shmblock_slist_attach(name.encode(), 0, ctypes.byref(h)) == -errno.EBADMSG
+
+
+def test_validator_accepts_and_describes(slib):
+    good = cpython_bytes(MIXED)
+    p = Parsed(slib, good)
+    try:
+        assert p.rc == 0
+        lay = p.lay.contents
+        assert (lay.version, lay.count, lay.size) == (PY39, 6, 166)
+        assert (lay.data_offset, lay.formats_offset, lay.codes_offset) == (64, 112, 160)
+        items = [(lay.items[k].offset, lay.items[k].capacity, lay.items[k].type)
+                 for k in range(6)]
+        assert items == [(64, 8, TYPE_INT), (72, 8, TYPE_FLOAT), (80, 8, TYPE_BOOL),
+                         (88, 8, TYPE_STR), (96, 8, TYPE_BYTES), (104, 8, TYPE_NONE)]
+        assert [p.read(k)[1] for k in range(6)] == MIXED
+        assert p.read(6)[0] == -errno.ERANGE
+        v = Value()
+        assert slib.shmblock_slist_read(p.lay, p.buf, p.len - 1, 0, ctypes.byref(v)) == -errno.EINVAL
+        out = ctypes.create_string_buffer(64)
+        assert slib.shmblock_slist_format_render(p.lay, out, 64) == len("qdxxxxxxx?8s8sxxxxxx?x")
+        assert out.value == b"qdxxxxxxx?8s8sxxxxxx?x"
+    finally:
+        p.close()
+
+
+def test_encode_set_and_apply_match_cpython(slib, names):
+    """The buffer layer's edit, applied to a private copy, gives what
+    CPython's __setitem__ writes, and a too-long value yields no edit."""
+    name = names()
+    sl = py_create(name, SET_BASE)
+    try:
+        for index, value in SETS:
+            before = raw(name)
+            p = Parsed(slib, before)
+            try:
+                assert p.rc == 0
+                keep = []
+                e = Edit()
+                assert slib.shmblock_slist_encode_set(p.lay, index, ctypes.byref(
+                    to_value(value, keep)), ctypes.byref(e)) == 0
+                assert slib.shmblock_slist_edit_apply(ctypes.byref(e), p.buf, p.len) == 0
+                assert slib.shmblock_slist_edit_apply(ctypes.byref(e), p.buf,
+                                                      e.code_offset) == -errno.EINVAL
+                sl[index] = value
+                assert p.buf.raw[:p.len] == raw(name), (index, value)
+                keep = []
+                assert slib.shmblock_slist_encode_set(p.lay, 99, ctypes.byref(
+                    to_value(1, keep)), ctypes.byref(e)) == -errno.ERANGE
+                assert slib.shmblock_slist_encode_set(p.lay, index, ctypes.byref(
+                    to_value("z" * 17, keep)), ctypes.byref(e)) == -errno.EFBIG
+            finally:
+                p.close()
+    finally:
+        py_drop(sl, unlink=True)
+
+
+def test_hostile_change_after_attach(slib, names):
+    """A block rewritten behind an attached handle: every call checks what it
+    reads, so a hostile header gives -EBADMSG and never a crash."""
+    name = names()
+    cl = CList.create(slib, name, MIXED)
+    try:
+        size = len(raw(name))
+        fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+        try:
+            m = mmap.mmap(fd, size)
+            good = bytes(m)
+            for case, bad in corruptions().items():
+                if len(bad) != size:
+                    continue
+                m[:] = bad
+                rc = cl.get_rc(0)[0]
+                assert rc in (0, -errno.EBADMSG), case
+                for k in range(7):
+                    assert cl.get_rc(k)[0] in (0, -errno.EBADMSG, -errno.ERANGE), case
+                    assert cl.set_rc(k, "hello") in (0, -errno.EBADMSG, -errno.ERANGE,
+                                                     -errno.EFBIG), case
+                assert cl.count_rc(1) == -errno.EBADMSG, case
+                assert slib.shmblock_slist_format(cl.h, None, 0) == -errno.EBADMSG, case
+            m[:] = q(2**62) + good[8:]
+            assert slib.shmblock_slist_len(cl.h) == -errno.EBADMSG
+            assert cl.get_rc(3)[0] == -errno.EBADMSG
+            m[:] = good
+            assert cl.tolist() == MIXED
+            m.close()
+        finally:
+            os.close(fd)
+    finally:
+        cl.close()
+
+
+# ---- CPython 3.8's layout ------------------------------------------------------
+
+def layout38(values):
+    """The 3.8 layout, written from the design note (sizes, not offsets)."""
+    fmts, data, codes = [], b"", []
+    for v in values:
+        if isinstance(v, (str, bytes)):
+            raw_ = v.encode() if isinstance(v, str) else v
+            cap = 8 * (len(raw_) // 8 + 1)
+            fmts.append("%ds" % cap)
+            data += raw_.ljust(cap, b"\0")
+            codes.append(1 if isinstance(v, str) else 2)
+        elif v is None:
+            fmts.append("xxxxxx?x"), codes.append(3)
+            data += b"\0" * 8
+        elif isinstance(v, bool):
+            fmts.append("xxxxxxx?"), codes.append(0)
+            data += b"\0" * 7 + bytes([v])
+        elif isinstance(v, int):
+            fmts.append("q"), codes.append(0)
+            data += q(v)
+        else:
+            fmts.append("d"), codes.append(0)
+            data += struct.pack("d", v)
+    sizes = [8 if f[-1] != "s" else int(f[:-1]) for f in fmts]
+    return (q(len(values)) + b"".join(q(s) for s in sizes) + data +
+            b"".join(f.encode().ljust(8, b"\0") for f in fmts) + bytes(codes))
+
+
+def test_reads_synthetic_38_layout(slib, names):
+    values = [7, -1.5, True, "hello world", b"\x01\x02", None]
+    data = layout38(values)
+    p = Parsed(slib, data)
+    try:
+        assert p.rc == 0 and p.lay.contents.version == PY38
+        assert [p.read(k)[1] for k in range(len(values))] == values
+    finally:
+        p.close()
+    p = Parsed(slib, q(0))
+    assert p.rc == 0 and p.lay.contents.version == PY38 and p.lay.contents.count == 0
+    p.close()
+    name = names()
+    write_raw(name, data)
+    cl = CList.attach(slib, name)
+    try:
+        assert cl.tolist() == values
+        cl[3] = 99
+        cl[0] = "str!"
+        assert cl.set_rc(0, "too long!") == -errno.EFBIG
+        assert cl.tolist() == ["str!", -1.5, True, 99, b"\x01\x02", None]
+        assert cl.format == "8sdxxxxxxx?q8sxxxxxx?x"
+        assert raw(name)[8:16] == q(8)   # still the 3.8 layout
+    finally:
+        cl.close()
+
+
+PYENV = os.environ.get("PYENV_ROOT", "/root/.pyenv")
+
+
+def peer(version):
+    found = sorted(glob.glob(os.path.join(PYENV, "versions", version + ".*", "bin", "python3")))
+    if not found:
+        pytest.skip("no CPython %s under %s" % (version, PYENV))
+    return found[-1]
+
+
+PEER_CODE = r"""
+import pickle, sys
+from multiprocessing.shared_memory import ShareableList
+from multiprocessing import resource_tracker
+op, name, arg = pickle.loads(sys.stdin.buffer.read())
+if op == "create":
+    sl = ShareableList(arg, name=name)
+    resource_tracker.unregister(sl.shm._name, "shared_memory")
+    out = sl.format
+elif op == "read":
+    sl = ShareableList(name=name)
+    resource_tracker.unregister(sl.shm._name, "shared_memory")
+    out = (list(sl), sl.format)
+elif op == "set":
+    sl = ShareableList(name=name)
+    resource_tracker.unregister(sl.shm._name, "shared_memory")
+    for k, v in arg:
+        sl[k] = v
+    out = list(sl)
+sl.shm.close()
+sys.stdout.buffer.write(pickle.dumps(out, protocol=4))
+"""
+
+
+def run_peer(exe, op, name, arg=None):
+    res = subprocess.run([exe, "-c", PEER_CODE], input=pickle.dumps((op, name, arg), protocol=4),
+                         capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr.decode()
+    return pickle.loads(res.stdout)
+
+
+PEER_VALUES = [INT64_MIN, INT64_MAX, -0.0, float("inf"), float("nan"), True, None,
+               "", b"", "a\0b", "12345678", b"\x00\x01tail", "ascii only"]
+
+
+def test_cpython38_layout_read_and_written(slib, names):
+    exe = peer("3.8")
+    name = names()
+    run_peer(exe, "create", name, PEER_VALUES)
+    assert raw(name)[8:16] != q(0)      # the 3.8 layout: sizes, not offsets
+    cl = CList.attach(slib, name)
+    try:
+        p = Parsed(slib, raw(name))
+        assert p.rc == 0 and p.lay.contents.version == PY38
+        p.close()
+        assert_same_list(cl.tolist(), [expect_read(v) for v in PEER_VALUES])
+        cl[0] = "str!"
+        cl[7] = 12345
+        cl[11] = b"new"
+        got, fmt = run_peer(exe, "read", name)
+        assert got[0] == "str!" and got[7] == 12345 and got[11] == b"new"
+        assert fmt == cl.format
+        run_peer(exe, "set", name, [(1, "abc"), (2, None)])
+        assert cl[1] == "abc" and cl[2] is None
+    finally:
+        cl.close()
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.12", "3.13"])
+def test_other_cpythons_both_ways(slib, names, version):
+    exe = peer(version)
+    py_name, c_name = names(), names()
+    run_peer(exe, "create", py_name, PEER_VALUES)
+    cl = CList.create(slib, c_name, PEER_VALUES)
+    try:
+        assert raw(c_name) == raw(py_name)
+        got, fmt = run_peer(exe, "read", c_name)
+        assert_same_list(got, [expect_read(v) for v in PEER_VALUES])
+        assert fmt == cl.format
+        run_peer(exe, "set", c_name, [(0, "x"), (7, 3.25), (9, b"b")])
+        assert cl[0] == "x" and cl[7] == 3.25 and cl[9] == b"b"
+    finally:
+        cl.close()

@@ -250,6 +250,9 @@ int shmblock__slist_encode(const struct shmblock_slist_item *item,
 	case SHMBLOCK_TYPE_FLOAT:
 	case SHMBLOCK_TYPE_BOOL:
 	case SHMBLOCK_TYPE_NONE:
+		/* Only a hostile "<n>s" slot is shorter than 8 bytes. */
+		if (item->capacity < SLIST_WORD)
+			return -EFBIG;
 		e.data_len = SLIST_WORD;
 		pack_scalar(value, e.scalar);
 		break;

@@ -721,3 +721,36 @@ def test_other_cpythons_both_ways(slib, names, version):
         assert cl[0] == "x" and cl[7] == 3.25 and cl[9] == b"b"
     finally:
         cl.close()
+
+
+def test_number_into_short_hostile_str_slot(slib, names):
+    """A hostile "7s" slot of 7 bytes is valid, but no 8-byte number fits it:
+    -EFBIG, where CPython would write into the next slot."""
+    data = bytearray(cpython_bytes(["abc", 1]))
+    # offsets 0, 8, 16 -> 0, 7, 16 and format "8s" -> "7s"; the 2nd slot grows.
+    data[16:24] = q(7)
+    fmts = 8 + 8 * 3 + 16
+    data[fmts:fmts + 8] = b"7s".ljust(8, b"\0")
+    data[fmts + 8:fmts + 16] = b"9s".ljust(8, b"\0")
+    data[-1] = 2
+    data = bytes(data)
+    p = Parsed(slib, data)
+    try:
+        assert p.rc == 0
+        keep, e = [], Edit()
+        assert slib.shmblock_slist_encode_set(p.lay, 0, ctypes.byref(to_value(5, keep)),
+                                              ctypes.byref(e)) == -errno.EFBIG
+        assert slib.shmblock_slist_encode_set(p.lay, 0, ctypes.byref(to_value("1234567", keep)),
+                                              ctypes.byref(e)) == 0
+    finally:
+        p.close()
+    name = names()
+    write_raw(name, data)
+    cl = CList.attach(slib, name)
+    try:
+        assert cl.set_rc(0, None) == -errno.EFBIG
+        assert cl.set_rc(1, 2.0) == 0
+        assert cl[0] == "abc" and cl[1] == 2.0
+        assert raw(name)[32:39] == data[32:39]   # the short slot is untouched
+    finally:
+        cl.close()

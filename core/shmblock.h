@@ -345,7 +345,7 @@ SHMBLOCK_API ssize_t shmblock_slist_len(const struct shmblock_slist *sl);
  * Gets item `index`.  STR/BYTES bytes are copied into `buf` (`buflen`
  * bytes, no NUL added) and out->s points there; if they don't fit, out->s.len
  * is set to the size needed and -ENOBUFS returned.
- * Errors: -ERANGE, -EBADMSG, -EILSEQ, -ENOBUFS.
+ * Errors: -ERANGE, -EBADMSG, -EILSEQ, -ENOBUFS, -ENOMEM.
  */
 SHMBLOCK_API int shmblock_slist_get(const struct shmblock_slist *sl,
 				    size_t index, struct shmblock_value *out,

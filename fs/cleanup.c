@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* -o cleanup: the blocks this mount created, unlinked when it unmounts. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "cleanup.h"
+#include "shmblock.h"
+
+struct block_id {
+	dev_t dev;
+	ino_t ino;
+	struct statx_timestamp btime;   /* zero where unsupported */
+};
+
+struct created_set {
+	pthread_mutex_t lock;   /* protects everything below */
+	struct block_id *ids;
+	size_t count, capacity;
+};
+
+int created_set_create(struct created_set **out)
+{
+	struct created_set *set = calloc(1, sizeof(*set));
+
+	if (!set)
+		return -ENOMEM;
+	pthread_mutex_init(&set->lock, NULL);
+	*out = set;
+	return 0;
+}
+
+void created_set_free(struct created_set *set)
+{
+	if (!set)
+		return;
+	pthread_mutex_destroy(&set->lock);
+	free(set->ids);
+	free(set);
+}
+
+static int identify(int dirfd, const char *name, int flags,
+		    struct block_id *id)
+{
+	struct statx stx;
+
+	if (statx(dirfd, name, flags, STATX_TYPE | STATX_INO | STATX_BTIME,
+		  &stx) < 0)
+		return -errno;
+	if (!S_ISREG(stx.stx_mode))
+		return -EINVAL;
+	memset(id, 0, sizeof(*id));
+	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	id->ino = stx.stx_ino;
+	if (stx.stx_mask & STATX_BTIME)
+		id->btime = stx.stx_btime;
+	return 0;
+}
+
+static bool same_block(const struct block_id *a, const struct block_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino &&
+	       a->btime.tv_sec == b->btime.tv_sec &&
+	       a->btime.tv_nsec == b->btime.tv_nsec;
+}
+
+int created_set_add(struct created_set *set, int fd)
+{
+	struct block_id id;
+	int rc = identify(fd, "", AT_EMPTY_PATH, &id);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&set->lock);
+	if (set->count == set->capacity) {
+		size_t cap = set->capacity ? set->capacity * 2 : 16;
+		struct block_id *ids = realloc(set->ids, cap * sizeof(*ids));
+
+		if (!ids) {
+			pthread_mutex_unlock(&set->lock);
+			return -ENOMEM;
+		}
+		set->ids = ids;
+		set->capacity = cap;
+	}
+	set->ids[set->count++] = id;
+	pthread_mutex_unlock(&set->lock);
+	return 0;
+}
+
+void created_set_remove(struct created_set *set, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	pthread_mutex_lock(&set->lock);
+	for (i = 0; i < set->count; i++) {
+		if (set->ids[i].dev == dev && set->ids[i].ino == ino) {
+			set->ids[i] = set->ids[--set->count];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&set->lock);
+}
+
+static bool contains(struct created_set *set, const struct block_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < set->count; i++)
+		if (same_block(&set->ids[i], id))
+			return true;
+	return false;
+}
+
+int created_set_unlink_all(struct created_set *set, int dirfd,
+			   const char *prefix)
+{
+	struct shmblock_list *it;
+	struct block_id id;
+	const char *name;
+	size_t plen = strlen(prefix);
+	int rc, done = 0;
+
+	rc = shmblock_list_open(dirfd, &it);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&set->lock);
+	while ((rc = shmblock_list_next(it, &name)) > 0) {
+		if (strncmp(name, prefix, plen) || !name[plen])
+			continue;
+		if (identify(dirfd, name, AT_SYMLINK_NOFOLLOW, &id) < 0)
+			continue;
+		if (contains(set, &id) &&
+		    shmblock_unlink_name_at(dirfd, name) == 0)
+			done++;
+	}
+	pthread_mutex_unlock(&set->lock);
+	shmblock_list_close(it);
+	return rc < 0 ? rc : done;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* The inode table: which FUSE node id stands for which block. */
+#ifndef SHMFS_INODE_H
+#define SHMFS_INODE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fs.h"
+
+struct shmblock;
+
+/*
+ * What a node is.  Handlers dispatch on it; every kind answers every
+ * operation, with an errno where the operation makes no sense for it.
+ */
+enum node_kind {
+	NODE_ROOT,      /* the mount's top level: the shm directory */
+	NODE_BLOCK,     /* one block, shown as a regular file */
+};
+
+struct node {
+	enum node_kind kind;
+	dev_t dev;              /* the block's identity: immutable */
+	ino_t ino;
+	uint64_t generation;    /* immutable */
+
+	/* Protected by the table lock. */
+	uint64_t nlookup;       /* the kernel's references */
+	char *name;             /* the name the mount shows, NULL if unknown */
+	struct node *ino_next;  /* hash chains */
+	struct node *name_next;
+
+	/*
+	 * Protected by `lock`, taken after the table lock when both are held.
+	 * blk is set once and then stays until the node is freed, so a
+	 * handler that got it may use it unlocked while the kernel holds the
+	 * node (an open file pins the node).
+	 */
+	pthread_mutex_t lock;
+	struct shmblock *blk;   /* opened at first need, NOMAP */
+	bool read_only;         /* blk could only be opened O_RDONLY */
+	int backing_id;         /* > 0 registered, 0 not yet, < 0 refused */
+};
+
+/* Creates the table with its root node, the shm directory `root_st`. */
+int inode_table_create(struct shmfs *fs, const struct stat *root_st,
+		       struct inode_table **out);
+/* Frees every node, closing blocks and backing files. */
+void inode_table_free(struct inode_table *t);
+
+/* The node of a node id the kernel gave us. */
+struct node *inode_get(struct inode_table *t, fuse_ino_t id);
+fuse_ino_t inode_id(const struct node *node);
+
+/*
+ * Finds the block node of `st` (by device and inode number) or makes one,
+ * records that the mount shows it as `name`, and adds one kernel reference.
+ * Errors: -ENOMEM.
+ */
+int inode_ref_block(struct inode_table *t, const char *name,
+		    const struct stat *st, struct node **out);
+
+/* Drops `n` kernel references; the node is freed at zero. */
+void inode_forget(struct inode_table *t, struct node *node, uint64_t n);
+
+/* Copies the node's name.  Returns 0 or -ESTALE when it has none. */
+int inode_name(struct inode_table *t, struct node *node,
+	       char out[NAME_MAX + 1]);
+
+/* A rename through the mount: moves (or swaps) the names of the nodes. */
+void inode_rename(struct inode_table *t, const char *from, const char *to,
+		  bool exchange);
+/* The name no longer exists: its node, if any, keeps no name. */
+void inode_unname(struct inode_table *t, const char *name);
+
+/* Node ids for the watch; 0 when no node matches.  Unlocked use is fine:
+ * the kernel ignores ids it doesn't know. */
+fuse_ino_t inode_find_name(struct inode_table *t, const char *name);
+fuse_ino_t inode_find_ino(struct inode_table *t, dev_t dev, ino_t ino);
+
+/*
+ * Calls `fn` for every named block node, outside the table lock, with a
+ * snapshot taken under it.  Errors: -ENOMEM.
+ */
+int inode_foreach(struct inode_table *t,
+		  void (*fn)(void *arg, fuse_ino_t id, const char *name),
+		  void *arg);
+
+#endif

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/* shmfs: mounts the POSIX shared memory blocks of /dev/shm as files. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
+#include "inode.h"
+#include "passthrough.h"
+#include "shmblock.h"
+#include "watch.h"
+
+struct options {
+	char *shmdir;
+	char *prefix;
+	int sparse;
+	int cleanup;
+	int nopassthrough;
+	int nommap;
+	double timeout;
+	/* Non-option arguments: [source] mountpoint. */
+	char *nonopt[2];
+	int nonopt_count;
+};
+
+#define OPT(spec, field, value) \
+	{ spec, offsetof(struct options, field), value }
+
+static const struct fuse_opt shmfs_opts[] = {
+	OPT("shmdir=%s", shmdir, 0),
+	OPT("prefix=%s", prefix, 0),
+	OPT("sparse", sparse, 1),
+	OPT("cleanup", cleanup, 1),
+	OPT("nopassthrough", nopassthrough, 1),
+	OPT("nommap", nommap, 1),
+	OPT("timeout=%lf", timeout, 0),
+	FUSE_OPT_END
+};
+
+void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (fs->foreground) {
+		char line[1024];
+
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "shmfs: %s\n", line);
+	} else {
+		vsyslog(priority, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void shmfs_log_mode(struct shmfs *fs)
+{
+	if (atomic_exchange(&fs->mode_logged, true))
+		return;
+	if (passthrough_active(fs->pt))
+		shmfs_log(fs, LOG_INFO, "data path: kernel passthrough; read, "
+			  "write and mmap go straight to the blocks' pages");
+	else
+		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
+			  "read and write see the blocks at once, MAP_SHARED "
+			  "mappings %s", fs->nopassthrough ?
+			  "-o nopassthrough" : "no kernel passthrough",
+			  fs->nommap ? "are refused (-o nommap)" :
+			  "are a page cache copy, not the blocks' pages");
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] [source] mountpoint\n\n"
+	       "Shows the POSIX shared memory blocks of /dev/shm as files.\n\n"
+	       "shmfs options:\n"
+	       "    -o shmdir=DIR          blocks are the regular files of DIR "
+	       "(default " SHMBLOCK_SHM_DIR ")\n"
+	       "    -o prefix=STR          show only blocks named STR..., "
+	       "without STR\n"
+	       "    -o sparse              grow blocks without reserving "
+	       "memory (tmpfs-like)\n"
+	       "    -o cleanup             unlink the blocks created through "
+	       "the mount on unmount\n"
+	       "    -o nopassthrough       serve read and write through the "
+	       "daemon\n"
+	       "    -o nommap              without passthrough, refuse "
+	       "MAP_SHARED mappings\n"
+	       "    -o timeout=SECS        cache entries and attributes "
+	       "(default 1)\n\n", prog);
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *opts = data;
+
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (opts->nonopt_count == 2) {
+		fprintf(stderr, "shmfs: too many arguments: `%s'\n", arg);
+		return -1;
+	}
+	opts->nonopt[opts->nonopt_count] = strdup(arg);
+	if (!opts->nonopt[opts->nonopt_count])
+		return -1;
+	opts->nonopt_count++;
+	return 0;
+}
+
+/* Adds "-o name=value", escaping commas in the value. */
+static int add_mount_opt(struct fuse_args *args, const char *name,
+			 const char *value)
+{
+	char *opt = NULL, *full;
+	int rc;
+
+	if (asprintf(&full, "%s=%s", name, value) < 0)
+		return -1;
+	rc = fuse_opt_add_opt_escaped(&opt, full);
+	free(full);
+	if (rc == 0)
+		rc = fuse_opt_add_arg(args, "-o");
+	if (rc == 0)
+		rc = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return rc;
+}
+
+static bool has_mount_opt(const struct fuse_args *args, const char *name)
+{
+	int i;
+
+	for (i = 1; i < args->argc; i++)
+		if (strstr(args->argv[i], name))
+			return true;
+	return false;
+}
+
+/* Many blocks can be open at once: each known block may keep a descriptor. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * Cuts the connection of the mount at `mountpoint`, so that nothing waits on
+ * the daemon any more.  The connection is named by the mount's device minor
+ * (from /proc/self/mountinfo) in the fusectl file system.
+ */
+static void abort_connection(const char *mountpoint)
+{
+	unsigned major, minor, conn = 0;
+	char *line = NULL, path[PATH_MAX + 64];
+	size_t size = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int fd;
+
+	if (!f)
+		return;
+	while (getline(&line, &size, f) > 0) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
+			   path) == 3 && !strcmp(path, mountpoint) &&
+		    strstr(line, " - fuse"))
+			conn = minor;
+	}
+	free(line);
+	fclose(f);
+	if (!conn)
+		return;
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+		 conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0)
+		conn = 0;	/* nothing more to try */
+	close(fd);
+}
+
+static int run_session(struct shmfs *fs, struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	if (cmd->singlethread)
+		return fuse_session_loop(fs->se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+	rc = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+static int open_shm_dir(struct shmfs *fs, const char *dir, struct stat *st)
+{
+	char *path = realpath(dir, NULL);
+
+	if (!path) {
+		fprintf(stderr, "shmfs: shm directory %s: %s\n", dir,
+			strerror(errno));
+		return -1;
+	}
+	fs->shmdir = path;
+	fs->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->dirfd < 0 || fstat(fs->dirfd, st) < 0) {
+		fprintf(stderr, "shmfs: shm directory %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options opts = { .timeout = 1.0 };
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct shmfs fs = { .dirfd = -1 };
+	struct stat root_st;
+	char *mountpoint = NULL;
+	int ret = 1, rc, i;
+
+	if (fuse_opt_parse(&args, &opts, shmfs_opts, opt_proc) != 0)
+		goto out_args;
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out_args;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (cmd.show_version) {
+		printf("shmfs version %s\n", SHMBLOCK_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (opts.nonopt_count == 0) {
+		fprintf(stderr, "shmfs: no mount point given\n"
+			"usage: %s [options] [source] mountpoint\n", argv[0]);
+		goto out_args;
+	}
+	/* mount.fuse3 and fstab pass the source first; it names nothing. */
+	mountpoint = realpath(opts.nonopt[opts.nonopt_count - 1], NULL);
+	if (!mountpoint) {
+		fprintf(stderr, "shmfs: bad mount point `%s': %s\n",
+			opts.nonopt[opts.nonopt_count - 1], strerror(errno));
+		goto out_args;
+	}
+	if (opts.timeout < 0) {
+		fprintf(stderr, "shmfs: timeout must not be negative\n");
+		goto out_args;
+	}
+	fs.prefix = opts.prefix ? opts.prefix : "";
+	fs.prefix_len = strlen(fs.prefix);
+	if (strchr(fs.prefix, '/') || fs.prefix_len >= NAME_MAX) {
+		fprintf(stderr, "shmfs: bad prefix `%s'\n", fs.prefix);
+		goto out_args;
+	}
+	fs.sparse = opts.sparse;
+	fs.cleanup = opts.cleanup;
+	fs.nopassthrough = opts.nopassthrough;
+	fs.nommap = opts.nommap;
+	fs.timeout = opts.timeout;
+	fs.foreground = cmd.foreground;
+	fs.is_root = geteuid() == 0;
+	if (open_shm_dir(&fs, opts.shmdir ? opts.shmdir : SHMBLOCK_SHM_DIR,
+			 &root_st) < 0)
+		goto out_args;
+
+	/* Permissions are checked by the kernel, as on tmpfs. */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
+	    (!has_mount_opt(&args, "fsname=") &&
+	     add_mount_opt(&args, "fsname", opts.nonopt_count == 2 ?
+			   opts.nonopt[0] : "shmfs")) ||
+	    (!has_mount_opt(&args, "subtype=") &&
+	     add_mount_opt(&args, "subtype", "shmfs")))
+		goto out_dir;
+
+	/* New blocks get exactly the mode asked for. */
+	umask(0);
+	raise_fd_limit();
+	if (inode_table_create(&fs, &root_st, &fs.inodes) < 0)
+		goto out_dir;
+	if (fs.cleanup && created_set_create(&fs.created) < 0)
+		goto out_inodes;
+	fs.se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), &fs);
+	if (!fs.se)
+		goto out_created;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, mountpoint) != 0)
+		goto out_signals;
+	rc = passthrough_install(fs.se, opts.nopassthrough ? PASSTHROUGH_OFF :
+				 PASSTHROUGH_AUTO, !opts.nommap, &fs.pt);
+	if (rc < 0) {
+		fprintf(stderr, "shmfs: passthrough setup: %s\n",
+			strerror(-rc));
+		goto out_unmount;
+	}
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+	if (!cmd.foreground)
+		openlog("shmfs", LOG_PID, LOG_DAEMON);
+	rc = watch_start(&fs, &fs.watch);
+	if (rc < 0) {
+		shmfs_log(&fs, LOG_ERR, "watching %s: %s", fs.shmdir,
+			  strerror(-rc));
+		goto out_unmount;
+	}
+
+	rc = run_session(&fs, &cmd);
+	/* A signal (a positive number) is a normal way to end. */
+	ret = rc < 0 ? 1 : 0;
+	if (rc < 0)
+		shmfs_log(&fs, LOG_ERR, "session ended: %s", strerror(-rc));
+
+	if (watch_stop(fs.watch) < 0)
+		abort_connection(mountpoint);
+out_unmount:
+	fuse_session_unmount(fs.se);
+	watch_free(fs.watch);
+	if (fs.created) {
+		rc = created_set_unlink_all(fs.created, fs.dirfd, fs.prefix);
+		if (rc < 0)
+			shmfs_log(&fs, LOG_ERR, "cleanup of %s: %s",
+				  fs.shmdir, strerror(-rc));
+	}
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+	passthrough_free(fs.pt);
+out_created:
+	created_set_free(fs.created);
+out_inodes:
+	inode_table_free(fs.inodes);
+out_dir:
+	if (fs.dirfd >= 0)
+		close(fs.dirfd);
+	free((char *)fs.shmdir);
+out_args:
+	free(mountpoint);
+	free(cmd.mountpoint);
+	free(opts.shmdir);
+	free(opts.prefix);
+	for (i = 0; i < opts.nonopt_count; i++)
+		free(opts.nonopt[i]);
+	fuse_opt_free_args(&args);
+	return ret;
+}

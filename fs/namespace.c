@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: MIT */
+/* The mount's top level: blocks of the shm directory, under the prefix. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "fs.h"
+#include "inode.h"
+#include "passthrough.h"
+#include "shmblock.h"
+
+/* POSIX named semaphores live in the same directory under this prefix. */
+#define SEM_PREFIX "sem."
+
+int ns_block_name(const struct shmfs *fs, const char *name,
+		  char out[NAME_MAX + 1])
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || strchr(name, '/'))
+		return -EINVAL;
+	if (fs->prefix_len + len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, fs->prefix, fs->prefix_len);
+	memcpy(out + fs->prefix_len, name, len + 1);
+	if (!strncmp(out, SEM_PREFIX, strlen(SEM_PREFIX)))
+		return -ENOENT;
+	return shmblock_name_check(out);
+}
+
+const char *ns_mount_name(const struct shmfs *fs, const char *shm_name)
+{
+	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
+		return NULL;
+	if (!strncmp(shm_name, SEM_PREFIX, strlen(SEM_PREFIX)))
+		return NULL;
+	if (!shm_name[fs->prefix_len])
+		return NULL;
+	return shm_name + fs->prefix_len;
+}
+
+void ns_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
+		   struct node *node, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = inode_id(node);
+	e->generation = node->generation;
+	e->attr = *st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+}
+
+/* The block `name` of the mount, if it is one: a regular file. */
+static int stat_block(const struct shmfs *fs, const char *name,
+		      struct stat *st)
+{
+	char shm_name[NAME_MAX + 1];
+	int rc = ns_block_name(fs, name, shm_name);
+
+	if (rc < 0)
+		return rc;
+	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return S_ISREG(st->st_mode) ? 0 : -ENOENT;
+}
+
+/* Replies with an entry that holds one reference to `node`. */
+static void reply_entry(fuse_req_t req, struct node *node,
+			const struct stat *st)
+{
+	struct shmfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+
+	ns_fill_entry(fs, &e, node, st);
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_forget(fs->inodes, node, 1);
+}
+
+void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
+{
+	struct shmfs *fs = req_fs(req);
+	struct node *node;
+	struct stat st;
+	int rc = stat_block(fs, name, &st);
+
+	/* A name that can't be a block simply isn't there. */
+	if (rc == -EINVAL)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = inode_ref_block(fs->inodes, name, &st, &node);
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	reply_entry(req, node, &st);
+}
+
+void ns_getattr(fuse_req_t req, struct node *dir)
+{
+	struct shmfs *fs = req_fs(req);
+	struct stat st;
+
+	if (fstat(fs->dirfd, &st) < 0) {
+		reply_rc(req, -errno);
+		return;
+	}
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/*
+ * Creates the block file for the mount name `name`, owned by the caller, and
+ * stats it.  Leaves nothing behind on error.  Returns an open descriptor or
+ * -errno.  The core can't do this: like CPython it refuses to create an empty
+ * block, while a file system creates empty files.
+ */
+static int make_block(fuse_req_t req, const char *name, mode_t mode,
+		      struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct shmfs *fs = req_fs(req);
+	char shm_name[NAME_MAX + 1];
+	int fd, rc;
+
+	rc = ns_block_name(fs, name, shm_name);
+	if (rc == -ENOENT)  /* a name the mount would hide */
+		rc = -EPERM;
+	if (rc < 0)
+		return rc;
+	mode &= 07777;
+	fd = openat(fs->dirfd, shm_name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	/* Owner first: chown clears the set-id bits that fchmod then sets. */
+	if (fs->is_root && fchown(fd, ctx->uid, ctx->gid) < 0)
+		goto fail;
+	if (fchmod(fd, mode) < 0 || fstat(fd, st) < 0)
+		goto fail;
+	if (fs->created) {
+		rc = created_set_add(fs->created, fd);
+		if (rc < 0)
+			goto fail_rc;
+	}
+	return fd;
+
+fail:
+	rc = -errno;
+fail_rc:
+	unlinkat(fs->dirfd, shm_name, 0);
+	close(fd);
+	return rc;
+}
+
+static void unmake_block(struct shmfs *fs, const char *name,
+			 const struct stat *st)
+{
+	char shm_name[NAME_MAX + 1];
+
+	if (fs->created)
+		created_set_remove(fs->created, st->st_dev, st->st_ino);
+	if (ns_block_name(fs, name, shm_name) == 0)
+		shmblock_unlink_name_at(fs->dirfd, shm_name);
+}
+
+void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
+	      mode_t mode)
+{
+	struct shmfs *fs = req_fs(req);
+	struct node *node;
+	struct stat st;
+	int fd, rc;
+
+	/* Blocks are regular files; devices, fifos and sockets are not. */
+	if ((mode & S_IFMT) != S_IFREG && (mode & S_IFMT) != 0) {
+		reply_rc(req, -EPERM);
+		return;
+	}
+	fd = make_block(req, name, mode, &st);
+	if (fd < 0) {
+		reply_rc(req, fd);
+		return;
+	}
+	close(fd);
+	rc = inode_ref_block(fs->inodes, name, &st, &node);
+	if (rc < 0) {
+		unmake_block(fs, name, &st);
+		reply_rc(req, rc);
+		return;
+	}
+	reply_entry(req, node, &st);
+}
+
+void ns_create(fuse_req_t req, struct node *dir, const char *name,
+	       mode_t mode, struct fuse_file_info *fi)
+{
+	struct shmfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	struct node *node;
+	struct stat st;
+	bool made = true;
+	int fd, rc, backing_id;
+
+	fd = make_block(req, name, mode, &st);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* Created by someone else since the kernel looked: open it. */
+		made = false;
+		rc = stat_block(fs, name, &st);
+		if (rc < 0)
+			goto out_err;
+	} else if (fd < 0) {
+		rc = fd;
+		goto out_err;
+	} else {
+		close(fd);
+	}
+	rc = inode_ref_block(fs->inodes, name, &st, &node);
+	if (rc < 0)
+		goto out_unmake;
+	rc = block_open_prepare(fs, node, fi, &backing_id);
+	if (rc < 0) {
+		inode_forget(fs->inodes, node, 1);
+		goto out_unmake;
+	}
+	/* O_TRUNC may have changed an existing block. */
+	if (fstat(shmblock_fd(node->blk), &st) < 0) {
+		rc = -errno;
+		block_close_fh(fi);
+		inode_forget(fs->inodes, node, 1);
+		goto out_unmake;
+	}
+	ns_fill_entry(fs, &e, node, &st);
+	if (backing_id > 0)
+		passthrough_mark_reply(fs->pt, backing_id);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		block_close_fh(fi);
+		inode_forget(fs->inodes, node, 1);
+	}
+	return;
+
+out_unmake:
+	if (made)
+		unmake_block(fs, name, &st);
+out_err:
+	reply_rc(req, rc);
+}
+
+void ns_unlink(fuse_req_t req, struct node *dir, const char *name)
+{
+	struct shmfs *fs = req_fs(req);
+	char shm_name[NAME_MAX + 1];
+	struct stat st;
+	int rc = ns_block_name(fs, name, shm_name);
+
+	if (rc == -EINVAL)
+		rc = -ENOENT;
+	if (rc == 0 && fs->created &&
+	    fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		created_set_remove(fs->created, st.st_dev, st.st_ino);
+	if (rc == 0)
+		rc = shmblock_unlink_name_at(fs->dirfd, shm_name);
+	if (rc == 0)
+		inode_unname(fs->inodes, name);
+	fuse_reply_err(req, -rc);
+}
+
+void ns_rmdir(fuse_req_t req, struct node *dir, const char *name)
+{
+	struct stat st;
+	int rc = stat_block(req_fs(req), name, &st);
+
+	/* There are no directories at the top level, only blocks. */
+	reply_rc(req, rc == 0 ? -ENOTDIR : rc == -EINVAL ? -ENOENT : rc);
+}
+
+void ns_rename(fuse_req_t req, struct node *dir, const char *name,
+	       struct node *newdir, const char *newname, unsigned flags)
+{
+	struct shmfs *fs = req_fs(req);
+	char from[NAME_MAX + 1], to[NAME_MAX + 1];
+	int rc;
+
+	if (newdir->kind != NODE_ROOT) {
+		reply_rc(req, newdir->kind == NODE_BLOCK ? -ENOTDIR : -EXDEV);
+		return;
+	}
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		reply_rc(req, -EINVAL);
+		return;
+	}
+	rc = ns_block_name(fs, name, from);
+	if (rc == -EINVAL)
+		rc = -ENOENT;
+	if (rc == 0) {
+		rc = ns_block_name(fs, newname, to);
+		if (rc == -ENOENT)
+			rc = (flags & RENAME_EXCHANGE) ? -ENOENT : -EPERM;
+	}
+	if (rc == 0)
+		rc = shmblock_rename_at(fs->dirfd, from, to, flags);
+	if (rc == 0)
+		inode_rename(fs->inodes, name, newname,
+			     flags & RENAME_EXCHANGE);
+	fuse_reply_err(req, -rc);
+}
+
+/* A snapshot of the directory, taken when a listing starts at offset 0. */
+struct dir_snapshot {
+	struct dir_entry {
+		ino_t ino;
+		char *name;     /* as the mount shows it */
+	} *entries;
+	size_t count;
+};
+
+static void snapshot_clear(struct dir_snapshot *snap)
+{
+	size_t i;
+
+	for (i = 0; i < snap->count; i++)
+		free(snap->entries[i].name);
+	free(snap->entries);
+	snap->entries = NULL;
+	snap->count = 0;
+}
+
+/*
+ * Lists the shm directory.  This reads it directly rather than through the
+ * core's shmblock_list_next, which returns names only: readdir must give
+ * each entry's inode number, and a stat per entry would make `ls` of a big
+ * directory several times slower.  The filter is the core's: regular files,
+ * semaphores left out.
+ */
+static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
+{
+	size_t capacity = 0;
+	struct dirent *de;
+	struct stat st;
+	const char *name;
+	DIR *dir;
+	int fd, rc = 0;
+
+	snapshot_clear(snap);
+	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(dir))) {
+		name = ns_mount_name(fs, de->d_name);
+		if (!name)
+			continue;
+		if (de->d_type == DT_UNKNOWN) {
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		} else if (de->d_type != DT_REG) {
+			continue;
+		}
+		if (snap->count == capacity) {
+			size_t cap = capacity ? capacity * 2 : 64;
+			struct dir_entry *e = realloc(snap->entries,
+						      cap * sizeof(*e));
+
+			if (!e)
+				break;
+			snap->entries = e;
+			capacity = cap;
+		}
+		snap->entries[snap->count].name = strdup(name);
+		if (!snap->entries[snap->count].name)
+			break;
+		snap->entries[snap->count++].ino = de->d_ino;
+	}
+	if (errno)
+		rc = -errno;
+	closedir(dir);
+	if (rc < 0)
+		snapshot_clear(snap);
+	return rc;
+}
+
+void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
+{
+	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
+
+	if (!snap) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)snap;
+	if (fuse_reply_open(req, fi) != 0)
+		free(snap);
+}
+
+void ns_releasedir(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
+
+	snapshot_clear(snap);
+	free(snap);
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * Adds the entry at index `i` (0 ".", 1 "..", then the snapshot) to `buf`.
+ * Returns the bytes used, 0 to skip the entry, or more than `room` when it
+ * doesn't fit (nothing is referenced then).
+ */
+static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
+			char *buf, size_t room, bool plus)
+{
+	struct shmfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	const char *name;
+	struct node *node;
+	size_t need;
+
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		name = i == 0 ? "." : "..";
+		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
+		e.attr.st_mode = S_IFDIR;
+	} else {
+		name = snap->entries[i - 2].name;
+		e.attr.st_ino = snap->entries[i - 2].ino;
+		e.attr.st_mode = S_IFREG;
+	}
+	if (!plus)
+		return fuse_add_direntry(req, buf, room, name, &e.attr,
+					 (off_t)i + 1);
+	need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+	if (need > room)
+		return need;
+	if (i >= 2) {
+		/* The entry carries attributes and a reference: stat it now. */
+		struct stat st;
+
+		if (stat_block(fs, name, &st) < 0 ||
+		    inode_ref_block(fs->inodes, name, &st, &node) < 0)
+			return 0;
+		ns_fill_entry(fs, &e, node, &st);
+	}
+	return fuse_add_direntry_plus(req, buf, room, name, &e, (off_t)i + 1);
+}
+
+void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
+		struct fuse_file_info *fi, bool plus)
+{
+	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
+	struct shmfs *fs = req_fs(req);
+	size_t used = 0, n, i;
+	char *buf;
+	int rc;
+
+	if (off == 0) {
+		rc = snapshot_take(fs, snap);
+		if (rc < 0) {
+			reply_rc(req, rc);
+			return;
+		}
+	}
+	buf = malloc(size);
+	if (!buf) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	for (i = (size_t)off; i < snap->count + 2; i++) {
+		n = add_entry(req, snap, i, buf + used, size - used, plus);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+void ns_statfs(fuse_req_t req)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(req_fs(req)->dirfd, &sv) < 0) {
+		reply_rc(req, -errno);
+		return;
+	}
+	fuse_reply_statfs(req, &sv);
+}

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/* File operations on a block: attributes, open, read, write, xattrs. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "passthrough.h"
+#include "shmblock.h"
+
+/* Largest xattr value Linux allows. */
+#define XATTR_VALUE_MAX 65536
+
+/*
+ * The node's block handle, attached by name at first need and then kept
+ * until the node is forgotten, so that renames and unlinks outside the mount
+ * don't matter to anyone who has the file open.  The daemon never maps a
+ * block (SHMBLOCK_NOMAP): its data path is pread/pwrite, which can't SIGBUS
+ * when someone shrinks the block.  Errors: -ESTALE when the node's name now
+ * names another file or none (the kernel then looks the name up again), and
+ * the core's.
+ */
+static int node_block(struct shmfs *fs, struct node *node,
+		      struct shmblock **out)
+{
+	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
+	struct shmblock *blk = NULL;
+	unsigned flags = SHMBLOCK_NOMAP;
+	struct stat st;
+	int rc = 0;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->blk)
+		goto out;
+	rc = inode_name(fs->inodes, node, name);
+	if (rc == 0)
+		rc = ns_block_name(fs, name, shm_name);
+	if (rc < 0)
+		goto out_stale;
+	rc = shmblock_attach_at(fs->dirfd, shm_name, flags, &blk);
+	if (rc == -EACCES) {
+		flags |= SHMBLOCK_RDONLY;
+		rc = shmblock_attach_at(fs->dirfd, shm_name, flags, &blk);
+	}
+	if (rc < 0)
+		goto out_stale;
+	if (fstat(shmblock_fd(blk), &st) < 0) {
+		rc = -errno;
+		shmblock_close(blk);
+		goto out;
+	}
+	if (st.st_dev != node->dev || st.st_ino != node->ino) {
+		shmblock_close(blk);
+		rc = -ESTALE;
+		goto out;
+	}
+	node->blk = blk;
+	node->read_only = flags & SHMBLOCK_RDONLY;
+	goto out;
+
+out_stale:
+	if (rc == -ENOENT || rc == -EINVAL)
+		rc = -ESTALE;
+out:
+	*out = node->blk;
+	pthread_mutex_unlock(&node->lock);
+	return rc;
+}
+
+/* The block's attributes, from its descriptor when it has one. */
+static int node_stat(struct shmfs *fs, struct node *node, struct stat *st)
+{
+	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
+	struct shmblock *blk;
+	int rc;
+
+	pthread_mutex_lock(&node->lock);
+	blk = node->blk;
+	pthread_mutex_unlock(&node->lock);
+	if (blk)
+		return fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
+	rc = inode_name(fs->inodes, node, name);
+	if (rc == 0)
+		rc = ns_block_name(fs, name, shm_name);
+	if (rc < 0)
+		return -ESTALE;
+	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (st->st_dev != node->dev || st->st_ino != node->ino)
+		return -ESTALE;
+	return 0;
+}
+
+void block_getattr(fuse_req_t req, struct node *node)
+{
+	struct shmfs *fs = req_fs(req);
+	struct stat st;
+	int rc = node_stat(fs, node, &st);
+
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static int set_attrs(struct shmfs *fs, struct shmblock *blk,
+		     const struct stat *attr, int to_set)
+{
+	struct timespec times[2] = {
+		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+	};
+	int fd = shmblock_fd(blk), rc;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0)
+			return -EINVAL;
+		rc = shmblock_resize(blk, (size_t)attr->st_size,
+				     fs->sparse ? SHMBLOCK_SPARSE : 0);
+		if (rc < 0)
+			return rc;
+	}
+	/* Owner before mode: chown clears set-id bits a chmod may set. */
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) &&
+	    fchown(fd, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
+		   to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1) < 0)
+		return -errno;
+	if (to_set & FUSE_SET_ATTR_MODE && fchmod(fd, attr->st_mode & 07777))
+		return -errno;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		times[0].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		times[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		times[1].tv_nsec = UTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		times[1] = attr->st_mtim;
+	if ((times[0].tv_nsec != UTIME_OMIT || times[1].tv_nsec != UTIME_OMIT)
+	    && futimens(fd, times) < 0)
+		return -errno;
+	return 0;
+}
+
+void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi)
+{
+	struct shmfs *fs = req_fs(req);
+	struct shmblock *blk;
+	struct stat st;
+	int rc = node_block(fs, node, &blk);
+
+	if (rc == 0)
+		rc = set_attrs(fs, blk, attr, to_set);
+	if (rc == 0)
+		rc = fstat(shmblock_fd(blk), &st) < 0 ? -errno : 0;
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/*
+ * The node's passthrough backing id, registered at its first open.  The
+ * kernel wants every passthrough open of an inode to use the same backing
+ * file, so there is one per node, for the node's whole life.  Returns the id
+ * or 0 when the daemon serves this node's data.
+ */
+static int node_backing(struct shmfs *fs, struct node *node)
+{
+	int id;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->backing_id == 0 && passthrough_active(fs->pt)) {
+		id = passthrough_backing_open(fs->pt, shmblock_fd(node->blk));
+		if (id <= 0)
+			shmfs_log(fs, LOG_WARNING,
+				  "passthrough refused for a block (%s); "
+				  "the daemon serves its data",
+				  strerror(-id));
+		node->backing_id = id > 0 ? id : -1;
+	}
+	id = node->backing_id;
+	pthread_mutex_unlock(&node->lock);
+	return id > 0 ? id : 0;
+}
+
+/*
+ * With O_APPEND and data through the daemon, writes must go to the end of the
+ * block as it is at that moment, which only a descriptor opened O_APPEND
+ * gives atomically (pwrite then ignores the offset).  Returns it or -errno.
+ */
+static int open_append_fd(struct shmblock *blk)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", shmblock_fd(blk));
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int block_open_prepare(struct shmfs *fs, struct node *node,
+		       struct fuse_file_info *fi, int *backing_id)
+{
+	struct shmblock *blk;
+	int rc, fd, accmode = fi->flags & O_ACCMODE;
+
+	*backing_id = 0;
+	fi->fh = 0;
+	rc = node_block(fs, node, &blk);
+	if (rc < 0)
+		return rc;
+	if (accmode != O_RDONLY && node->read_only)
+		return -EACCES;
+	if (fi->flags & O_TRUNC) {
+		rc = shmblock_resize(blk, 0, 0);
+		if (rc < 0)
+			return rc;
+	}
+	shmfs_log_mode(fs);
+	*backing_id = node_backing(fs, node);
+	if (*backing_id > 0) {
+		/* Read, write and mmap go to the block's pages in the kernel. */
+		fi->direct_io = 0;
+		fi->keep_cache = 0;
+		return 0;
+	}
+	/* Every read and write comes here: no page cache to go stale. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	if (fi->flags & O_APPEND && accmode != O_RDONLY) {
+		fd = open_append_fd(blk);
+		if (fd < 0)
+			return fd;
+		fi->fh = (uint64_t)fd + 1;
+	}
+	return 0;
+}
+
+void block_close_fh(struct fuse_file_info *fi)
+{
+	if (fi->fh)
+		close((int)(fi->fh - 1));
+	fi->fh = 0;
+}
+
+void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
+{
+	struct shmfs *fs = req_fs(req);
+	int rc, backing_id;
+
+	rc = block_open_prepare(fs, node, fi, &backing_id);
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	if (backing_id > 0)
+		passthrough_mark_reply(fs->pt, backing_id);
+	if (fuse_reply_open(req, fi) != 0)
+		block_close_fh(fi);
+}
+
+void block_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+	/* The node may already be forgotten: only the file's own state. */
+	block_close_fh(fi);
+	fuse_reply_err(req, 0);
+}
+
+void block_read(fuse_req_t req, struct node *node, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	n = pread(shmblock_fd(node->blk), buf, size, off);
+	if (n < 0)
+		reply_rc(req, -errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void block_write(fuse_req_t req, struct node *node, const char *buf,
+		 size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int fd = fi->fh ? (int)(fi->fh - 1) : shmblock_fd(node->blk);
+	ssize_t n = pwrite(fd, buf, size, off);
+
+	if (n < 0)
+		reply_rc(req, -errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void block_fallocate(fuse_req_t req, struct node *node, int mode,
+		     off_t offset, off_t length)
+{
+	struct shmblock *blk;
+	int rc = node_block(req_fs(req), node, &blk);
+
+	if (rc == 0 && fallocate(shmblock_fd(blk), mode, offset, length) < 0)
+		rc = -errno;
+	fuse_reply_err(req, -rc);
+}
+
+void block_setxattr(fuse_req_t req, struct node *node, const char *name,
+		    const char *value, size_t size, int flags)
+{
+	struct shmblock *blk;
+	int rc = node_block(req_fs(req), node, &blk);
+
+	if (rc == 0 && fsetxattr(shmblock_fd(blk), name, value, size, flags))
+		rc = -errno;
+	fuse_reply_err(req, -rc);
+}
+
+/* Replies to a getxattr or listxattr: the size asked for, or the data. */
+static void reply_xattr_result(fuse_req_t req, const char *buf, ssize_t n,
+			       size_t size)
+{
+	if (n < 0)
+		reply_rc(req, (int)n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void block_getxattr(fuse_req_t req, struct node *node, const char *name,
+		    size_t size)
+{
+	struct shmblock *blk;
+	char *buf = NULL;
+	ssize_t n;
+	int rc = node_block(req_fs(req), node, &blk);
+
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	if (size > XATTR_VALUE_MAX)
+		size = XATTR_VALUE_MAX;
+	if (size && !(buf = malloc(size))) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	n = fgetxattr(shmblock_fd(blk), name, buf, size);
+	reply_xattr_result(req, buf, n < 0 ? -errno : n, size);
+	free(buf);
+}
+
+void block_listxattr(fuse_req_t req, struct node *node, size_t size)
+{
+	struct shmblock *blk;
+	char *buf = NULL;
+	ssize_t n;
+	int rc = node_block(req_fs(req), node, &blk);
+
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	if (size > XATTR_VALUE_MAX)
+		size = XATTR_VALUE_MAX;
+	if (size && !(buf = malloc(size))) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	n = flistxattr(shmblock_fd(blk), buf, size);
+	reply_xattr_result(req, buf, n < 0 ? -errno : n, size);
+	free(buf);
+}
+
+void block_removexattr(fuse_req_t req, struct node *node, const char *name)
+{
+	struct shmblock *blk;
+	int rc = node_block(req_fs(req), node, &blk);
+
+	if (rc == 0 && fremovexattr(shmblock_fd(blk), name) < 0)
+		rc = -errno;
+	fuse_reply_err(req, -rc);
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/* The inotify watch that keeps the kernel's caches true to the shm directory. */
+
+/*
+ * The kernel caches entries and attributes of the mount for fs->timeout
+ * seconds.  Whatever changes in the shm directory without going through the
+ * mount (a Python program creating a block, the core library resizing one)
+ * is reported here by inotify, and this thread tells the kernel to drop what
+ * it cached: the entry of a name that appeared, went or moved, the attributes
+ * (and, for the daemon-served data path, the page cache) of a block that was
+ * written, resized or chmod-ed.
+ *
+ * The notifications are sent from this thread only, never from a request
+ * handler: the kernel takes the directory's lock to invalidate an entry, and
+ * a handler of a request that holds it would deadlock.  The thread holds no
+ * lock of ours while it notifies.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "watch.h"
+
+#define WATCH_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+		      IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
+		      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+struct watch {
+	struct shmfs *fs;
+	int inotify_fd;
+	int stop_fd;            /* eventfd: written once to stop the thread */
+	pthread_t thread;
+	pthread_mutex_t lock;   /* protects `done` with `done_cond` */
+	pthread_cond_t done_cond;
+	bool done;
+};
+
+static void inval_entry(struct shmfs *fs, const char *name)
+{
+	fuse_lowlevel_notify_inval_entry(fs->se, FUSE_ROOT_ID, name,
+					 strlen(name));
+}
+
+static void inval_inode(struct shmfs *fs, fuse_ino_t id)
+{
+	/* Attributes and any cached pages: the block changed. */
+	if (id)
+		fuse_lowlevel_notify_inval_inode(fs->se, id, 0, 0);
+}
+
+static void inval_everything_one(void *arg, fuse_ino_t id, const char *name)
+{
+	struct shmfs *fs = arg;
+
+	inval_inode(fs, id);
+	inval_entry(fs, name);
+}
+
+/* Events were lost: forget everything cached about every known block. */
+static void inval_everything(struct shmfs *fs)
+{
+	inode_foreach(fs->inodes, inval_everything_one, fs);
+	fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, -1, 0);
+}
+
+static void handle_event(struct shmfs *fs, const struct inotify_event *ev)
+{
+	const char *name;
+	struct stat st;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		inval_everything(fs);
+		return;
+	}
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+		shmfs_log(fs, LOG_ERR, "the shm directory %s was removed or "
+			  "moved; the mount no longer follows it",
+			  fs->shmdir);
+		return;
+	}
+	if (!ev->len || (ev->mask & IN_ISDIR))
+		return;
+	name = ns_mount_name(fs, ev->name);
+	if (!name)
+		return;
+	if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+		inval_entry(fs, name);
+	} else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+		/* Open files of the block see its link count drop. */
+		inval_inode(fs, inode_find_name(fs->inodes, name));
+		inval_entry(fs, name);
+	} else if (ev->mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) {
+		if (fstatat(fs->dirfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
+						       st.st_ino));
+	}
+}
+
+static void *watch_thread(void *arg)
+{
+	struct watch *w = arg;
+	char buf[64 * 1024]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd[2] = {
+		{ .fd = w->inotify_fd, .events = POLLIN },
+		{ .fd = w->stop_fd, .events = POLLIN },
+	};
+	const struct inotify_event *ev;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			shmfs_log(w->fs, LOG_ERR, "watch: poll: %s",
+				  strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		n = read(w->inotify_fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			shmfs_log(w->fs, LOG_ERR, "watch: read: %s",
+				  strerror(errno));
+			break;
+		}
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			handle_event(w->fs, ev);
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_signal(&w->done_cond);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int watch_start(struct shmfs *fs, struct watch **out)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->fs = fs;
+	w->stop_fd = -1;
+	w->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (w->inotify_fd < 0)
+		goto fail_errno;
+	if (inotify_add_watch(w->inotify_fd, fs->shmdir, WATCH_EVENTS) < 0)
+		goto fail_errno;
+	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->stop_fd < 0)
+		goto fail_errno;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->done_cond, NULL);
+	rc = pthread_create(&w->thread, NULL, watch_thread, w);
+	if (rc) {
+		pthread_cond_destroy(&w->done_cond);
+		pthread_mutex_destroy(&w->lock);
+		rc = -rc;
+		goto fail;
+	}
+	*out = w;
+	return 0;
+
+fail_errno:
+	rc = -errno;
+fail:
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
+	if (w->inotify_fd >= 0)
+		close(w->inotify_fd);
+	free(w);
+	return rc;
+}
+
+int watch_stop(struct watch *w)
+{
+	uint64_t one = 1;
+	struct timespec deadline;
+	bool done;
+
+	if (write(w->stop_fd, &one, sizeof(one)) < 0)
+		shmfs_log(w->fs, LOG_ERR, "watch: stop: %s", strerror(errno));
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 1;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done &&
+	       pthread_cond_timedwait(&w->done_cond, &w->lock, &deadline) == 0)
+		;
+	done = w->done;
+	pthread_mutex_unlock(&w->lock);
+	return done ? 0 : -ETIMEDOUT;
+}
+
+void watch_free(struct watch *w)
+{
+	if (!w)
+		return;
+	pthread_join(w->thread, NULL);
+	close(w->stop_fd);
+	close(w->inotify_fd);
+	pthread_cond_destroy(&w->done_cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

@@ -57,7 +57,9 @@ void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 		char line[1024];
 
 		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "shmfs: %s\n", line);
+		fprintf(stderr, "shmfs: %s%s\n",
+			priority <= LOG_ERR ? "error: " :
+			priority == LOG_WARNING ? "warning: " : "", line);
 	} else {
 		vsyslog(priority, fmt, ap);
 	}

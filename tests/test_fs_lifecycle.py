@@ -1,0 +1,224 @@
+# SPDX-License-Identifier: MIT
+"""The daemon's command line and life: signals, fusermount3 -u, going to the
+background, mount -t fuse.shmfs and fstab, --help/--version, bad options,
+-s, and -o cleanup (the manager's role)."""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from multiprocessing import shared_memory
+
+import pytest
+
+from conftest import untrack
+from mountutil import SHMFS, daemon_pids, shmfs, wait_gone  # noqa: F401
+
+
+@pytest.fixture
+def mountpoint():
+    d = tempfile.mkdtemp(prefix="shmfs-mnt-")
+    yield d
+    if os.path.ismount(d):
+        subprocess.run(["fusermount3", "-u", d], check=False)
+    if os.path.ismount(d):
+        subprocess.run(["umount", "-l", d], check=False)
+    for pid in daemon_pids(d):
+        os.kill(pid, signal.SIGKILL)
+    os.rmdir(d)
+
+
+def wait_unmounted(path, timeout=10):
+    deadline = time.monotonic() + timeout
+    while os.path.ismount(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_unmounts_cleanly(shmfs, sig):
+    m = shmfs()
+    with open(m.path("f"), "wb") as f:
+        f.write(b"f")
+    m.proc.send_signal(sig)
+    assert m.proc.wait(timeout=30) == 0, m.stderr()
+    assert not os.path.ismount(m.dir)
+    assert m.stderr_problems() == []
+
+
+def test_signal_with_an_open_file(shmfs):
+    m = shmfs()
+    f = open(m.path("f"), "wb")
+    try:
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(timeout=30) == 0, m.stderr()
+    finally:
+        try:
+            f.close()
+        except OSError:
+            pass
+    assert wait_unmounted(m.dir)
+
+
+def test_fusermount_unmounts(shmfs):
+    m = shmfs()
+    os.listdir(m.dir)
+    subprocess.run(["fusermount3", "-u", m.dir], check=True)
+    assert m.proc.wait(timeout=30) == 0
+    assert not os.path.ismount(m.dir)
+
+
+def test_goes_to_the_background(mountpoint, prefix):
+    r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, mountpoint],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert os.path.ismount(mountpoint)
+    pids = daemon_pids(mountpoint)
+    assert len(pids) == 1
+    with open(os.path.join(mountpoint, "bg"), "wb") as f:
+        f.write(b"bg")
+    assert os.path.exists("/dev/shm/" + prefix + "bg")
+    subprocess.run(["fusermount3", "-u", mountpoint], check=True)
+    assert wait_gone(pids)
+
+
+def test_single_threaded(shmfs):
+    m = shmfs(extra_args=("-s",))
+    for i in range(20):
+        with open(m.path("s%d" % i), "wb") as f:
+            f.write(b"s" * i)
+    assert len(os.listdir(m.dir)) == 20
+
+
+def test_debug_output(shmfs):
+    m = shmfs(extra_args=("-d",))
+    os.listdir(m.dir)
+    m.close()
+    assert "OPENDIR" in m.stderr() or "opendir" in m.stderr().lower()
+    # -d traces are not errors; don't let the fixture judge them.
+    m.log.truncate(0)
+
+
+def shmfs_in_mount_path():
+    """True when mount(8)'s helper finds `shmfs` by name (installed)."""
+    r = subprocess.run(["/bin/sh", "-c", "command -v shmfs"],
+                       capture_output=True, env={"PATH": os.defpath})
+    return r.returncode == 0
+
+
+def check_mounted(mountpoint, prefix):
+    assert os.path.ismount(mountpoint)
+    with open("/proc/self/mounts") as f:
+        line = [l for l in f if " %s " % mountpoint in l][0]
+    assert line.split()[:3] == ["shmfs", mountpoint, "fuse.shmfs"]
+    shm = shared_memory.SharedMemory(name=prefix + "fs", create=True,
+                                     size=10)
+    untrack(shm)
+    shm.close()
+    assert os.listdir(mountpoint) == ["fs"]
+    with open(os.path.join(mountpoint, "m"), "wb") as f:
+        f.write(b"m")
+    assert os.path.exists("/dev/shm/" + prefix + "m")
+    pids = daemon_pids(mountpoint)
+    assert len(pids) == 1
+    subprocess.run(["umount", mountpoint], check=True)
+    assert wait_gone(pids)
+
+
+@pytest.fixture
+def as_root():
+    if os.geteuid() != 0:
+        pytest.skip("mount(8) needs root")
+
+
+def test_mount_t_fuse_shmfs(as_root, mountpoint, prefix):
+    """mount -t fuse.shmfs shmfs DIR, where shmfs is installed; the
+    uninstalled build is mounted with mount.fuse3's PROGRAM#SOURCE form,
+    which takes the same path through mount.fuse3 (source argument first)."""
+    if shmfs_in_mount_path():
+        argv = ["mount", "-t", "fuse.shmfs", "-o", "prefix=" + prefix,
+                "shmfs", mountpoint]
+    else:
+        argv = ["mount", "-t", "fuse", "-o", "prefix=" + prefix,
+                SHMFS + "#shmfs", mountpoint]
+    r = subprocess.run(argv, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    check_mounted(mountpoint, prefix)
+
+
+def test_mount_from_fstab(as_root, mountpoint, prefix, tmp_path):
+    fstab = tmp_path / "fstab"
+    if shmfs_in_mount_path():
+        line = "shmfs %s fuse.shmfs prefix=%s,noauto 0 0\n"
+    else:
+        line = SHMFS + "#shmfs %s fuse prefix=%s,noauto 0 0\n"
+    fstab.write_text(line % (mountpoint, prefix))
+    r = subprocess.run(["mount", "--fstab", str(fstab), mountpoint],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    check_mounted(mountpoint, prefix)
+
+
+def test_help_and_version():
+    r = subprocess.run([SHMFS, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "prefix=" in r.stdout and "shmdir=" in r.stdout
+    r = subprocess.run([SHMFS, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "shmfs version" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-o", "bogus_option"], "unknown option"),
+    (["-o", "shmdir=/nonexistent/dir"], "shm directory"),
+    (["-o", "timeout=-1"], "timeout"),
+    ([], None),  # no mount point (the fixture's directory is dropped)
+])
+def test_bad_command_lines_fail_clearly(mountpoint, args, message):
+    argv = [SHMFS, "-f", *args] + ([mountpoint] if args else [])
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert not os.path.ismount(mountpoint)
+    if message:
+        assert message in r.stderr
+    else:
+        assert "mount point" in r.stderr
+
+
+def test_too_many_arguments(mountpoint):
+    r = subprocess.run([SHMFS, "-f", "src", mountpoint, "extra"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "too many" in r.stderr
+
+
+def test_cleanup_unlinks_only_blocks_made_through_the_mount(shmfs, prefix):
+    theirs = shared_memory.SharedMemory(name=prefix + "theirs", create=True,
+                                        size=10)
+    untrack(theirs)
+    theirs.close()
+    m = shmfs("cleanup")
+    for name in ("a", "b", "c"):
+        with open(m.path(name), "wb") as f:
+            f.write(name.encode())
+    os.rename(m.path("b"), m.path("renamed"))
+    os.unlink(m.path("c"))
+    # Someone reuses the name of a removed block: not ours.
+    with open(m.block("c"), "wb") as f:
+        f.write(b"someone else's")
+    # Someone opens a block we made through a different name: still ours.
+    os.rename(m.block("a"), m.block("moved-outside"))
+    assert m.close() == 0
+    left = sorted(n[len(prefix):] for n in os.listdir("/dev/shm")
+                  if n.startswith(prefix))
+    assert left == ["c", "theirs"]
+
+
+def test_without_cleanup_blocks_stay(shmfs, prefix):
+    m = shmfs()
+    with open(m.path("kept"), "wb") as f:
+        f.write(b"k")
+    assert m.close() == 0
+    assert os.path.exists("/dev/shm/" + prefix + "kept")

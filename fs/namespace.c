@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "inode.h"
 #include "passthrough.h"
 #include "shmblock.h"
+#include "watch.h"
 
 /* POSIX named semaphores live in the same directory under this prefix. */
 #define SEM_PREFIX "sem."
@@ -93,6 +95,19 @@ void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
 	/* A name that can't be a block simply isn't there. */
 	if (rc == -EINVAL)
 		rc = -ENOENT;
+	if (rc == -ENOENT) {
+		struct fuse_entry_param e = {
+			.ino = 0,
+			.entry_timeout = fs->timeout,
+		};
+
+		/*
+		 * A negative entry the kernel may cache: the watch drops it
+		 * when the name appears in the shm directory.
+		 */
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	if (rc == 0)
 		rc = inode_ref_block(fs->inodes, name, &st, &node);
 	if (rc < 0) {
@@ -134,14 +149,27 @@ static int make_block(fuse_req_t req, const char *name, mode_t mode,
 	if (rc < 0)
 		return rc;
 	mode &= 07777;
+	/*
+	 * Opened read-only: its close then makes no IN_CLOSE_WRITE for the
+	 * watch to chase; fchown and fchmod don't need write access.
+	 */
+	watch_expect(fs->watch, shm_name, IN_CREATE);
 	fd = openat(fs->dirfd, shm_name,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
+		    O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = -errno;
+		watch_unexpect(fs->watch, shm_name, IN_CREATE);
+		return rc;
+	}
 	/* Owner first: chown clears the set-id bits that fchmod then sets. */
-	if (fs->is_root && fchown(fd, ctx->uid, ctx->gid) < 0)
+	if (fs->is_root && (ctx->uid != geteuid() || ctx->gid != getegid()) &&
+	    fchown(fd, ctx->uid, ctx->gid) < 0)
 		goto fail;
-	if (fchmod(fd, mode) < 0 || fstat(fd, st) < 0)
+	if (fstat(fd, st) < 0)
+		goto fail;
+	/* The daemon's umask is 0, so only set-id bits or an ACL differ. */
+	if ((st->st_mode & 07777) != mode &&
+	    (fchmod(fd, mode) < 0 || fstat(fd, st) < 0))
 		goto fail;
 	if (fs->created) {
 		rc = created_set_add(fs->created, fd);
@@ -263,8 +291,12 @@ void ns_unlink(fuse_req_t req, struct node *dir, const char *name)
 	if (rc == 0 && fs->created &&
 	    fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		created_set_remove(fs->created, st.st_dev, st.st_ino);
-	if (rc == 0)
+	if (rc == 0) {
+		watch_expect(fs->watch, shm_name, IN_DELETE);
 		rc = shmblock_unlink_name_at(fs->dirfd, shm_name);
+		if (rc < 0)
+			watch_unexpect(fs->watch, shm_name, IN_DELETE);
+	}
 	if (rc == 0)
 		inode_unname(fs->inodes, name);
 	fuse_reply_err(req, -rc);
@@ -277,6 +309,31 @@ void ns_rmdir(fuse_req_t req, struct node *dir, const char *name)
 
 	/* There are no directories at the top level, only blocks. */
 	reply_rc(req, rc == 0 ? -ENOTDIR : rc == -EINVAL ? -ENOENT : rc);
+}
+
+/* Renames, telling the watch which events are the kernel's own doing. */
+static int rename_expecting(struct shmfs *fs, const char *from,
+			    const char *to, unsigned flags)
+{
+	bool exchange = flags & RENAME_EXCHANGE;
+	int rc;
+
+	watch_expect(fs->watch, from, IN_MOVED_FROM);
+	watch_expect(fs->watch, to, IN_MOVED_TO);
+	if (exchange) {
+		watch_expect(fs->watch, to, IN_MOVED_FROM);
+		watch_expect(fs->watch, from, IN_MOVED_TO);
+	}
+	rc = shmblock_rename_at(fs->dirfd, from, to, flags);
+	if (rc < 0) {
+		watch_unexpect(fs->watch, from, IN_MOVED_FROM);
+		watch_unexpect(fs->watch, to, IN_MOVED_TO);
+		if (exchange) {
+			watch_unexpect(fs->watch, to, IN_MOVED_FROM);
+			watch_unexpect(fs->watch, from, IN_MOVED_TO);
+		}
+	}
+	return rc;
 }
 
 void ns_rename(fuse_req_t req, struct node *dir, const char *name,
@@ -303,7 +360,7 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 			rc = (flags & RENAME_EXCHANGE) ? -ENOENT : -EPERM;
 	}
 	if (rc == 0)
-		rc = shmblock_rename_at(fs->dirfd, from, to, flags);
+		rc = rename_expecting(fs, from, to, flags);
 	if (rc == 0)
 		inode_rename(fs->inodes, name, newname,
 			     flags & RENAME_EXCHANGE);

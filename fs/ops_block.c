@@ -223,6 +223,8 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 			return rc;
 	}
 	shmfs_log_mode(fs);
+	/* close(2) needn't ask the daemon: there is nothing to flush. */
+	fi->noflush = 1;
 	*backing_id = node_backing(fs, node);
 	if (*backing_id > 0) {
 		/* Read, write and mmap go to the block's pages in the kernel. */

@@ -42,7 +42,69 @@ struct watch {
 	pthread_mutex_t lock;   /* protects `done` with `done_cond` */
 	pthread_cond_t done_cond;
 	bool done;
+	pthread_mutex_t expect_lock;    /* protects `expected` */
+	struct expected_event *expected;
 };
+
+/* A namespace event the mount itself is causing (watch_expect). */
+struct expected_event {
+	struct expected_event *next;
+	uint32_t mask;
+	char name[];
+};
+
+void watch_expect(struct watch *w, const char *shm_name, uint32_t mask)
+{
+	size_t len = strlen(shm_name) + 1;
+	struct expected_event *e;
+
+	if (!w || !(e = malloc(sizeof(*e) + len)))
+		return;
+	e->mask = mask;
+	memcpy(e->name, shm_name, len);
+	pthread_mutex_lock(&w->expect_lock);
+	e->next = w->expected;
+	w->expected = e;
+	pthread_mutex_unlock(&w->expect_lock);
+}
+
+/* Removes one expectation of `mask` on `name`; true if there was one. */
+static bool consume(struct watch *w, const char *name, uint32_t mask)
+{
+	struct expected_event **p, *e;
+	bool found = false;
+
+	pthread_mutex_lock(&w->expect_lock);
+	for (p = &w->expected; (e = *p); p = &e->next) {
+		if ((e->mask & mask) && !strcmp(e->name, name)) {
+			*p = e->next;
+			free(e);
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->expect_lock);
+	return found;
+}
+
+void watch_unexpect(struct watch *w, const char *shm_name, uint32_t mask)
+{
+	if (w)
+		consume(w, shm_name, mask);
+}
+
+/* Events were lost: nothing expected can be matched any more. */
+static void forget_expected(struct watch *w)
+{
+	struct expected_event *e;
+
+	pthread_mutex_lock(&w->expect_lock);
+	while ((e = w->expected)) {
+		w->expected = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&w->expect_lock);
+}
 
 static void inval_entry(struct shmfs *fs, const char *name)
 {
@@ -72,12 +134,14 @@ static void inval_everything(struct shmfs *fs)
 	fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, -1, 0);
 }
 
-static void handle_event(struct shmfs *fs, const struct inotify_event *ev)
+static void handle_event(struct watch *w, const struct inotify_event *ev)
 {
+	struct shmfs *fs = w->fs;
 	const char *name;
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
+		forget_expected(w);
 		inval_everything(fs);
 		return;
 	}
@@ -91,6 +155,9 @@ static void handle_event(struct shmfs *fs, const struct inotify_event *ev)
 		return;
 	name = ns_mount_name(fs, ev->name);
 	if (!name)
+		return;
+	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
+	    consume(w, ev->name, ev->mask))
 		return;
 	if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 		inval_entry(fs, name);
@@ -138,7 +205,7 @@ static void *watch_thread(void *arg)
 		}
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
-			handle_event(w->fs, ev);
+			handle_event(w, ev);
 		}
 	}
 	pthread_mutex_lock(&w->lock);
@@ -166,10 +233,12 @@ int watch_start(struct shmfs *fs, struct watch **out)
 	if (w->stop_fd < 0)
 		goto fail_errno;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->expect_lock, NULL);
 	pthread_cond_init(&w->done_cond, NULL);
 	rc = pthread_create(&w->thread, NULL, watch_thread, w);
 	if (rc) {
 		pthread_cond_destroy(&w->done_cond);
+		pthread_mutex_destroy(&w->expect_lock);
 		pthread_mutex_destroy(&w->lock);
 		rc = -rc;
 		goto fail;
@@ -212,6 +281,8 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	pthread_join(w->thread, NULL);
+	forget_expected(w);
+	pthread_mutex_destroy(&w->expect_lock);
 	close(w->stop_fd);
 	close(w->inotify_fd);
 	pthread_cond_destroy(&w->done_cond);

@@ -3,6 +3,8 @@
 #ifndef SHMFS_WATCH_H
 #define SHMFS_WATCH_H
 
+#include <stdint.h>
+
 struct shmfs;
 struct watch;
 
@@ -21,6 +23,18 @@ int watch_start(struct shmfs *fs, struct watch **out);
  * the session is unmounted.
  */
 int watch_stop(struct watch *w);
+
+/*
+ * A handler is about to create, unlink or rename `shm_name` through the
+ * mount: the kernel updates its own entries for that, so the watch skips the
+ * one matching namespace event (IN_CREATE, IN_DELETE, IN_MOVED_FROM or
+ * IN_MOVED_TO) instead of invalidating the fresh entry.  Call before the
+ * syscall; call watch_unexpect() if the syscall fails.  Attribute events are
+ * never skipped (inotify merges repeated ones, so a skip could swallow an
+ * outside change).  Out of memory just means no skip.  `w` may be NULL.
+ */
+void watch_expect(struct watch *w, const char *shm_name, uint32_t mask);
+void watch_unexpect(struct watch *w, const char *shm_name, uint32_t mask);
 
 /* Waits for the thread to end and frees the watch.  NULL is ignored. */
 void watch_free(struct watch *w);

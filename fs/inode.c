@@ -27,7 +27,8 @@
  *
  * Locking: one table lock protects the hash tables, every node's lookup count
  * and name.  A node's own lock protects its block handle and backing id.
- * Lock order: table lock, then node lock.
+ * Lock order: node lock, then table lock (opening a block reads the
+ * node's name under its own lock).
  */
 
 #include <errno.h>

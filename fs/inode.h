@@ -34,7 +34,7 @@ struct node {
 	struct node *name_next;
 
 	/*
-	 * Protected by `lock`, taken after the table lock when both are held.
+	 * Protected by `lock`, taken before the table lock when both are held.
 	 * blk is set once and then stays until the node is freed, so a
 	 * handler that got it may use it unlocked while the kernel holds the
 	 * node (an open file pins the node).

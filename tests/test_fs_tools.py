@@ -28,15 +28,17 @@ def make_block(name, data, size=None):
 def test_ls_shows_blocks_with_their_attributes(mnt, prefix):
     make_block(prefix + "one", b"x" * 100)
     make_block(prefix + "two", b"y" * 5000)
-    out = run("ls", "-l", "--time-style=+%s", mnt.dir)
+    os.chmod(mnt.block("two"), 0o640)
+    out = run("ls", "-ln", "--time-style=+%s", mnt.dir)
     lines = {l.split()[-1]: l.split() for l in out.splitlines()[1:]}
     assert set(lines) == {"one", "two"}
     for name in lines:
         st = os.stat(mnt.block(name))
-        mode, _, user, group, size = lines[name][:5]
+        mode, _, uid, gid, size, mtime = lines[name][:6]
         assert mode == stat.filemode(st.st_mode)
+        assert (int(uid), int(gid)) == (st.st_uid, st.st_gid)
         assert int(size) == st.st_size
-        assert user == "root" or int(user) == st.st_uid
+        assert int(mtime) == int(st.st_mtime)
 
 
 def test_stat_matches_the_block(mnt, prefix):

@@ -222,3 +222,17 @@ def test_without_cleanup_blocks_stay(shmfs, prefix):
         f.write(b"k")
     assert m.close() == 0
     assert os.path.exists("/dev/shm/" + prefix + "kept")
+
+
+@pytest.mark.parametrize("options", [(), ("nopassthrough",)])
+def test_data_path_logged_once(shmfs, options):
+    m = shmfs(*options)
+    for i in range(5):
+        with open(m.path("l%d" % i), "wb") as f:
+            f.write(b"l")
+        with open(m.path("l%d" % i), "rb") as f:
+            f.read()
+    lines = [l for l in m.stderr().splitlines() if "data path:" in l]
+    assert len(lines) == 1, m.stderr()
+    if options:
+        assert "-o nopassthrough" in lines[0]

@@ -34,6 +34,8 @@
 		      IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
 		      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
+#define ATTR_EVENTS (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)
+
 struct watch {
 	struct shmfs *fs;
 	int inotify_fd;
@@ -165,11 +167,28 @@ static void handle_event(struct watch *w, const struct inotify_event *ev)
 		/* Open files of the block see its link count drop. */
 		inval_inode(fs, inode_find_name(fs->inodes, name));
 		inval_entry(fs, name);
-	} else if (ev->mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) {
+	} else if (ev->mask & ATTR_EVENTS) {
 		if (fstatat(fs->dirfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
 						       st.st_ino));
 	}
+}
+
+/*
+ * True when `ev`, an attribute event, is followed in the same batch by
+ * another one on the same name: invalidating once, for the last, is enough
+ * (a stream of writes makes a stream of IN_MODIFY).
+ */
+static bool superseded(const struct inotify_event *ev, const char *next,
+		       const char *end)
+{
+	const struct inotify_event *nx = (const struct inotify_event *)next;
+
+	if (!(ev->mask & ATTR_EVENTS) || !ev->len || next >= end)
+		return false;
+	return (nx->mask & ATTR_EVENTS) && !(nx->mask & IN_Q_OVERFLOW) &&
+	       nx->wd == ev->wd && nx->len &&
+	       !strcmp(nx->name, ev->name);
 }
 
 static void *watch_thread(void *arg)
@@ -205,7 +224,9 @@ static void *watch_thread(void *arg)
 		}
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
-			handle_event(w, ev);
+			if (!superseded(ev, p + sizeof(*ev) + ev->len,
+					buf + n))
+				handle_event(w, ev);
 		}
 	}
 	pthread_mutex_lock(&w->lock);

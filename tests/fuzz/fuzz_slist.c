@@ -47,11 +47,6 @@ static void cleanup(void)
 	shmblock_slist_close(handle);
 	if (file_fd >= 0)
 		close(file_fd);
-	if (dirfd_ >= 0) {
-		unlinkat(dirfd_, "list", 0);
-		close(dirfd_);
-		rmdir(dir_path);
-	}
 }
 
 /* A list attached once from a private directory; inputs replace its bytes. */
@@ -72,6 +67,10 @@ static void setup_handle(void)
 	CHECK(shmblock_slist_attach_at(dirfd_, "list", 0, &handle) == 0);
 	file_fd = openat(dirfd_, "list", O_RDWR);
 	CHECK(file_fd >= 0);
+	/* The descriptors keep the file; nothing is left behind by a crash. */
+	CHECK(unlinkat(dirfd_, "list", 0) == 0);
+	close(dirfd_);
+	CHECK(rmdir(dir_path) == 0);
 	atexit(cleanup);
 }
 

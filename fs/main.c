@@ -19,6 +19,7 @@
 #include "inode.h"
 #include "passthrough.h"
 #include "shmblock.h"
+#include "stale.h"
 #include "watch.h"
 
 struct options {
@@ -267,12 +268,9 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	/* mount.fuse3 and fstab pass the source first; it names nothing. */
-	mountpoint = realpath(opts.nonopt[opts.nonopt_count - 1], NULL);
-	if (!mountpoint) {
-		fprintf(stderr, "shmfs: bad mount point `%s': %s\n",
-			opts.nonopt[opts.nonopt_count - 1], strerror(errno));
+	if (stale_mount_resolve(opts.nonopt[opts.nonopt_count - 1],
+				&mountpoint) < 0)
 		goto out_args;
-	}
 	if (opts.timeout < 0) {
 		fprintf(stderr, "shmfs: timeout must not be negative\n");
 		goto out_args;

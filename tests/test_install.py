@@ -36,6 +36,16 @@ def test_install_and_build_against_pkg_config(tmp_path, names):
     assert len(pcs) == 1
     headers = glob.glob(str(dest / "**" / "include" / "shmblock.h"), recursive=True)
     assert len(headers) == 1
+    # The daemon and its manual page come along.
+    daemons = glob.glob(str(dest / "**" / "bin" / "shmfs"), recursive=True)
+    assert len(daemons) == 1
+    version = subprocess.run([daemons[0], "--version"], capture_output=True, text=True)
+    assert "shmfs version" in version.stdout + version.stderr
+    man = glob.glob(str(dest / "**" / "man1" / "shmfs.1"), recursive=True)
+    assert len(man) == 1
+    manpage = subprocess.run(["man", "-l", "-P", "cat", man[0]], capture_output=True,
+                             text=True, env=dict(os.environ, MANWIDTH="80"))
+    assert manpage.returncode == 0 and "prefix" in manpage.stdout
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]),
                PKG_CONFIG_SYSROOT_DIR=str(dest))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "shmblock"], env=env,

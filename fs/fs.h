@@ -34,6 +34,8 @@ struct shmfs {
 	bool foreground;        /* log to stderr rather than syslog */
 	double timeout;         /* entry and attribute cache, seconds */
 	bool is_root;           /* euid 0: new blocks are chowned to the caller */
+	uid_t euid;             /* the daemon's own ids: a new block already */
+	gid_t egid;             /* has them when the caller has them too */
 
 	struct fuse_session *se;
 	struct passthrough *pt;         /* never NULL while the session runs */

@@ -287,7 +287,9 @@ int main(int argc, char *argv[])
 	fs.nommap = opts.nommap;
 	fs.timeout = opts.timeout;
 	fs.foreground = cmd.foreground;
-	fs.is_root = geteuid() == 0;
+	fs.euid = geteuid();
+	fs.egid = getegid();
+	fs.is_root = fs.euid == 0;
 	if (open_shm_dir(&fs, opts.shmdir ? opts.shmdir : SHMBLOCK_SHM_DIR,
 			 &root_st) < 0)
 		goto out_args;

@@ -162,7 +162,7 @@ static int make_block(fuse_req_t req, const char *name, mode_t mode,
 		return rc;
 	}
 	/* Owner first: chown clears the set-id bits that fchmod then sets. */
-	if (fs->is_root && (ctx->uid != geteuid() || ctx->gid != getegid()) &&
+	if (fs->is_root && (ctx->uid != fs->euid || ctx->gid != fs->egid) &&
 	    fchown(fd, ctx->uid, ctx->gid) < 0)
 		goto fail;
 	if (fstat(fd, st) < 0)
@@ -251,13 +251,19 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 	rc = inode_ref_block(fs->inodes, name, &st, &node);
 	if (rc < 0)
 		goto out_unmake;
+	/* A block made here is empty: O_TRUNC would only cost a syscall. */
+	if (made)
+		fi->flags &= ~O_TRUNC;
 	rc = block_open_prepare(fs, node, fi, &backing_id);
 	if (rc < 0) {
 		inode_forget(fs->inodes, node, 1);
 		goto out_unmake;
 	}
-	/* O_TRUNC may have changed an existing block. */
-	if (fstat(shmblock_fd(node->blk), &st) < 0) {
+	/*
+	 * O_TRUNC may have changed an existing block; a block made here is
+	 * empty and has the attributes make_block read.
+	 */
+	if (!made && fstat(shmblock_fd(node->blk), &st) < 0) {
 		rc = -errno;
 		block_close_fh(fi);
 		inode_forget(fs->inodes, node, 1);

@@ -30,11 +30,18 @@
 #include "inode.h"
 #include "watch.h"
 
+/*
+ * IN_CLOSE_WRITE is left out: every change of size, data or metadata it
+ * could stand for already came as IN_MODIFY or IN_ATTRIB, and each open of
+ * a block for writing through the mount (the daemon's own handle, the
+ * kernel's passthrough file) would otherwise wake this thread for nothing
+ * when it is closed.
+ */
 #define WATCH_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
-		      IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
+		      IN_MODIFY | IN_ATTRIB | \
 		      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
-#define ATTR_EVENTS (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)
+#define ATTR_EVENTS (IN_MODIFY | IN_ATTRIB)
 
 struct watch {
 	struct shmfs *fs;

@@ -7,6 +7,7 @@
 
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -43,6 +44,14 @@ struct shmfs {
 	struct watch *watch;
 	struct created_set *created;    /* NULL without -o cleanup */
 	atomic_bool mode_logged;        /* the data path was logged */
+
+	/*
+	 * The shm directory as it was when the daemon last listed it (size,
+	 * mtime, ctime): an opendir that finds it changed makes the kernel drop
+	 * its cached listing.  Protected by listing_lock.
+	 */
+	pthread_mutex_t listing_lock;
+	struct stat listed_st;
 };
 
 /* The mount of a request. */

@@ -287,6 +287,7 @@ int main(int argc, char *argv[])
 	fs.nommap = opts.nommap;
 	fs.timeout = opts.timeout;
 	fs.foreground = cmd.foreground;
+	pthread_mutex_init(&fs.listing_lock, NULL);
 	fs.euid = geteuid();
 	fs.egid = getegid();
 	fs.is_root = fs.euid == 0;

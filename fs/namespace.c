@@ -413,6 +413,12 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* Stamped before reading: a change while reading leaves it older. */
+	if (fstat(fd, &st) == 0) {
+		pthread_mutex_lock(&fs->listing_lock);
+		fs->listed_st = st;
+		pthread_mutex_unlock(&fs->listing_lock);
+	}
 	dir = fdopendir(fd);
 	if (!dir) {
 		rc = -errno;
@@ -453,8 +459,28 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	return rc;
 }
 
+/* True when the shm directory is as the daemon last listed it. */
+static bool listing_unchanged(struct shmfs *fs)
+{
+	struct stat st;
+	bool same;
+
+	if (fstat(fs->dirfd, &st) < 0)
+		return false;
+	pthread_mutex_lock(&fs->listing_lock);
+	same = st.st_ino == fs->listed_st.st_ino &&
+	       st.st_size == fs->listed_st.st_size &&
+	       st.st_mtim.tv_sec == fs->listed_st.st_mtim.tv_sec &&
+	       st.st_mtim.tv_nsec == fs->listed_st.st_mtim.tv_nsec &&
+	       st.st_ctim.tv_sec == fs->listed_st.st_ctim.tv_sec &&
+	       st.st_ctim.tv_nsec == fs->listed_st.st_ctim.tv_nsec;
+	pthread_mutex_unlock(&fs->listing_lock);
+	return same;
+}
+
 void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 {
+	struct shmfs *fs = req_fs(req);
 	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
 
 	if (!snap) {
@@ -462,6 +488,16 @@ void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)snap;
+	/*
+	 * The kernel may keep the listing in the directory's page cache and
+	 * serve later listings from it.  It drops it itself when the mount
+	 * changes the directory, the watch drops it when a block appears,
+	 * goes or moves outside, and so does an opendir that finds the shm
+	 * directory changed since the daemon last listed it, which covers
+	 * the moment before the watch has seen the change.
+	 */
+	fi->cache_readdir = 1;
+	fi->keep_cache = listing_unchanged(fs);
 	if (fuse_reply_open(req, fi) != 0)
 		free(snap);
 }

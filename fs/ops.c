@@ -29,8 +29,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 				  FUSE_CAP_WRITEBACK_CACHE);
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * READDIRPLUS only where it pays: the first part of a listing, and
+	 * the rest once the lister looks names up (ls -l); a plain `ls` of
+	 * many blocks then costs no stat, node or kernel inode per entry.
+	 */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -143,7 +143,11 @@ static void inval_everything(struct shmfs *fs)
 	fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, -1, 0);
 }
 
-static void handle_event(struct watch *w, const struct inotify_event *ev)
+/*
+ * Handles one event.  Returns true when the listing of the mount changed
+ * without the kernel knowing (a block appeared, went or moved outside).
+ */
+static bool handle_event(struct watch *w, const struct inotify_event *ev)
 {
 	struct shmfs *fs = w->fs;
 	const char *name;
@@ -152,33 +156,46 @@ static void handle_event(struct watch *w, const struct inotify_event *ev)
 	if (ev->mask & IN_Q_OVERFLOW) {
 		forget_expected(w);
 		inval_everything(fs);
-		return;
+		return true;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
 		shmfs_log(fs, LOG_ERR, "the shm directory %s was removed or "
 			  "moved; the mount no longer follows it",
 			  fs->shmdir);
-		return;
+		return false;
 	}
 	if (!ev->len || (ev->mask & IN_ISDIR))
-		return;
+		return false;
 	name = ns_mount_name(fs, ev->name);
 	if (!name)
-		return;
+		return false;
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    consume(w, ev->name, ev->mask))
-		return;
+		return false;
 	if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 		inval_entry(fs, name);
-	} else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+		return true;
+	}
+	if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
 		/* Open files of the block see its link count drop. */
 		inval_inode(fs, inode_find_name(fs->inodes, name));
 		inval_entry(fs, name);
-	} else if (ev->mask & ATTR_EVENTS) {
-		if (fstatat(fs->dirfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
-						       st.st_ino));
+		return true;
 	}
+	if (ev->mask & ATTR_EVENTS &&
+	    fstatat(fs->dirfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
+					       st.st_ino));
+	return false;
+}
+
+/*
+ * The top level's attributes and the kernel's cached listing of it (kept
+ * in the directory's page cache: see ns_opendir).
+ */
+static void inval_listing(struct shmfs *fs)
+{
+	fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID, 0, 0);
 }
 
 /*
@@ -208,6 +225,7 @@ static void *watch_thread(void *arg)
 		{ .fd = w->stop_fd, .events = POLLIN },
 	};
 	const struct inotify_event *ev;
+	bool listing_changed;
 	ssize_t n;
 	char *p;
 
@@ -229,12 +247,17 @@ static void *watch_thread(void *arg)
 				  strerror(errno));
 			break;
 		}
+		listing_changed = false;
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (!superseded(ev, p + sizeof(*ev) + ev->len,
-					buf + n))
-				handle_event(w, ev);
+					buf + n) &&
+			    handle_event(w, ev))
+				listing_changed = true;
 		}
+		/* Once per batch: a burst of creates costs one. */
+		if (listing_changed)
+			inval_listing(w->fs);
 	}
 	pthread_mutex_lock(&w->lock);
 	w->done = true;

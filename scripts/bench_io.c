@@ -12,6 +12,9 @@
  *   bench_io createunlink DIR COUNT  create then unlink COUNT files
  *   bench_io stat FILE COUNT         stat one file COUNT times
  *   bench_io readdir DIR COUNT       list DIR COUNT times
+ *   bench_io readdircold DIR COUNT PATH  list DIR COUNT times, each time
+ *                                    after creating and removing PATH (a
+ *                                    change of the listing; untimed)
  *   bench_io entryread FILE COUNT    open, read, close COUNT times
  *   bench_io entrywrite FILE COUNT VALUE  open, write VALUE, close
  *
@@ -187,22 +190,43 @@ static void stat_loop(const char *path, long count)
 	report(now() - t, (double)count);
 }
 
-static void readdir_loop(const char *dir, long count)
+/* Lists `dir` once; returns the number of entries. */
+static long list_once(const char *dir)
 {
+	DIR *d = opendir(dir);
+	long entries = 0;
+
+	if (!d)
+		die("opendir");
+	while (readdir(d))
+		entries++;
+	closedir(d);
+	return entries;
+}
+
+/*
+ * With `change`, the listing is changed before each timed listing: a file
+ * is created and removed, then the loop waits 2 ms (untimed) so that a
+ * file system that learns of changes asynchronously has learnt of it.
+ */
+static void readdir_loop(const char *dir, long count, const char *change)
+{
+	const struct timespec pause = { .tv_nsec = 2000000 };
 	long i, entries = 0;
-	double t;
+	double t, total = 0;
 
-	t = now();
 	for (i = 0; i < count; i++) {
-		DIR *d = opendir(dir);
-
-		if (!d)
-			die("opendir");
-		while (readdir(d))
-			entries++;
-		closedir(d);
+		if (change) {
+			close(open_or_die(change, O_CREAT | O_RDWR));
+			if (unlink(change) < 0)
+				die("unlink");
+			nanosleep(&pause, NULL);
+		}
+		t = now();
+		entries += list_once(dir);
+		total += now() - t;
 	}
-	report(now() - t, (double)count);
+	report(total, (double)count);
 	fprintf(stderr, "entries per listing: %ld\n", entries / count);
 }
 
@@ -247,7 +271,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(op, "stat") && n > 0)
 		stat_loop(argv[2], n);
 	else if (!strcmp(op, "readdir") && n > 0)
-		readdir_loop(argv[2], n);
+		readdir_loop(argv[2], n, NULL);
+	else if (!strcmp(op, "readdircold") && n > 0 && argc == 5)
+		readdir_loop(argv[2], n, argv[4]);
 	else if (!strcmp(op, "entryread") && n > 0)
 		entry_loop(argv[2], n, NULL);
 	else if (!strcmp(op, "entrywrite") && n > 0 && argc == 5)

@@ -38,8 +38,12 @@ def run_io(*args):
 
 
 def compare(rounds, anchor, subject, higher_is_better=True):
-    """Interleaves the two workloads; returns (anchor rate, subject rate,
-    ratio), rates in units per second."""
+    """Interleaves the two workloads after one untimed warm-up run of each
+    (pages of the block allocated, caches filled, the daemon's threads
+    started); returns (anchor rate, subject rate, ratio), rates in units per
+    second."""
+    anchor()
+    subject()
     a, s = [], []
     for _ in range(rounds):
         for fn, acc in ((anchor, a), (subject, s)):
@@ -139,6 +143,14 @@ def main():
                                 higher_is_better=False)
             row("readdir of %d blocks (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs, r,
                 "s", "at most 3x time", kind="x time")
+            # The same after a change of the directory each time (a file
+            # created and removed, untimed): the listing is read afresh.
+            ra, rs, r = compare(
+                rounds, lambda: run_io("readdircold", ddir, 5, os.path.join(ddir, "x")),
+                lambda: run_io("readdircold", dm.dir, 5, os.path.join(SHM, dprefix + "x")),
+                higher_is_better=False)
+            row("readdir of %d blocks after a change (time)" % ndir, "tmpfs dir",
+                1 / ra, 1 / rs, r, "s", "at most 3x time", kind="x time")
         finally:
             shutil.rmtree(ddir)
 
@@ -155,11 +167,89 @@ def main():
                 else:
                     os.unlink(p)
 
-    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), machine=machine(),
-                  rounds=rounds, block_size=size, rows=rows)
+    command = "scripts/bench" + "".join(" " + a for a in sys.argv[1:])
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command=command, rounds=rounds, block_size=size, rows=rows)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
+    print()
+    print_markdown(result)
     print("results written to", args.out)
+    png = os.path.splitext(args.out)[0] + ".png"
+    if plot(result, png):
+        print("plot written to", png)
+
+
+def met(row):
+    """'yes', 'no' or '' (no target) for a row."""
+    t = row["target"]
+    if t == "-":
+        return ""
+    limit = float(t.split()[-1].split("x")[0] if row["kind"] == "x" else
+                  t.split()[2].rstrip("x"))
+    ok = row["ratio"] >= limit if row["kind"] == "x" else row["ratio"] <= limit
+    return "yes" if ok else "no"
+
+
+def print_markdown(result):
+    """The results as a Markdown table, with the machine and the command."""
+    m = result["machine"]
+    print("%s; Linux %s, %s, %d cores; CPython %s; `%s` (%d rounds per figure, "
+          "medians)" % (result["date"], m["kernel"], m["cpu"], m["cores"], m["python"],
+                        result["command"], result["rounds"]))
+    print()
+    print("| figure | anchor | anchor's figure | shmfs figure | ratio | target | met |")
+    print("|---|---|---:|---:|---:|---|---|")
+    for r in result["rows"]:
+        unit = r["unit"]
+        fmt = (lambda v: "%.3g ms" % (v * 1e3)) if unit == "s" else \
+              (lambda v: "%.4g %s" % (v, unit))
+        print("| %s | %s | %s | %s | %.2f%s | %s | %s |" %
+              (r["figure"], r["anchor"], fmt(r["anchor_rate"]), fmt(r["subject_rate"]),
+               r["ratio"], r["kind"], r["target"], met(r)))
+
+
+def plot(result, path):
+    """A bar chart of the ratios against their targets, when matplotlib is
+    there.  Every bar is drawn as 'how many times the target' so that
+    higher-is-better ratios and at-most time ratios read the same way:
+    1 is the target exactly, above 1 is better than the target."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no matplotlib: no plot)")
+        return False
+    rows = [r for r in result["rows"] if r["target"] != "-"]
+    labels, values, colors = [], [], []
+    for r in rows:
+        if r["kind"] == "x":
+            limit = float(r["target"].rstrip("x"))
+            v = r["ratio"] / limit
+        else:
+            limit = float(r["target"].split()[2].rstrip("x"))
+            v = limit / r["ratio"]
+        labels.append("%s\n%.2f%s (target %s)" % (r["figure"], r["ratio"], r["kind"],
+                                                 r["target"]))
+        values.append(v)
+        colors.append("tab:green" if v >= 1 else "tab:red")
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.5))
+    y = range(len(rows))
+    ax.barh(list(y), values, color=colors)
+    ax.axvline(1, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("result / target (log scale; 1 = target met exactly, right of it = better)")
+    m = result["machine"]
+    ax.set_title("shmfs against its anchors, %s\nLinux %s, %s, %d cores" %
+                 (result["date"], m["kernel"], m["cpu"], m["cores"]), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def list_rows(rounds, pt, prefix, row):

@@ -211,8 +211,12 @@ SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name,
 	rc = shmblock_name_check(name);
 	if (rc < 0)
 		return rc;
-	fd = open_block(dirfd, name,
-			(flags & SHMBLOCK_RDONLY) ? O_RDONLY : O_RDWR, 0);
+	/*
+	 * O_NONBLOCK: a FIFO put in place of the block (anyone may make one in
+	 * /dev/shm) must not block the open; it is refused just below.
+	 */
+	fd = open_block(dirfd, name, O_NONBLOCK |
+			((flags & SHMBLOCK_RDONLY) ? O_RDONLY : O_RDWR), 0);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -221,6 +225,10 @@ SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = -EINVAL;
+		goto out_close;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		rc = -errno;
 		goto out_close;
 	}
 	rc = -ENOMEM;

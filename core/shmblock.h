@@ -81,7 +81,9 @@ SHMBLOCK_API int shmblock_create_at(int dirfd, const char *name, size_t size,
 /*
  * Attaches to an existing block, read-write or (SHMBLOCK_RDONLY) read-only,
  * and maps its current size.  A block of size 0 is attached with data NULL.
- * Errors: -EINVAL (bad name), -ENOENT, -EACCES, -ENOMEM.
+ * Never follows a symlink and never blocks on a FIFO put in a block's place.
+ * Errors: -EINVAL (bad name, or not a regular file), -ENOENT, -EACCES,
+ * -ELOOP (a symlink), -ENOMEM.
  */
 SHMBLOCK_API int shmblock_attach(const char *name, unsigned flags,
 				 struct shmblock **out);

@@ -65,12 +65,35 @@ static int node_block(struct shmfs *fs, struct node *node,
 	goto out;
 
 out_stale:
-	if (rc == -ENOENT || rc == -EINVAL)
+	/*
+	 * The name is gone, or is now a symlink (ELOOP: never followed) or
+	 * something other than a regular file: the kernel looks it up again.
+	 */
+	if (rc == -ENOENT || rc == -EINVAL || rc == -ELOOP)
 		rc = -ESTALE;
 out:
 	*out = node->blk;
 	pthread_mutex_unlock(&node->lock);
 	return rc;
+}
+
+/*
+ * True when the kernel reached `node` through a name that no longer leads to
+ * it: the block was unlinked, or replaced by a rename, outside the mount, and
+ * the watch's invalidation of the name has not reached the kernel yet.
+ * Opening or truncating it by that name would act on a file nobody can find
+ * any more (a write through the mount would be lost); -ESTALE makes the
+ * kernel look the name up again.  A node unlinked through the mount has no
+ * name and is only reached through files already open, so it is left alone.
+ */
+static bool unlinked_behind_us(struct shmfs *fs, struct node *node,
+			       struct shmblock *blk)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+
+	return fstat(shmblock_fd(blk), &st) == 0 && st.st_nlink == 0 &&
+	       inode_name(fs->inodes, node, name) == 0;
 }
 
 /* The block's attributes, from its descriptor when it has one. */
@@ -154,6 +177,9 @@ void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc = node_block(fs, node, &blk);
 
+	/* A truncate(2) by name; ftruncate(2) of an open file comes with fi. */
+	if (rc == 0 && !fi && unlinked_behind_us(fs, node, blk))
+		rc = -ESTALE;
 	if (rc == 0)
 		rc = set_attrs(fs, blk, attr, to_set);
 	if (rc == 0)
@@ -215,6 +241,8 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 	rc = node_block(fs, node, &blk);
 	if (rc < 0)
 		return rc;
+	if (unlinked_behind_us(fs, node, blk))
+		return -ESTALE;
 	if (accmode != O_RDONLY && node->read_only)
 		return -EACCES;
 	if (fi->flags & O_TRUNC) {

@@ -394,3 +394,30 @@ while True:
         f.write(b"still serving")
     with open(mnt.block("after"), "rb") as f:
         assert f.read() == b"still serving"
+
+
+def test_write_after_outside_unlink_is_not_lost(mnt):
+    """A block unlinked (or replaced) outside and at once written again
+    through the mount by the same name: the write lands in the block that
+    the name now names, never in the unlinked one, even while the kernel
+    still caches the old name."""
+    lost = []
+    for i in range(100):
+        with open(mnt.path("again"), "wb") as f:
+            f.write(b"old %d" % i)
+        os.stat(mnt.path("again"))
+        if i % 2:
+            os.unlink(mnt.block("again"))
+        else:
+            with open(mnt.block("again.tmp"), "wb") as f:
+                f.write(b"replacement")
+            os.rename(mnt.block("again.tmp"), mnt.block("again"))
+        with open(mnt.path("again"), "wb") as f:
+            f.write(b"new %d" % i)
+        with open(mnt.block("again"), "rb") as f:
+            if f.read() != b"new %d" % i:
+                lost.append(i)
+        os.truncate(mnt.path("again"), 2)
+        if os.path.getsize(mnt.block("again")) != 2:
+            lost.append(("truncate", i))
+    assert not lost, lost

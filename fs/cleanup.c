@@ -118,6 +118,19 @@ static bool contains(struct created_set *set, const struct block_id *id)
 	return false;
 }
 
+bool created_set_has_fd(struct created_set *set, int fd)
+{
+	struct block_id id;
+	bool found;
+
+	if (identify(fd, "", AT_EMPTY_PATH, &id) < 0)
+		return false;
+	pthread_mutex_lock(&set->lock);
+	found = contains(set, &id);
+	pthread_mutex_unlock(&set->lock);
+	return found;
+}
+
 int created_set_unlink_all(struct created_set *set, int dirfd,
 			   const char *prefix)
 {

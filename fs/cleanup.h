@@ -3,6 +3,7 @@
 #ifndef SHMFS_CLEANUP_H
 #define SHMFS_CLEANUP_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct created_set;
@@ -21,6 +22,9 @@ int created_set_add(struct created_set *set, int fd);
 
 /* Forgets a block (it was unlinked through the mount). */
 void created_set_remove(struct created_set *set, dev_t dev, ino_t ino);
+
+/* Whether the block open at `fd` is one this mount created. */
+bool created_set_has_fd(struct created_set *set, int fd);
 
 /*
  * Unlinks every block of the directory whose name starts with `prefix` and

@@ -136,6 +136,36 @@ void block_getxattr(fuse_req_t req, struct node *node, const char *name,
 void block_listxattr(fuse_req_t req, struct node *node, size_t size);
 void block_removexattr(fuse_req_t req, struct node *node, const char *name);
 
+/* ShareableLists as directories (ops_list.c). */
+void list_fill_dir_entry(const struct shmfs *fs, struct fuse_entry_param *e,
+			 struct node *node, const struct stat *block);
+void list_lookup(fuse_req_t req, struct node *dir, const char *name);
+void list_getattr(fuse_req_t req, struct node *node);
+void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
+		  int to_set);
+void list_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi);
+void list_release(fuse_req_t req, struct fuse_file_info *fi);
+void list_read(fuse_req_t req, struct node *node, size_t size, off_t off,
+	       struct fuse_file_info *fi);
+void list_write(fuse_req_t req, struct node *node, const char *buf,
+		size_t size, off_t off, struct fuse_file_info *fi);
+void list_create(fuse_req_t req, struct node *dir, const char *name,
+		 mode_t mode, struct fuse_file_info *fi);
+void list_mknod(fuse_req_t req, struct node *dir, const char *name,
+		mode_t mode);
+void list_opendir(fuse_req_t req, struct node *dir,
+		  struct fuse_file_info *fi);
+void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
+		  struct fuse_file_info *fi, bool plus);
+void list_releasedir(fuse_req_t req, struct fuse_file_info *fi);
+void list_getxattr(fuse_req_t req, struct node *node, const char *name,
+		   size_t size);
+void list_listxattr(fuse_req_t req, struct node *node, size_t size);
+void list_setxattr(fuse_req_t req, struct node *node, const char *name,
+		   const char *value, size_t size, int flags, bool remove);
+/* mkdir in the root: an empty list (16 zero bytes marked LIST_XATTR). */
+void list_mkdir(fuse_req_t req, const char *name, mode_t mode);
+
 /* The operations table (ops.c). */
 extern const struct fuse_lowlevel_ops shmfs_ops;
 

@@ -25,6 +25,17 @@
  * stale when something outside renames or unlinks the file; whoever uses it
  * to open the file checks the identity.
  *
+ * A block that holds a ShareableList is shown as a directory (ops_list.c).
+ * Its node is a LIST node, keyed like a block node by (dev, ino) but apart
+ * from the block's file node: the kernel can't change an inode's type, so a
+ * block that turns into a list (or back) must come back as a new node id.
+ * Names are unique across both kinds.  The nodes inside a list directory
+ * (its items, .raw, .format, .json) are children of the list node, keyed by
+ * (list node, child key) in a third hash table; each holds one reference to
+ * its list node.  They reach the block through the list node's name, so they
+ * follow the list when the mount rebuilds it under the same name (an append
+ * swaps in a new block file: inode_rekey moves the list node to it).
+ *
  * Locking: one table lock protects the hash tables, every node's lookup count
  * and name.  A node's own lock protects its block handle and backing id.
  * Lock order: node lock, then table lock (opening a block reads the
@@ -50,6 +61,7 @@ struct inode_table {
 	struct node root;
 	struct hash by_ino;
 	struct hash by_name;
+	struct hash by_child;
 	size_t count;           /* block nodes */
 	uint64_t next_generation;
 };
@@ -73,6 +85,29 @@ static size_t name_hash(const char *name)
 static struct node **ino_slot(struct hash *h, dev_t dev, ino_t ino)
 {
 	return &h->buckets[ino_hash(dev, ino) & (h->nbuckets - 1)];
+}
+
+static size_t child_hash(const struct node *parent, uint64_t key)
+{
+	return ino_hash((dev_t)(uintptr_t)parent, (ino_t)key);
+}
+
+static struct node **child_slot(struct hash *h, const struct node *parent,
+				uint64_t key)
+{
+	return &h->buckets[child_hash(parent, key) & (h->nbuckets - 1)];
+}
+
+static void child_remove(struct inode_table *t, struct node *n)
+{
+	struct node **p = child_slot(&t->by_child, n->parent, n->child_key);
+
+	for (; *p; p = &(*p)->child_next) {
+		if (*p == n) {
+			*p = n->child_next;
+			return;
+		}
+	}
 }
 
 static struct node **name_slot(struct hash *h, const char *name)
@@ -147,16 +182,18 @@ static void name_set(struct inode_table *t, struct node *n, char *name)
 /* Doubles both hash tables when they get crowded; failure is harmless. */
 static void maybe_grow(struct inode_table *t)
 {
-	struct node **ib, **nb, *n, *next;
+	struct node **ib, **nb, **cb, *n, *next;
 	size_t i, old = t->by_ino.nbuckets, size = old * 2;
 
 	if (t->count < old * 2)
 		return;
 	ib = calloc(size, sizeof(*ib));
 	nb = calloc(size, sizeof(*nb));
-	if (!ib || !nb) {
+	cb = calloc(size, sizeof(*cb));
+	if (!ib || !nb || !cb) {
 		free(ib);
 		free(nb);
+		free(cb);
 		return;
 	}
 	for (i = 0; i < old; i++) {
@@ -170,12 +207,23 @@ static void maybe_grow(struct inode_table *t)
 			n->name_next = nb[name_hash(n->name) & (size - 1)];
 			nb[name_hash(n->name) & (size - 1)] = n;
 		}
+		for (n = t->by_child.buckets[i]; n; n = next) {
+			size_t b = child_hash(n->parent, n->child_key) &
+				   (size - 1);
+
+			next = n->child_next;
+			n->child_next = cb[b];
+			cb[b] = n;
+		}
 	}
 	free(t->by_ino.buckets);
 	free(t->by_name.buckets);
+	free(t->by_child.buckets);
 	t->by_ino.buckets = ib;
 	t->by_name.buckets = nb;
+	t->by_child.buckets = cb;
 	t->by_ino.nbuckets = t->by_name.nbuckets = size;
+	t->by_child.nbuckets = size;
 }
 
 int inode_table_create(struct shmfs *fs, const struct stat *root_st,
@@ -188,13 +236,17 @@ int inode_table_create(struct shmfs *fs, const struct stat *root_st,
 		return -ENOMEM;
 	t->by_ino.buckets = calloc(size, sizeof(struct node *));
 	t->by_name.buckets = calloc(size, sizeof(struct node *));
-	if (!t->by_ino.buckets || !t->by_name.buckets) {
+	t->by_child.buckets = calloc(size, sizeof(struct node *));
+	if (!t->by_ino.buckets || !t->by_name.buckets ||
+	    !t->by_child.buckets) {
 		free(t->by_ino.buckets);
 		free(t->by_name.buckets);
+		free(t->by_child.buckets);
 		free(t);
 		return -ENOMEM;
 	}
 	t->by_ino.nbuckets = t->by_name.nbuckets = size;
+	t->by_child.nbuckets = size;
 	t->fs = fs;
 	pthread_mutex_init(&t->lock, NULL);
 	t->root.kind = NODE_ROOT;
@@ -230,9 +282,14 @@ void inode_table_free(struct inode_table *t)
 			next = n->ino_next;
 			node_free(t, n, false);
 		}
+		for (n = t->by_child.buckets[i]; n; n = next) {
+			next = n->child_next;
+			node_free(t, n, false);
+		}
 	}
 	free(t->by_ino.buckets);
 	free(t->by_name.buckets);
+	free(t->by_child.buckets);
 	pthread_mutex_destroy(&t->root.lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -252,8 +309,9 @@ fuse_ino_t inode_id(const struct node *node)
 	return (fuse_ino_t)(uintptr_t)node;
 }
 
-int inode_ref_block(struct inode_table *t, const char *name,
-		    const struct stat *st, struct node **out)
+static int ref_named(struct inode_table *t, const char *name,
+		     const struct stat *st, enum node_kind kind,
+		     struct node **out)
 {
 	struct node *n;
 	char *copy = strdup(name);
@@ -263,7 +321,8 @@ int inode_ref_block(struct inode_table *t, const char *name,
 	pthread_mutex_lock(&t->lock);
 	for (n = *ino_slot(&t->by_ino, st->st_dev, st->st_ino); n;
 	     n = n->ino_next)
-		if (n->dev == st->st_dev && n->ino == st->st_ino)
+		if (n->dev == st->st_dev && n->ino == st->st_ino &&
+		    n->kind == kind)
 			break;
 	if (!n) {
 		n = calloc(1, sizeof(*n));
@@ -272,7 +331,7 @@ int inode_ref_block(struct inode_table *t, const char *name,
 			free(copy);
 			return -ENOMEM;
 		}
-		n->kind = NODE_BLOCK;
+		n->kind = kind;
 		n->dev = st->st_dev;
 		n->ino = st->st_ino;
 		n->generation = t->next_generation++;
@@ -291,8 +350,77 @@ int inode_ref_block(struct inode_table *t, const char *name,
 	return 0;
 }
 
+int inode_ref_block(struct inode_table *t, const char *name,
+		    const struct stat *st, struct node **out)
+{
+	return ref_named(t, name, st, NODE_BLOCK, out);
+}
+
+int inode_ref_list(struct inode_table *t, const char *name,
+		   const struct stat *st, struct node **out)
+{
+	return ref_named(t, name, st, NODE_LIST, out);
+}
+
+int inode_ref_child(struct inode_table *t, struct node *parent,
+		    enum node_kind kind, uint64_t key, const struct stat *st,
+		    struct node **out)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = *child_slot(&t->by_child, parent, key); n; n = n->child_next)
+		if (n->parent == parent && n->child_key == key &&
+		    n->kind == kind)
+			break;
+	if (n && st && (n->dev != st->st_dev || n->ino != st->st_ino)) {
+		/* Another block file now: the old node stays until forgotten. */
+		child_remove(t, n);
+		n->unhashed = true;
+		n = NULL;
+	}
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		n->kind = kind;
+		n->parent = parent;
+		n->child_key = key;
+		if (st) {
+			n->dev = st->st_dev;
+			n->ino = st->st_ino;
+		}
+		n->generation = t->next_generation++;
+		pthread_mutex_init(&n->lock, NULL);
+		/* The child keeps its list node (and so its name) alive. */
+		parent->nlookup++;
+		n->child_next = *child_slot(&t->by_child, parent, key);
+		*child_slot(&t->by_child, parent, key) = n;
+		t->count++;
+		maybe_grow(t);
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	*out = n;
+	return 0;
+}
+
+void inode_rekey(struct inode_table *t, struct node *node,
+		 const struct stat *st)
+{
+	pthread_mutex_lock(&t->lock);
+	ino_remove(t, node);
+	node->dev = st->st_dev;
+	node->ino = st->st_ino;
+	ino_insert(t, node);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void inode_forget(struct inode_table *t, struct node *node, uint64_t n)
 {
+	struct node *parent = NULL;
 	bool gone;
 
 	if (node->kind == NODE_ROOT)
@@ -305,13 +433,21 @@ void inode_forget(struct inode_table *t, struct node *node, uint64_t n)
 	node->nlookup -= n;
 	gone = node->nlookup == 0;
 	if (gone) {
-		name_remove(t, node);
-		ino_remove(t, node);
+		if (node->parent) {
+			if (!node->unhashed)
+				child_remove(t, node);
+			parent = node->parent;
+		} else {
+			name_remove(t, node);
+			ino_remove(t, node);
+		}
 		t->count--;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (gone)
 		node_free(t, node, true);
+	if (parent)
+		inode_forget(t, parent, 1);
 }
 
 int inode_name(struct inode_table *t, struct node *node,
@@ -320,6 +456,8 @@ int inode_name(struct inode_table *t, struct node *node,
 	int rc = -ESTALE;
 
 	pthread_mutex_lock(&t->lock);
+	if (node->kind == NODE_LIST_RAW)
+		node = node->parent;
 	if (node->name) {
 		strcpy(out, node->name);
 		rc = 0;

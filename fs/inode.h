@@ -19,12 +19,16 @@ struct shmblock;
 enum node_kind {
 	NODE_ROOT,      /* the mount's top level: the shm directory */
 	NODE_BLOCK,     /* one block, shown as a regular file */
+	NODE_LIST,      /* a block that holds a ShareableList: a directory */
+	NODE_LIST_ENTRY,        /* one item of a list: L/<i>[.<type>] */
+	NODE_LIST_RAW,  /* L/.raw: the list's block as a file (block ops) */
+	NODE_LIST_META, /* L/.format, L/.json: text made from the list */
 };
 
 struct node {
 	enum node_kind kind;
-	dev_t dev;              /* the block's identity: immutable */
-	ino_t ino;
+	dev_t dev;              /* the block's identity: immutable, except */
+	ino_t ino;              /* a LIST node's (inode_rekey, table lock) */
 	uint64_t generation;    /* immutable */
 
 	/* Protected by the table lock. */
@@ -32,6 +36,17 @@ struct node {
 	char *name;             /* the name the mount shows, NULL if unknown */
 	struct node *ino_next;  /* hash chains */
 	struct node *name_next;
+	struct node *child_next;
+
+	/*
+	 * Nodes inside a list directory (ENTRY, RAW, META): the list node,
+	 * which each of them holds one reference to, and what the node is
+	 * there (ops_list.c encodes index and type, or which file).
+	 * Immutable.
+	 */
+	struct node *parent;
+	uint64_t child_key;
+	bool unhashed;          /* replaced in the child hash (table lock) */
 
 	/*
 	 * Protected by `lock`, taken before the table lock when both are held.
@@ -63,10 +78,40 @@ fuse_ino_t inode_id(const struct node *node);
 int inode_ref_block(struct inode_table *t, const char *name,
 		    const struct stat *st, struct node **out);
 
+/*
+ * Finds the list node of `st` or makes one, named `name`, and adds a
+ * reference.  A block's list node and file node are different nodes, so a
+ * block that turns into a list (or back) gets a new node id: the kernel
+ * can't change the type of an inode it knows.  Errors: -ENOMEM.
+ */
+int inode_ref_list(struct inode_table *t, const char *name,
+		   const struct stat *st, struct node **out);
+
+/*
+ * Finds the node `key` of kind `kind` inside the list node `parent`, or
+ * makes one, and adds a reference.  A RAW node also stands for one block
+ * file: when `st` names another one, a new node is made (the old one lives
+ * on, unfindable, until forgotten).  Other kinds pass st NULL.
+ * Errors: -ENOMEM.
+ */
+int inode_ref_child(struct inode_table *t, struct node *parent,
+		    enum node_kind kind, uint64_t key, const struct stat *st,
+		    struct node **out);
+
+/*
+ * The mount replaced the list node's block by a rebuilt one under the same
+ * name (an append): the node now stands for the block `st`.
+ */
+void inode_rekey(struct inode_table *t, struct node *node,
+		 const struct stat *st);
+
 /* Drops `n` kernel references; the node is freed at zero. */
 void inode_forget(struct inode_table *t, struct node *node, uint64_t n);
 
-/* Copies the node's name.  Returns 0 or -ESTALE when it has none. */
+/*
+ * Copies the node's name (a RAW node's is its list's).  Returns 0 or
+ * -ESTALE when it has none.
+ */
 int inode_name(struct inode_table *t, struct node *node,
 	       char out[NAME_MAX + 1]);
 

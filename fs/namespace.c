@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
+#include "list_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "watch.h"
@@ -32,7 +33,8 @@ int ns_block_name(const struct shmfs *fs, const char *name,
 		return -ENAMETOOLONG;
 	memcpy(out, fs->prefix, fs->prefix_len);
 	memcpy(out + fs->prefix_len, name, len + 1);
-	if (!strncmp(out, SEM_PREFIX, strlen(SEM_PREFIX)))
+	if (!strncmp(out, SEM_PREFIX, strlen(SEM_PREFIX)) ||
+	    !strncmp(name, LIST_TMP_PREFIX, strlen(LIST_TMP_PREFIX)))
 		return -ENOENT;
 	return shmblock_name_check(out);
 }
@@ -44,6 +46,10 @@ const char *ns_mount_name(const struct shmfs *fs, const char *shm_name)
 	if (!strncmp(shm_name, SEM_PREFIX, strlen(SEM_PREFIX)))
 		return NULL;
 	if (!shm_name[fs->prefix_len])
+		return NULL;
+	/* A list being rebuilt (list_block.c) is the mount's own business. */
+	if (!strncmp(shm_name + fs->prefix_len, LIST_TMP_PREFIX,
+		     strlen(LIST_TMP_PREFIX)))
 		return NULL;
 	return shm_name + fs->prefix_len;
 }
@@ -85,18 +91,44 @@ static void reply_entry(fuse_req_t req, struct node *node,
 		inode_forget(fs->inodes, node, 1);
 }
 
+/*
+ * The entry of the block `name`, a file or a list directory, holding one
+ * reference to its node.  Errors: -ENOENT, -EINVAL (not a block name),
+ * -ENAMETOOLONG, -ENOMEM.
+ */
+static int ref_name(struct shmfs *fs, const char *name,
+		    struct fuse_entry_param *e)
+{
+	char shm_name[NAME_MAX + 1];
+	struct node *node;
+	struct stat st;
+	int rc = ns_block_name(fs, name, shm_name);
+
+	if (rc == 0)
+		rc = list_classify(fs, shm_name, &st);
+	if (rc == 1) {
+		rc = inode_ref_list(fs->inodes, name, &st, &node);
+		if (rc == 0)
+			list_fill_dir_entry(fs, e, node, &st);
+	} else if (rc == 0) {
+		rc = inode_ref_block(fs->inodes, name, &st, &node);
+		if (rc == 0)
+			ns_fill_entry(fs, e, node, &st);
+	}
+	return rc;
+}
+
 void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
-	struct node *node;
-	struct stat st;
-	int rc = stat_block(fs, name, &st);
+	struct fuse_entry_param e;
+	int rc = ref_name(fs, name, &e);
 
 	/* A name that can't be a block simply isn't there. */
 	if (rc == -EINVAL)
 		rc = -ENOENT;
 	if (rc == -ENOENT) {
-		struct fuse_entry_param e = {
+		struct fuse_entry_param neg = {
 			.ino = 0,
 			.entry_timeout = fs->timeout,
 		};
@@ -105,16 +137,15 @@ void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
 		 * A negative entry the kernel may cache: the watch drops it
 		 * when the name appears in the shm directory.
 		 */
-		fuse_reply_entry(req, &e);
+		fuse_reply_entry(req, &neg);
 		return;
 	}
-	if (rc == 0)
-		rc = inode_ref_block(fs->inodes, name, &st, &node);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
 	}
-	reply_entry(req, node, &st);
+	if (fuse_reply_entry(req, &e) != 0)
+		inode_forget(fs->inodes, inode_get(fs->inodes, e.ino), 1);
 }
 
 void ns_getattr(fuse_req_t req, struct node *dir)
@@ -308,13 +339,32 @@ void ns_unlink(fuse_req_t req, struct node *dir, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
+/*
+ * The top level's directories are lists: rmdir removes the block even when
+ * the list has items, as configfs removes an item with its attributes.
+ */
 void ns_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
+	struct shmfs *fs = req_fs(req);
+	char shm_name[NAME_MAX + 1];
 	struct stat st;
-	int rc = stat_block(req_fs(req), name, &st);
+	int rc = ns_block_name(fs, name, shm_name);
 
-	/* There are no directories at the top level, only blocks. */
-	reply_rc(req, rc == 0 ? -ENOTDIR : rc == -EINVAL ? -ENOENT : rc);
+	if (rc == 0)
+		rc = list_classify(fs, shm_name, &st);
+	if (rc == 0) {
+		rc = -ENOTDIR;
+	} else if (rc == 1) {
+		if (fs->created)
+			created_set_remove(fs->created, st.st_dev, st.st_ino);
+		watch_expect(fs->watch, shm_name, IN_DELETE);
+		rc = shmblock_unlink_name_at(fs->dirfd, shm_name);
+		if (rc < 0)
+			watch_unexpect(fs->watch, shm_name, IN_DELETE);
+		else
+			inode_unname(fs->inodes, name);
+	}
+	fuse_reply_err(req, rc == -EINVAL ? ENOENT : -rc);
 }
 
 /* Renames, telling the watch which events are the kernel's own doing. */
@@ -378,6 +428,7 @@ struct dir_snapshot {
 	struct dir_entry {
 		ino_t ino;
 		char *name;     /* as the mount shows it */
+		bool is_list;   /* shown as a directory */
 	} *entries;
 	size_t count;
 };
@@ -407,7 +458,7 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	struct stat st;
 	const char *name;
 	DIR *dir;
-	int fd, rc = 0;
+	int fd, rc = 0, is_list;
 
 	snapshot_clear(snap);
 	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -429,13 +480,12 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 		name = ns_mount_name(fs, de->d_name);
 		if (!name)
 			continue;
-		if (de->d_type == DT_UNKNOWN) {
-			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-			    !S_ISREG(st.st_mode))
-				continue;
-		} else if (de->d_type != DT_REG) {
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
-		}
+		/* d_type must be right: a list is a directory. */
+		is_list = list_classify(fs, de->d_name, &st);
+		if (is_list < 0)
+			continue;
 		if (snap->count == capacity) {
 			size_t cap = capacity ? capacity * 2 : 64;
 			struct dir_entry *e = realloc(snap->entries,
@@ -449,6 +499,7 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 		snap->entries[snap->count].name = strdup(name);
 		if (!snap->entries[snap->count].name)
 			break;
+		snap->entries[snap->count].is_list = is_list == 1;
 		snap->entries[snap->count++].ino = de->d_ino;
 	}
 	if (errno)
@@ -522,7 +573,6 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
 	const char *name;
-	struct node *node;
 	size_t need;
 
 	memset(&e, 0, sizeof(e));
@@ -533,7 +583,8 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	} else {
 		name = snap->entries[i - 2].name;
 		e.attr.st_ino = snap->entries[i - 2].ino;
-		e.attr.st_mode = S_IFREG;
+		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
+							       : S_IFREG;
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
@@ -541,16 +592,13 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (need > room)
 		return need;
-	if (i >= 2) {
-		/* The entry carries attributes and a reference: stat it now. */
-		struct stat st;
-
-		if (stat_block(fs, name, &st) < 0 ||
-		    inode_ref_block(fs->inodes, name, &st, &node) < 0)
-			return 0;
-		ns_fill_entry(fs, &e, node, &st);
-	}
-	return fuse_add_direntry_plus(req, buf, room, name, &e, (off_t)i + 1);
+	if (i >= 2 && ref_name(fs, name, &e) < 0)
+		/* The entry carries attributes and a reference; gone now. */
+		return 0;
+	need = fuse_add_direntry_plus(req, buf, room, name, &e, (off_t)i + 1);
+	if (need > room && e.ino)
+		inode_forget(fs->inodes, inode_get(fs->inodes, e.ino), 1);
+	return need;
 }
 
 void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,

@@ -18,6 +18,18 @@ static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 	return inode_get(req_fs(req)->inodes, ino);
 }
 
+/* A block's bytes as a file: the block itself, or a list's .raw. */
+static bool is_block(const struct node *node)
+{
+	return node->kind == NODE_BLOCK || node->kind == NODE_LIST_RAW;
+}
+
+/* An item of a list, or its .format or .json. */
+static bool is_list_file(const struct node *node)
+{
+	return node->kind == NODE_LIST_ENTRY || node->kind == NODE_LIST_META;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/*
@@ -46,6 +58,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (dir->kind == NODE_ROOT)
 		ns_lookup(req, dir, name);
+	else if (dir->kind == NODE_LIST)
+		list_lookup(req, dir, name);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -75,8 +89,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	if (node->kind == NODE_ROOT)
 		ns_getattr(req, node);
-	else
+	else if (is_block(node))
 		block_getattr(req, node);
+	else
+		list_getattr(req, node);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -87,8 +103,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* The shm directory itself is not ours to change. */
 	if (node->kind == NODE_ROOT)
 		reply_rc(req, -EPERM);
-	else
+	else if (is_block(node))
 		block_setattr(req, node, attr, to_set, fi);
+	else
+		list_setattr(req, node, attr, to_set);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -98,16 +116,25 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (dir->kind == NODE_ROOT)
 		ns_mknod(req, dir, name, mode);
+	else if (dir->kind == NODE_LIST)
+		list_mknod(req, dir, name, mode);
 	else
 		reply_rc(req, -ENOTDIR);
 }
 
-/* Blocks are flat: no directories, symlinks or hard links. */
+/* A directory in the root is a list; lists hold no directories. */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	reply_rc(req, -EPERM);
+	struct node *dir = req_node(req, parent);
+
+	if (dir->kind == NODE_ROOT)
+		list_mkdir(req, name, mode);
+	else
+		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
 }
+
+/* No symlinks or hard links. */
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
@@ -125,10 +152,11 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node *dir = req_node(req, parent);
 
+	/* A list's items can't be removed: CPython lists have a fixed length. */
 	if (dir->kind == NODE_ROOT)
 		ns_unlink(req, dir, name);
 	else
-		reply_rc(req, -ENOTDIR);
+		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -151,15 +179,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ns_rename(req, dir, name, req_node(req, newparent), newname,
 			  flags);
 	else
-		reply_rc(req, -ENOTDIR);
+		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_open(req, node, fi);
+	else if (is_list_file(node))
+		list_open(req, node, fi);
 	else
 		reply_rc(req, -EISDIR);
 }
@@ -171,6 +201,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (dir->kind == NODE_ROOT)
 		ns_create(req, dir, name, mode, fi);
+	else if (dir->kind == NODE_LIST)
+		list_create(req, dir, name, mode, fi);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -180,8 +212,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK && node->blk)
+	if (is_block(node) && node->blk)
 		block_read(req, node, size, off, fi);
+	else if (is_list_file(node))
+		list_read(req, node, size, off, fi);
 	else
 		reply_rc(req, -EBADF);
 }
@@ -191,8 +225,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK && node->blk)
+	if (is_block(node) && node->blk)
 		block_write(req, node, buf, size, off, fi);
+	else if (is_list_file(node))
+		list_write(req, node, buf, size, off, fi);
 	else
 		reply_rc(req, -EBADF);
 }
@@ -213,7 +249,11 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	block_release(req, fi);
+	/* An open file pins its node: it is still there. */
+	if (is_list_file(req_node(req, ino)))
+		list_release(req, fi);
+	else
+		block_release(req, fi);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -223,6 +263,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 
 	if (node->kind == NODE_ROOT)
 		ns_opendir(req, node, fi);
+	else if (node->kind == NODE_LIST)
+		list_opendir(req, node, fi);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -230,19 +272,32 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi)
 {
-	ns_readdir(req, req_node(req, ino), size, off, fi, false);
+	struct node *node = req_node(req, ino);
+
+	if (node->kind == NODE_LIST)
+		list_readdir(req, node, size, off, fi, false);
+	else
+		ns_readdir(req, node, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	ns_readdir(req, req_node(req, ino), size, off, fi, true);
+	struct node *node = req_node(req, ino);
+
+	if (node->kind == NODE_LIST)
+		list_readdir(req, node, size, off, fi, true);
+	else
+		ns_readdir(req, node, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	ns_releasedir(req, fi);
+	if (req_node(req, ino)->kind == NODE_LIST)
+		list_releasedir(req, fi);
+	else
+		ns_releasedir(req, fi);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -261,8 +316,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_setxattr(req, node, name, value, size, flags);
+	else if (node->kind != NODE_ROOT)
+		list_setxattr(req, node, name, value, size, flags, false);
 	else
 		reply_rc(req, -EPERM);
 }
@@ -272,8 +329,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_getxattr(req, node, name, size);
+	else if (node->kind != NODE_ROOT)
+		list_getxattr(req, node, name, size);
 	else
 		reply_rc(req, -ENODATA);
 }
@@ -282,8 +341,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_listxattr(req, node, size);
+	else if (node->kind != NODE_ROOT)
+		list_listxattr(req, node, size);
 	else if (size == 0)
 		fuse_reply_xattr(req, 0);
 	else
@@ -294,8 +355,10 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_removexattr(req, node, name);
+	else if (node->kind != NODE_ROOT)
+		list_setxattr(req, node, name, NULL, 0, 0, true);
 	else
 		reply_rc(req, -EPERM);
 }
@@ -305,10 +368,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_BLOCK)
+	if (is_block(node))
 		block_fallocate(req, node, mode, offset, length);
 	else
-		reply_rc(req, -EISDIR);
+		reply_rc(req, is_list_file(node) ? -EOPNOTSUPP : -EISDIR);
 }
 
 const struct fuse_lowlevel_ops shmfs_ops = {

@@ -536,6 +536,20 @@ fuse_ino_t inode_find_ino(struct inode_table *t, dev_t dev, ino_t ino)
 	return id;
 }
 
+bool inode_has_other_kind(struct inode_table *t, dev_t dev, ino_t ino,
+			  enum node_kind kind)
+{
+	struct node *n;
+	bool found = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = *ino_slot(&t->by_ino, dev, ino); n; n = n->ino_next)
+		if (n->dev == dev && n->ino == ino && n->kind != kind)
+			found = true;
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
 struct snapshot_entry {
 	fuse_ino_t id;
 	char *name;

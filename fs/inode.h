@@ -127,6 +127,14 @@ fuse_ino_t inode_find_name(struct inode_table *t, const char *name);
 fuse_ino_t inode_find_ino(struct inode_table *t, dev_t dev, ino_t ino);
 
 /*
+ * Whether a node of the block (dev, ino) has a kind other than `kind`
+ * (NODE_BLOCK or NODE_LIST): the kernel then shows the block with a type it
+ * no longer has.
+ */
+bool inode_has_other_kind(struct inode_table *t, dev_t dev, ino_t ino,
+			  enum node_kind kind);
+
+/*
  * Calls `fn` for every named block node, outside the table lock, with a
  * snapshot taken under it.  Errors: -ENOMEM.
  */

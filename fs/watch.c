@@ -28,6 +28,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "list_block.h"
 #include "watch.h"
 
 /*
@@ -182,10 +183,23 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 		inval_entry(fs, name);
 		return true;
 	}
-	if (ev->mask & ATTR_EVENTS &&
-	    fstatat(fs->dirfd, ev->name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
-					       st.st_ino));
+	if (ev->mask & ATTR_EVENTS) {
+		int list = list_classify(fs, ev->name, &st);
+
+		if (list >= 0)
+			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
+						       st.st_ino));
+		/*
+		 * A write that made a file a list, or a list a file: the
+		 * kernel's entry has the wrong type, drop it.
+		 */
+		if (list >= 0 &&
+		    inode_has_other_kind(fs->inodes, st.st_dev, st.st_ino,
+					 list ? NODE_LIST : NODE_BLOCK)) {
+			inval_entry(fs, name);
+			return true;
+		}
+	}
 	return false;
 }
 

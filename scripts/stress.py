@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: MIT
 """A bounded load on one shmfs mount: WORKERS processes create, write, read,
 truncate and unlink blocks of their own, write their own region of shared
-blocks, and set their own item of a shared list through the mount, for
-SECONDS.  Then a final check finds every byte it expects, through the mount
+blocks, all create, write, truncate and unlink the same contended blocks, and
+set their own item of a shared list through the mount, for SECONDS.  Then a final check finds every byte it expects, through the mount
 and in /dev/shm, the daemon must still be up, and its memory must not have
 grown beyond a bound.  Exit status 0 when all holds."""
 
 import argparse
+import errno
 import os
 import random
 import secrets
@@ -36,9 +37,42 @@ def pattern(worker, counter, size):
     return (seed * (size // len(seed) + 1))[:size]
 
 
+CLEAN = {errno.ENOENT, errno.ESTALE}
+
+
+def contended(mnt, wid, counter, rnd):
+    """Every worker creates, writes, reads, truncates and unlinks the same
+    few blocks at once: no byte is checked (others change them), only that
+    every call succeeds or fails with a clean errno, and that a read never
+    gives bytes no worker wrote."""
+    path = os.path.join(mnt, "contended%d" % rnd.randrange(2))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as e:
+        if e.errno not in CLEAN:
+            raise
+        return
+    try:
+        off = rnd.randrange(0, 64 * 1024)
+        os.pwrite(fd, b"%c" % (65 + wid) * 512, off)
+        got = os.pread(fd, 4096, rnd.randrange(0, 64 * 1024))
+        assert not got.strip(b"\0" + bytes(range(65, 65 + 32))), "foreign bytes"
+        if counter % 4 == 0:
+            os.ftruncate(fd, rnd.randrange(0, 64 * 1024))
+    finally:
+        os.close(fd)
+    if counter % 7 == 0:
+        try:
+            os.unlink(path)
+        except OSError as e:
+            if e.errno not in CLEAN:
+                raise
+
+
 def worker(wid, mnt, deadline, has_lists, results):
     rnd = random.Random(wid)
     ops = counter = 0
+    own = {}  # name -> (counter, length) of what the block must hold
     try:
         while time.time() < deadline:
             counter += 1
@@ -57,8 +91,11 @@ def worker(wid, mnt, deadline, has_lists, results):
                 os.close(fd)
             with open(os.path.join(mnt, name), "rb") as f:
                 assert f.read() == data[:cut], "after truncate " + name
+            own[name] = (counter, len(data), cut)
             if counter % 3 == 0:
                 os.unlink(path)
+                del own[name]
+            contended(mnt, wid, counter, rnd)
             # Its own region of every shared block.
             for b in range(SHARED_BLOCKS):
                 with open(os.path.join(mnt, "shared%d" % b), "r+b") as f:
@@ -74,9 +111,9 @@ def worker(wid, mnt, deadline, has_lists, results):
                 with open(entry) as f:
                     assert f.read() == "%d\n" % counter
             ops += 1
-        results.put((wid, "ok", counter, ops))
+        results.put((wid, "ok", counter, ops, own))
     except BaseException as e:  # reported, then the check fails
-        results.put((wid, "error: %r" % (e,), counter, ops))
+        results.put((wid, "error: %r" % (e,), counter, ops, own))
 
 
 def main():
@@ -116,10 +153,11 @@ def main():
                      for w in range(args.workers)]
             for p in procs:
                 p.start()
-            outcome = {}
+            outcome, owned = {}, {}
             for _ in procs:
-                wid, status, counter, ops = results.get(timeout=args.seconds + 300)
+                wid, status, counter, ops, own = results.get(timeout=args.seconds + 300)
                 outcome[wid] = (status, counter, ops)
+                owned[wid] = own
             for p in procs:
                 p.join()
             rss1 = rss_kib(m.proc.pid)
@@ -147,6 +185,24 @@ def main():
                     got = direct[wid * REGION:(wid + 1) * REGION]
                     if status == "ok" and got != want:
                         failures.append("shared%d region %d lost its last write" % (b, wid))
+            # Each worker's own blocks hold their last bytes, and nothing
+            # else of theirs is left.
+            checked = 0
+            for wid, own in owned.items():
+                if outcome[wid][0] != "ok":
+                    continue
+                left = {n for n in os.listdir(m.dir) if n.startswith("w%d-" % wid)}
+                if left != set(own):
+                    failures.append("worker %d: blocks %s, want %s" % (wid, sorted(left), sorted(own)))
+                for name, (counter, length, cut) in own.items():
+                    want = pattern(wid, counter, length)[:cut]
+                    for where in (m.path(name), os.path.join(SHM, prefix + name)):
+                        with open(where, "rb") as f:
+                            if f.read() != want:
+                                failures.append("%s lost bytes" % where)
+                    checked += 1
+            print("stress: final check of %d own blocks, %d shared blocks x %d regions"
+                  % (checked, SHARED_BLOCKS, args.workers))
             if has_lists:
                 for wid, (status, counter, ops) in outcome.items():
                     if status == "ok" and sl[wid] != counter:

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from multiprocessing import Process, Queue, shared_memory
 
@@ -128,8 +129,9 @@ def main():
     prefix = "shmfs-stress-%s-" % secrets.token_hex(3)
     wrapper = ()
     if args.valgrind:
+        vglog = tempfile.NamedTemporaryFile(prefix="shmfs-valgrind-", suffix=".log")
         wrapper = ("valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                   "--error-exitcode=99", "--quiet")
+                   "--error-exitcode=99", "--log-file=" + vglog.name)
     failures = []
     shared = []
     sl = None
@@ -211,6 +213,16 @@ def main():
             rc = m.close()
             if rc != 0:
                 failures.append("daemon exit status %s:\n%s" % (rc, m.stderr()[-4000:]))
+            if args.valgrind:
+                with open(vglog.name) as f:
+                    report = f.read()
+                summary = [line.split("== ", 1)[-1] for line in report.splitlines()
+                           if any(k in line for k in ("in use at exit", "definitely lost",
+                                                      "indirectly lost", "possibly lost",
+                                                      "still reachable", "ERROR SUMMARY"))]
+                print("stress: valgrind: " + "; ".join(summary))
+                if rc == 99:
+                    print(report[-8000:])
     finally:
         for s in shared:
             s.close()

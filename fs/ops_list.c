@@ -936,8 +936,9 @@ void list_write(fuse_req_t req, struct node *node, const char *buf,
 /*
  * Appends item `index` of `type` (its default value) when index is the
  * list's length.  Returns 1 when appended, 0 when the item exists already.
- * Errors: -EINVAL (a gap after the end), -EACCES (read-only block), and
- * those of a rebuild.
+ * Errors: -ENOENT (an index beyond the end: the issue's "an index beyond the
+ * list gives ENOENT", which a shell's `echo x > L/9.int` meets here),
+ * -EACCES (read-only block), and those of a rebuild.
  */
 static int append_item(struct shmfs *fs, struct node *list, uint64_t index,
 		       int type)
@@ -959,7 +960,7 @@ static int append_item(struct shmfs *fs, struct node *list, uint64_t index,
 	if (index < snap.lay->count)
 		rc = 0;
 	else if (index > snap.lay->count)
-		rc = -EINVAL;
+		rc = -ENOENT;
 	else if (ro)
 		rc = -EACCES;
 	else

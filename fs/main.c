@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
+#include "kindcache.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "stale.h"
@@ -309,6 +310,8 @@ int main(int argc, char *argv[])
 	raise_fd_limit();
 	if (inode_table_create(&fs, &root_st, &fs.inodes) < 0)
 		goto out_dir;
+	if (kind_cache_create(&fs.kinds) < 0)
+		goto out_inodes;
 	if (fs.cleanup && created_set_create(&fs.created) < 0)
 		goto out_inodes;
 	fs.se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), &fs);
@@ -361,6 +364,7 @@ out_session:
 out_created:
 	created_set_free(fs.created);
 out_inodes:
+	kind_cache_free(fs.kinds);
 	inode_table_free(fs.inodes);
 out_dir:
 	if (fs.dirfd >= 0)

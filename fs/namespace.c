@@ -9,11 +9,13 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
+#include "kindcache.h"
 #include "list_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -106,6 +108,13 @@ static int ref_name(struct shmfs *fs, const char *name,
 
 	if (rc == 0)
 		rc = list_classify(fs, shm_name, &st);
+	/* A kind that changed without an event: listings ask afresh. */
+	if (rc >= 0) {
+		int known = kind_cache_get(fs->kinds, shm_name, st.st_ino);
+
+		if (known >= 0 && known != rc)
+			kind_cache_drop(fs->kinds, shm_name);
+	}
 	if (rc == 1) {
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
@@ -456,7 +465,9 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	size_t capacity = 0;
 	struct dirent *de;
 	struct stat st;
+	struct timespec now;
 	const char *name;
+	uint64_t epoch;
 	DIR *dir;
 	int fd, rc = 0, is_list;
 
@@ -464,10 +475,25 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* Stamped before reading: a change while reading leaves it older. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	epoch = kind_cache_epoch(fs->kinds);
+	/*
+	 * Stamped before reading: a change while reading leaves it older.  A
+	 * directory that changed within the last seconds is not stamped, so
+	 * the kernel keeps no listing of it: a block just created may still
+	 * be turning into a list through its mapping, without any event.
+	 */
 	if (fstat(fd, &st) == 0) {
+		bool settled = st.st_mtim.tv_sec + KIND_CACHE_SETTLED <
+			       now.tv_sec &&
+			       st.st_ctim.tv_sec + KIND_CACHE_SETTLED <
+			       now.tv_sec;
+
 		pthread_mutex_lock(&fs->listing_lock);
-		fs->listed_st = st;
+		if (settled)
+			fs->listed_st = st;
+		else
+			memset(&fs->listed_st, 0, sizeof(fs->listed_st));
 		pthread_mutex_unlock(&fs->listing_lock);
 	}
 	dir = fdopendir(fd);
@@ -482,10 +508,20 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
-		/* d_type must be right: a list is a directory. */
-		is_list = list_classify(fs, de->d_name, &st);
-		if (is_list < 0)
-			continue;
+		/*
+		 * d_type must be right: a list is a directory.  A settled
+		 * block's kind is kept (kindcache.h) so that listing many
+		 * blocks again costs no syscall per block.
+		 */
+		is_list = kind_cache_get(fs->kinds, de->d_name, de->d_ino);
+		if (is_list < 0) {
+			is_list = list_classify(fs, de->d_name, &st);
+			if (is_list < 0)
+				continue;
+			if (st.st_ino == de->d_ino)
+				kind_cache_put(fs->kinds, epoch, de->d_name,
+					       &st, is_list == 1, &now);
+		}
 		if (snap->count == capacity) {
 			size_t cap = capacity ? capacity * 2 : 64;
 			struct dir_entry *e = realloc(snap->entries,

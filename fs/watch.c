@@ -28,6 +28,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "kindcache.h"
 #include "list_block.h"
 #include "watch.h"
 
@@ -155,6 +156,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
+		kind_cache_clear(fs->kinds);
 		forget_expected(w);
 		inval_everything(fs);
 		return true;
@@ -170,6 +172,8 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	name = ns_mount_name(fs, ev->name);
 	if (!name)
 		return false;
+	/* Whatever it was, the block may be another kind now. */
+	kind_cache_drop(fs->kinds, ev->name);
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    consume(w, ev->name, ev->mask))
 		return false;

@@ -48,12 +48,13 @@ struct shmfs {
 	atomic_bool mode_logged;        /* the data path was logged */
 
 	/*
-	 * The shm directory as it was when the daemon last listed it (size,
-	 * mtime, ctime): an opendir that finds it changed makes the kernel drop
+	 * The watch's listing gen (watch_listing_gen) when the daemon last
+	 * listed the shm directory, or WATCH_BUSY when that listing must not
+	 * be kept: an opendir that finds another gen makes the kernel drop
 	 * its cached listing.  Protected by listing_lock.
 	 */
 	pthread_mutex_t listing_lock;
-	struct stat listed_st;
+	uint64_t listed_gen;
 };
 
 /* The mount of a request. */

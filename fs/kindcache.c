@@ -137,9 +137,10 @@ static void maybe_grow(struct kind_cache *c)
 	c->nbuckets = size;
 }
 
-static bool settled(const struct timespec *t, const struct timespec *now)
+bool kind_cache_settled(const struct stat *st, const struct timespec *now)
 {
-	return t->tv_sec + KIND_CACHE_SETTLED < now->tv_sec;
+	return st->st_mtim.tv_sec + KIND_CACHE_SETTLED < now->tv_sec &&
+	       st->st_ctim.tv_sec + KIND_CACHE_SETTLED < now->tv_sec;
 }
 
 void kind_cache_put(struct kind_cache *c, uint64_t epoch,
@@ -149,7 +150,7 @@ void kind_cache_put(struct kind_cache *c, uint64_t epoch,
 	size_t len = strlen(shm_name) + 1;
 	struct kind_entry **p, *e;
 
-	if (!settled(&st->st_mtim, now) || !settled(&st->st_ctim, now))
+	if (!kind_cache_settled(st, now))
 		return;
 	pthread_mutex_lock(&c->lock);
 	if (c->epoch != epoch)

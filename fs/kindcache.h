@@ -48,6 +48,9 @@ void kind_cache_put(struct kind_cache *c, uint64_t epoch,
 		    const char *shm_name, const struct stat *st, bool is_list,
 		    const struct timespec *now);
 
+/* True when the block of `st` has not changed for KIND_CACHE_SETTLED s. */
+bool kind_cache_settled(const struct stat *st, const struct timespec *now);
+
 /* Something happened to `shm_name`. */
 void kind_cache_drop(struct kind_cache *c, const char *shm_name);
 /* Events were lost. */

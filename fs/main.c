@@ -289,6 +289,7 @@ int main(int argc, char *argv[])
 	fs.timeout = opts.timeout;
 	fs.foreground = cmd.foreground;
 	pthread_mutex_init(&fs.listing_lock, NULL);
+	fs.listed_gen = WATCH_BUSY;
 	fs.euid = geteuid();
 	fs.egid = getegid();
 	fs.is_root = fs.euid == 0;

@@ -467,7 +467,8 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	struct stat st;
 	struct timespec now;
 	const char *name;
-	uint64_t epoch;
+	uint64_t epoch, gen;
+	bool settled = true;
 	DIR *dir;
 	int fd, rc = 0, is_list;
 
@@ -477,25 +478,8 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 		return -errno;
 	clock_gettime(CLOCK_REALTIME, &now);
 	epoch = kind_cache_epoch(fs->kinds);
-	/*
-	 * Stamped before reading: a change while reading leaves it older.  A
-	 * directory that changed within the last seconds is not stamped, so
-	 * the kernel keeps no listing of it: a block just created may still
-	 * be turning into a list through its mapping, without any event.
-	 */
-	if (fstat(fd, &st) == 0) {
-		bool settled = st.st_mtim.tv_sec + KIND_CACHE_SETTLED <
-			       now.tv_sec &&
-			       st.st_ctim.tv_sec + KIND_CACHE_SETTLED <
-			       now.tv_sec;
-
-		pthread_mutex_lock(&fs->listing_lock);
-		if (settled)
-			fs->listed_st = st;
-		else
-			memset(&fs->listed_st, 0, sizeof(fs->listed_st));
-		pthread_mutex_unlock(&fs->listing_lock);
-	}
+	/* Taken before reading: a change while reading makes it differ. */
+	gen = watch_listing_gen(fs->watch);
 	dir = fdopendir(fd);
 	if (!dir) {
 		rc = -errno;
@@ -521,6 +505,8 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 			if (st.st_ino == de->d_ino)
 				kind_cache_put(fs->kinds, epoch, de->d_name,
 					       &st, is_list == 1, &now);
+			if (!kind_cache_settled(&st, &now))
+				settled = false;
 		}
 		if (snap->count == capacity) {
 			size_t cap = capacity ? capacity * 2 : 64;
@@ -543,24 +529,29 @@ static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 	closedir(dir);
 	if (rc < 0)
 		snapshot_clear(snap);
+	/*
+	 * The kernel may keep this listing unless a block in it changed
+	 * within the last seconds: it may still be turning into a list
+	 * through its mapping, which makes no event.
+	 */
+	pthread_mutex_lock(&fs->listing_lock);
+	fs->listed_gen = rc == 0 && settled ? gen : WATCH_BUSY;
+	pthread_mutex_unlock(&fs->listing_lock);
 	return rc;
 }
 
-/* True when the shm directory is as the daemon last listed it. */
+/*
+ * True when nothing changed the mount's listing outside since the daemon
+ * last listed the shm directory, as far as the watch knows, and the watch
+ * has no event left to handle.
+ */
 static bool listing_unchanged(struct shmfs *fs)
 {
-	struct stat st;
+	uint64_t gen = watch_listing_gen(fs->watch);
 	bool same;
 
-	if (fstat(fs->dirfd, &st) < 0)
-		return false;
 	pthread_mutex_lock(&fs->listing_lock);
-	same = st.st_ino == fs->listed_st.st_ino &&
-	       st.st_size == fs->listed_st.st_size &&
-	       st.st_mtim.tv_sec == fs->listed_st.st_mtim.tv_sec &&
-	       st.st_mtim.tv_nsec == fs->listed_st.st_mtim.tv_nsec &&
-	       st.st_ctim.tv_sec == fs->listed_st.st_ctim.tv_sec &&
-	       st.st_ctim.tv_nsec == fs->listed_st.st_ctim.tv_nsec;
+	same = gen != WATCH_BUSY && gen == fs->listed_gen;
 	pthread_mutex_unlock(&fs->listing_lock);
 	return same;
 }
@@ -579,9 +570,9 @@ void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 	 * The kernel may keep the listing in the directory's page cache and
 	 * serve later listings from it.  It drops it itself when the mount
 	 * changes the directory, the watch drops it when a block appears,
-	 * goes or moves outside, and so does an opendir that finds the shm
-	 * directory changed since the daemon last listed it, which covers
-	 * the moment before the watch has seen the change.
+	 * goes, moves or changes kind outside, and so does an opendir while
+	 * the watch has events left to handle, which covers the moment
+	 * before the watch has seen a change.
 	 */
 	fi->cache_readdir = 1;
 	fi->keep_cache = listing_unchanged(fs);

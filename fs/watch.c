@@ -19,6 +19,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -55,6 +57,10 @@ struct watch {
 	bool done;
 	pthread_mutex_t expect_lock;    /* protects `expected` */
 	struct expected_event *expected;
+	/* For watch_listing_gen(): batches read and handled, and the gen. */
+	_Atomic uint64_t batches_read;
+	_Atomic uint64_t batches_done;
+	_Atomic uint64_t listing_gen;
 };
 
 /* A namespace event the mount itself is causing (watch_expect). */
@@ -257,8 +263,11 @@ static void *watch_thread(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
+		atomic_fetch_add(&w->batches_read, 1);
 		n = read(w->inotify_fd, buf, sizeof(buf));
 		if (n < 0) {
+			atomic_store(&w->batches_done,
+				     atomic_load(&w->batches_read));
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			shmfs_log(w->fs, LOG_ERR, "watch: read: %s",
@@ -274,14 +283,35 @@ static void *watch_thread(void *arg)
 				listing_changed = true;
 		}
 		/* Once per batch: a burst of creates costs one. */
-		if (listing_changed)
+		if (listing_changed) {
+			atomic_fetch_add(&w->listing_gen, 1);
 			inval_listing(w->fs);
+		}
+		atomic_store(&w->batches_done, atomic_load(&w->batches_read));
 	}
 	pthread_mutex_lock(&w->lock);
 	w->done = true;
 	pthread_cond_signal(&w->done_cond);
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+uint64_t watch_listing_gen(struct watch *w)
+{
+	uint64_t done, gen;
+	int pending = 0;
+
+	if (!w)
+		return WATCH_BUSY;
+	/* Handled first, then the gen: a batch done since has bumped it. */
+	done = atomic_load(&w->batches_done);
+	gen = atomic_load(&w->listing_gen);
+	if (ioctl(w->inotify_fd, FIONREAD, &pending) < 0 || pending > 0)
+		return WATCH_BUSY;
+	/* A batch read before the ioctl and not handled yet. */
+	if (atomic_load(&w->batches_read) != done)
+		return WATCH_BUSY;
+	return gen == WATCH_BUSY ? 0 : gen;
 }
 
 int watch_start(struct shmfs *fs, struct watch **out)

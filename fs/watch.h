@@ -36,6 +36,19 @@ int watch_stop(struct watch *w);
 void watch_expect(struct watch *w, const char *shm_name, uint32_t mask);
 void watch_unexpect(struct watch *w, const char *shm_name, uint32_t mask);
 
+/* watch_listing_gen() while the watch has events still to handle. */
+#define WATCH_BUSY UINT64_MAX
+
+/*
+ * A number that changes whenever the watch learns that the mount's listing
+ * changed outside (a block under the prefix appeared, went, moved or
+ * changed kind), or WATCH_BUSY while inotify holds events the watch has not
+ * handled yet.  Two equal answers other than WATCH_BUSY mean no outside
+ * change in between: an event is queued before the syscall that caused it
+ * returns.  `w` may be NULL (WATCH_BUSY).
+ */
+uint64_t watch_listing_gen(struct watch *w);
+
 /* Waits for the thread to end and frees the watch.  NULL is ignored. */
 void watch_free(struct watch *w);
 

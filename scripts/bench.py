@@ -160,6 +160,7 @@ def main():
 
         list_rows(rounds, pt, prefix, row)
         c_api_rows(row)
+        coherence = coherence_gap(pt, prefix)
     finally:
         for m in reversed(mounts):
             m.close()
@@ -173,11 +174,18 @@ def main():
 
     command = "scripts/bench" + "".join(" " + a for a in sys.argv[1:])
     result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
-                  command=command, rounds=rounds, block_size=size, rows=rows)
+                  command=command, rounds=rounds, block_size=size, rows=rows,
+                  coherence=coherence)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print()
     print_markdown(result)
+    print()
+    print("Outside changes seen through the mount's caches (the inotify watch's delay),"
+          " over %d tries each:" % coherence["tries"])
+    for what, g in coherence["gaps"].items():
+        print("- %s: median %.0f us, max %.0f us, seen at once in %d%%"
+              % (what, g["median_us"], g["max_us"], g["at_once_pct"]))
     print("results written to", args.out)
     png = os.path.splitext(args.out)[0] + ".png"
     if plot(result, png):
@@ -286,6 +294,35 @@ def list_rows(rounds, pt, prefix, row):
     finally:
         sl.shm.close()
         sl.shm.unlink()
+
+
+def coherence_gap(pt, prefix, tries=300):
+    """How long a change made directly in /dev/shm takes to show through the
+    mount's cached entries and attributes: from the change until a stat
+    through the mount agrees (0 when the first stat already does)."""
+    def poll(check):
+        t = time.perf_counter()
+        if check():
+            return 0.0
+        while not check():
+            pass
+        return (time.perf_counter() - t) * 1e6
+
+    gaps = {"created outside": [], "resized outside": [], "unlinked outside": []}
+    for i in range(tries):
+        name = "gap%d" % i
+        shm_path, mnt_path = os.path.join(SHM, prefix + name), pt.path(name)
+        os.close(os.open(shm_path, os.O_CREAT | os.O_RDWR, 0o600))
+        gaps["created outside"].append(poll(lambda: os.path.exists(mnt_path)))
+        os.truncate(shm_path, 4096)
+        gaps["resized outside"].append(poll(lambda: os.stat(mnt_path).st_size == 4096))
+        os.unlink(shm_path)
+        gaps["unlinked outside"].append(poll(lambda: not os.path.exists(mnt_path)))
+    out = {}
+    for what, g in gaps.items():
+        out[what] = dict(median_us=statistics.median(g), max_us=max(g),
+                         at_once_pct=100 * g.count(0.0) // len(g))
+    return dict(tries=tries, gaps=out)
 
 
 def c_api_rows(row):

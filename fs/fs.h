@@ -112,6 +112,11 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 	       struct node *newdir, const char *newname, unsigned flags);
 
 void block_getattr(fuse_req_t req, struct node *node);
+/*
+ * chown, chmod (mode & mode_mask) and utimens of `to_set` on a block's
+ * descriptor, in that order.  Returns 0 or -errno.
+ */
+int fd_set_attrs(int fd, const struct stat *attr, int to_set, mode_t mode_mask);
 void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		   int to_set, struct fuse_file_info *fi);
 void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi);

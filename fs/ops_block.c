@@ -132,28 +132,19 @@ void block_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, fs->timeout);
 }
 
-static int set_attrs(struct shmfs *fs, struct shmblock *blk,
-		     const struct stat *attr, int to_set)
+int fd_set_attrs(int fd, const struct stat *attr, int to_set, mode_t mode_mask)
 {
 	struct timespec times[2] = {
 		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
 	};
-	int fd = shmblock_fd(blk), rc;
 
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (attr->st_size < 0)
-			return -EINVAL;
-		rc = shmblock_resize(blk, (size_t)attr->st_size,
-				     fs->sparse ? SHMBLOCK_SPARSE : 0);
-		if (rc < 0)
-			return rc;
-	}
 	/* Owner before mode: chown clears set-id bits a chmod may set. */
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) &&
 	    fchown(fd, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
 		   to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1) < 0)
 		return -errno;
-	if (to_set & FUSE_SET_ATTR_MODE && fchmod(fd, attr->st_mode & 07777))
+	if (to_set & FUSE_SET_ATTR_MODE &&
+	    fchmod(fd, attr->st_mode & 07777 & mode_mask) < 0)
 		return -errno;
 	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
 		times[0].tv_nsec = UTIME_NOW;
@@ -167,6 +158,22 @@ static int set_attrs(struct shmfs *fs, struct shmblock *blk,
 	    && futimens(fd, times) < 0)
 		return -errno;
 	return 0;
+}
+
+static int set_attrs(struct shmfs *fs, struct shmblock *blk,
+		     const struct stat *attr, int to_set)
+{
+	int rc;
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0)
+			return -EINVAL;
+		rc = shmblock_resize(blk, (size_t)attr->st_size,
+				     fs->sparse ? SHMBLOCK_SPARSE : 0);
+		if (rc < 0)
+			return rc;
+	}
+	return fd_set_attrs(shmblock_fd(blk), attr, to_set, 07777);
 }
 
 void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,

@@ -539,32 +539,10 @@ void list_getattr(fuse_req_t req, struct node *node)
 /* chmod, chown and times of a list directory go to its block. */
 static int set_dir_attrs(int fd, const struct stat *attr, int to_set)
 {
-	struct timespec times[2] = {
-		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
-	};
-
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		return -EISDIR;
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) &&
-	    fchown(fd, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
-		   to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1) < 0)
-		return -errno;
 	/* The block keeps a file's mode: the directory's x bits are derived. */
-	if (to_set & FUSE_SET_ATTR_MODE &&
-	    fchmod(fd, attr->st_mode & 07777 & ~(mode_t)0111) < 0)
-		return -errno;
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		times[0].tv_nsec = UTIME_NOW;
-	else if (to_set & FUSE_SET_ATTR_ATIME)
-		times[0] = attr->st_atim;
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		times[1].tv_nsec = UTIME_NOW;
-	else if (to_set & FUSE_SET_ATTR_MTIME)
-		times[1] = attr->st_mtim;
-	if ((times[0].tv_nsec != UTIME_OMIT || times[1].tv_nsec != UTIME_OMIT)
-	    && futimens(fd, times) < 0)
-		return -errno;
-	return 0;
+	return fd_set_attrs(fd, attr, to_set, ~(mode_t)0111);
 }
 
 void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,

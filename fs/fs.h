@@ -90,6 +90,18 @@ int ns_block_name(const struct shmfs *fs, const char *name,
  */
 const char *ns_mount_name(const struct shmfs *fs, const char *shm_name);
 
+/*
+ * Creates the block file for the mount name `name` (open with `access`,
+ * O_RDONLY or O_RDWR), owned by the caller with exactly `mode`, records it
+ * for -o cleanup and stats it.  Leaves nothing behind on error.  Returns the
+ * open descriptor or -errno.  The core can't do this: like CPython it refuses
+ * to create an empty block, while a file system creates empty files.
+ */
+int ns_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
+		  struct stat *st);
+/* Undoes ns_make_block (the caller still closes the descriptor). */
+void ns_unmake_block(struct shmfs *fs, const char *name, const struct stat *st);
+
 /* Fills a FUSE entry for a block node from the block's stat. */
 void ns_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
 		   struct node *node, const struct stat *st);

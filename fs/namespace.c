@@ -162,14 +162,8 @@ void ns_getattr(fuse_req_t req, struct node *dir)
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
-/*
- * Creates the block file for the mount name `name`, owned by the caller, and
- * stats it.  Leaves nothing behind on error.  Returns an open descriptor or
- * -errno.  The core can't do this: like CPython it refuses to create an empty
- * block, while a file system creates empty files.
- */
-static int make_block(fuse_req_t req, const char *name, mode_t mode,
-		      struct stat *st)
+int ns_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
+		  struct stat *st)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct shmfs *fs = req_fs(req);
@@ -182,13 +176,9 @@ static int make_block(fuse_req_t req, const char *name, mode_t mode,
 	if (rc < 0)
 		return rc;
 	mode &= 07777;
-	/*
-	 * Opened read-only: its close then makes no IN_CLOSE_WRITE for the
-	 * watch to chase; fchown and fchmod don't need write access.
-	 */
 	watch_expect(fs->watch, shm_name, IN_CREATE);
 	fd = openat(fs->dirfd, shm_name,
-		    O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		    access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		rc = -errno;
 		watch_unexpect(fs->watch, shm_name, IN_CREATE);
@@ -219,8 +209,7 @@ fail_rc:
 	return rc;
 }
 
-static void unmake_block(struct shmfs *fs, const char *name,
-			 const struct stat *st)
+void ns_unmake_block(struct shmfs *fs, const char *name, const struct stat *st)
 {
 	char shm_name[NAME_MAX + 1];
 
@@ -243,7 +232,7 @@ void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
-	fd = make_block(req, name, mode, &st);
+	fd = ns_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd < 0) {
 		reply_rc(req, fd);
 		return;
@@ -251,7 +240,7 @@ void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
 	close(fd);
 	rc = inode_ref_block(fs->inodes, name, &st, &node);
 	if (rc < 0) {
-		unmake_block(fs, name, &st);
+		ns_unmake_block(fs, name, &st);
 		reply_rc(req, rc);
 		return;
 	}
@@ -268,7 +257,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 	bool made = true;
 	int fd, rc, backing_id;
 
-	fd = make_block(req, name, mode, &st);
+	fd = ns_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
 		made = false;
@@ -294,7 +283,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 	}
 	/*
 	 * O_TRUNC may have changed an existing block; a block made here is
-	 * empty and has the attributes make_block read.
+	 * empty and has the attributes ns_make_block read.
 	 */
 	if (!made && fstat(shmblock_fd(node->blk), &st) < 0) {
 		rc = -errno;
@@ -313,7 +302,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 
 out_unmake:
 	if (made)
-		unmake_block(fs, name, &st);
+		ns_unmake_block(fs, name, &st);
 out_err:
 	reply_rc(req, rc);
 }

@@ -1357,35 +1357,18 @@ void list_setxattr(fuse_req_t req, struct node *node, const char *name,
 
 void list_mkdir(fuse_req_t req, const char *name, mode_t mode)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct shmfs *fs = req_fs(req);
-	char shm_name[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	struct node *node;
 	struct stat st;
 	int fd, rc;
 
-	rc = ns_block_name(fs, name, shm_name);
-	if (rc == -ENOENT)      /* a name the mount would hide */
-		rc = -EPERM;
-	if (rc < 0)
-		goto out_err;
 	/* The block is a file: its mode is the directory's without x. */
-	mode &= 07666;
-	watch_expect(fs->watch, shm_name, IN_CREATE);
-	fd = openat(fs->dirfd, shm_name,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	fd = ns_make_block(req, name, mode & 07666, O_RDWR, &st);
 	if (fd < 0) {
-		rc = -errno;
-		watch_unexpect(fs->watch, shm_name, IN_CREATE);
+		rc = fd;
 		goto out_err;
 	}
-	if (fs->is_root && (ctx->uid != geteuid() || ctx->gid != getegid()) &&
-	    fchown(fd, ctx->uid, ctx->gid) < 0)
-		goto fail;
-	if (fstat(fd, &st) < 0 ||
-	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0))
-		goto fail;
 	/* Marked before it has its 16 bytes: never zeros without the mark. */
 	if (fsetxattr(fd, LIST_XATTR, "1", 1, 0) < 0)
 		goto fail;
@@ -1393,14 +1376,10 @@ void list_mkdir(fuse_req_t req, const char *name, mode_t mode)
 		goto fail_rc;
 	if (ftruncate(fd, 16) < 0 || fstat(fd, &st) < 0)
 		goto fail;
-	if (fs->created && (rc = created_set_add(fs->created, fd)) < 0)
-		goto fail_rc;
 	close(fd);
 	rc = inode_ref_list(fs->inodes, name, &st, &node);
 	if (rc < 0) {
-		if (fs->created)
-			created_set_remove(fs->created, st.st_dev, st.st_ino);
-		unlinkat(fs->dirfd, shm_name, 0);
+		ns_unmake_block(fs, name, &st);
 		goto out_err;
 	}
 	list_fill_dir_entry(fs, &e, node, &st);
@@ -1411,7 +1390,7 @@ void list_mkdir(fuse_req_t req, const char *name, mode_t mode)
 fail:
 	rc = -errno;
 fail_rc:
-	unlinkat(fs->dirfd, shm_name, 0);
+	ns_unmake_block(fs, name, &st);
 	close(fd);
 out_err:
 	reply_rc(req, rc);

@@ -48,8 +48,11 @@ class Mount:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        if os.path.ismount(self.dir):
-            subprocess.run(["umount", "-l", self.dir], check=False)
+        # A daemon that died leaves a dead mount, which os.path.ismount
+        # can't stat: look in the mount table.
+        with open("/proc/self/mounts") as f:
+            if any(line.split()[1] == self.dir for line in f):
+                subprocess.run(["umount", "-l", self.dir], check=False)
         os.rmdir(self.dir)
         return self.proc.returncode
 

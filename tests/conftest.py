@@ -6,6 +6,7 @@ import ctypes
 import errno
 import os
 import secrets
+import subprocess
 
 import pytest
 
@@ -111,3 +112,25 @@ def untrack(shm):
 def err(code):
     """Readable errno name for assertion messages."""
     return errno.errorcode.get(-code, code)
+
+
+def fuse_mounts():
+    """The FUSE mount points of the machine, from /proc/self/mounts (a dead
+    mount still shows there, while os.path.ismount can't stat it)."""
+    with open("/proc/self/mounts") as f:
+        return {line.split()[1] for line in f if line.split()[2].startswith("fuse")}
+
+
+@pytest.fixture(autouse=True)
+def no_mount_left_behind(request):
+    """Fails a test that leaves a FUSE mount behind, and removes the mount."""
+    before = fuse_mounts()
+    yield
+    left = fuse_mounts() - before
+    for m in left:
+        subprocess.run(["umount", "-l", m], check=False)
+        try:
+            os.rmdir(m)
+        except OSError:
+            pass
+    assert not left, "mounts left behind: %s" % sorted(left)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,51 @@ void block_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, fs->timeout);
 }
 
+/* Whether the caller of `req` is in group `gid`, as the kernel would ask. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n, i;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * Clears the set-id bits of a block as a write or truncate by the caller
+ * does on tmpfs: set-user-id always, set-group-id when group execute is set
+ * or the caller is not in the block's group.  The daemon does this itself
+ * (FUSE_HANDLE_KILLPRIV_V2), so that the kernel needn't ask for
+ * security.capability before every write.  A caller with CAP_FSETID keeps
+ * the bits; the daemon can't see capabilities and takes root for it.
+ * Returns 0 or -errno.
+ */
+static int clear_set_id(fuse_req_t req, int fd)
+{
+	mode_t kill = 0;
+	struct stat st;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!(st.st_mode & (S_ISUID | S_ISGID)) || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if (st.st_mode & S_ISGID &&
+	    (st.st_mode & S_IXGRP || !caller_in_group(req, st.st_gid)))
+		kill |= S_ISGID;
+	if (kill && fchmod(fd, st.st_mode & 07777 & ~kill) < 0)
+		return -errno;
+	return 0;
+}
+
 int fd_set_attrs(int fd, const struct stat *attr, int to_set, mode_t mode_mask)
 {
 	struct timespec times[2] = {
@@ -189,6 +235,8 @@ void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		rc = -ESTALE;
 	if (rc == 0)
 		rc = set_attrs(fs, blk, attr, to_set);
+	if (rc == 0 && to_set & FUSE_SET_ATTR_SIZE)
+		rc = clear_set_id(req, shmblock_fd(blk));
 	if (rc == 0)
 		rc = fstat(shmblock_fd(blk), &st) < 0 ? -errno : 0;
 	if (rc < 0)
@@ -237,6 +285,14 @@ static int open_append_fd(struct shmblock *blk)
 	return fd < 0 ? -errno : fd;
 }
 
+static bool is_set_id(const struct shmblock *blk)
+{
+	struct stat st;
+
+	return fstat(shmblock_fd(blk), &st) == 0 &&
+	       st.st_mode & (S_ISUID | S_ISGID);
+}
+
 int block_open_prepare(struct shmfs *fs, struct node *node,
 		       struct fuse_file_info *fi, int *backing_id)
 {
@@ -260,7 +316,16 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 	shmfs_log_mode(fs);
 	/* close(2) needn't ask the daemon: there is nothing to flush. */
 	fi->noflush = 1;
-	*backing_id = node_backing(fs, node);
+	/*
+	 * A set-id block's writes come through the daemon, which clears the
+	 * bits as tmpfs would (a passthrough write can't, see clear_set_id).
+	 * Only before the node has a backing file: the kernel doesn't let
+	 * passthrough and other opens of one inode mix.
+	 */
+	if (node->backing_id == 0 && is_set_id(blk))
+		*backing_id = 0;
+	else
+		*backing_id = node_backing(fs, node);
 	if (*backing_id > 0) {
 		/* Read, write and mmap go to the block's pages in the kernel. */
 		fi->direct_io = 0;
@@ -293,6 +358,12 @@ void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 
 	rc = block_open_prepare(fs, node, fi, &backing_id);
 	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	if (fi->flags & O_TRUNC &&
+	    (rc = clear_set_id(req, shmblock_fd(node->blk))) < 0) {
+		block_close_fh(fi);
 		reply_rc(req, rc);
 		return;
 	}
@@ -331,8 +402,14 @@ void block_write(fuse_req_t req, struct node *node, const char *buf,
 		 size_t size, off_t off, struct fuse_file_info *fi)
 {
 	int fd = fi->fh ? (int)(fi->fh - 1) : shmblock_fd(node->blk);
-	ssize_t n = pwrite(fd, buf, size, off);
+	int rc = clear_set_id(req, shmblock_fd(node->blk));
+	ssize_t n;
 
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	n = pwrite(fd, buf, size, off);
 	if (n < 0)
 		reply_rc(req, -errno);
 	else

@@ -50,6 +50,7 @@
  */
 #define PT_FUSE_INIT_EXT		(UINT64_C(1) << 30)
 #define PT_FUSE_WRITEBACK_CACHE		(UINT64_C(1) << 16)
+#define PT_FUSE_HANDLE_KILLPRIV_V2	(UINT64_C(1) << 28)
 #define PT_FUSE_DIRECT_IO_ALLOW_MMAP	(UINT64_C(1) << 36)
 #define PT_FUSE_PASSTHROUGH		(UINT64_C(1) << 37)
 #define PT_FOPEN_DIRECT_IO		(1u << 0)
@@ -227,6 +228,13 @@ static bool patch_init(struct passthrough *pt, unsigned char *msg, size_t *len)
 		 (offered & PT_FUSE_PASSTHROUGH);
 	if (accept)
 		want = (want | PT_FUSE_PASSTHROUGH) & ~PT_FUSE_WRITEBACK_CACHE;
+	/*
+	 * The daemon clears set-id bits itself (ops_block.c), so the kernel
+	 * need not ask for security.capability before every write: without
+	 * this, each passthrough write(2) costs a GETXATTR round trip.
+	 */
+	if (offered & PT_FUSE_HANDLE_KILLPRIV_V2)
+		want |= PT_FUSE_HANDLE_KILLPRIV_V2;
 	if (pt->allow_shared_mmap && (offered & PT_FUSE_INIT_EXT) &&
 	    (offered & PT_FUSE_DIRECT_IO_ALLOW_MMAP))
 		want |= PT_FUSE_DIRECT_IO_ALLOW_MMAP;

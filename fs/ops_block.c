@@ -450,8 +450,9 @@ static void reply_xattr_result(fuse_req_t req, const char *buf, ssize_t n,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-void block_getxattr(fuse_req_t req, struct node *node, const char *name,
-		    size_t size)
+/* Replies with the block's xattr `name`, or with its xattr list (name NULL). */
+static void reply_block_xattr(fuse_req_t req, struct node *node,
+			      const char *name, size_t size)
 {
 	struct shmblock *blk;
 	char *buf = NULL;
@@ -468,31 +469,21 @@ void block_getxattr(fuse_req_t req, struct node *node, const char *name,
 		reply_rc(req, -ENOMEM);
 		return;
 	}
-	n = fgetxattr(shmblock_fd(blk), name, buf, size);
+	n = name ? fgetxattr(shmblock_fd(blk), name, buf, size)
+		 : flistxattr(shmblock_fd(blk), buf, size);
 	reply_xattr_result(req, buf, n < 0 ? -errno : n, size);
 	free(buf);
 }
 
+void block_getxattr(fuse_req_t req, struct node *node, const char *name,
+		    size_t size)
+{
+	reply_block_xattr(req, node, name, size);
+}
+
 void block_listxattr(fuse_req_t req, struct node *node, size_t size)
 {
-	struct shmblock *blk;
-	char *buf = NULL;
-	ssize_t n;
-	int rc = node_block(req_fs(req), node, &blk);
-
-	if (rc < 0) {
-		reply_rc(req, rc);
-		return;
-	}
-	if (size > XATTR_VALUE_MAX)
-		size = XATTR_VALUE_MAX;
-	if (size && !(buf = malloc(size))) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	n = flistxattr(shmblock_fd(blk), buf, size);
-	reply_xattr_result(req, buf, n < 0 ? -errno : n, size);
-	free(buf);
+	reply_block_xattr(req, node, NULL, size);
 }
 
 void block_removexattr(fuse_req_t req, struct node *node, const char *name)

@@ -102,6 +102,13 @@ int ns_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 /* Undoes ns_make_block (the caller still closes the descriptor). */
 void ns_unmake_block(struct shmfs *fs, const char *name, const struct stat *st);
 
+/*
+ * Renames `from` to `to` in the shm directory (renameat2 `flags`), telling
+ * the watch that the events are the mount's own.  Returns 0 or -errno.
+ */
+int ns_rename_expecting(struct shmfs *fs, const char *from, const char *to,
+			unsigned flags);
+
 /* Fills a FUSE entry for a block node from the block's stat. */
 void ns_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
 		   struct node *node, const struct stat *st);

@@ -327,21 +327,6 @@ fail:
 	return tries;
 }
 
-/* Swaps `tmp` with `shm_name`, telling the watch these are ours. */
-static int exchange(struct shmfs *fs, const char *tmp, const char *shm_name)
-{
-	int rc;
-
-	watch_expect(fs->watch, shm_name, IN_MOVED_FROM);
-	watch_expect(fs->watch, shm_name, IN_MOVED_TO);
-	rc = shmblock_rename_at(fs->dirfd, tmp, shm_name, RENAME_EXCHANGE);
-	if (rc < 0) {
-		watch_unexpect(fs->watch, shm_name, IN_MOVED_FROM);
-		watch_unexpect(fs->watch, shm_name, IN_MOVED_TO);
-	}
-	return rc;
-}
-
 int list_rebuild(struct shmfs *fs, const char *shm_name, int fd,
 		 const struct list_snap *old,
 		 const struct shmblock_value *values, size_t count,
@@ -397,14 +382,14 @@ int list_rebuild(struct shmfs *fs, const char *shm_name, int fd,
 		if (rc < 0)
 			goto out_unlink;
 	}
-	rc = exchange(fs, tmp, shm_name);
+	rc = ns_rename_expecting(fs, tmp, shm_name, RENAME_EXCHANGE);
 	if (rc < 0)
 		goto out_uncreate;
 	/* The file swapped out must be the one we copied, or swap back. */
 	if (fstatat(fs->dirfd, tmp, &swapped, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    swapped.st_dev != old->st.st_dev ||
 	    swapped.st_ino != old->st.st_ino) {
-		if (exchange(fs, tmp, shm_name) < 0) {
+		if (ns_rename_expecting(fs, tmp, shm_name, RENAME_EXCHANGE) < 0) {
 			/* Someone else's block is under tmp: never unlink it. */
 			shmfs_log(fs, LOG_ERR, "list rebuild: could not swap "
 				  "%s back from %s", shm_name, tmp);

@@ -358,9 +358,8 @@ void ns_rmdir(fuse_req_t req, struct node *dir, const char *name)
 	fuse_reply_err(req, rc == -EINVAL ? ENOENT : -rc);
 }
 
-/* Renames, telling the watch which events are the kernel's own doing. */
-static int rename_expecting(struct shmfs *fs, const char *from,
-			    const char *to, unsigned flags)
+int ns_rename_expecting(struct shmfs *fs, const char *from, const char *to,
+			unsigned flags)
 {
 	bool exchange = flags & RENAME_EXCHANGE;
 	int rc;
@@ -407,7 +406,7 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 			rc = (flags & RENAME_EXCHANGE) ? -ENOENT : -EPERM;
 	}
 	if (rc == 0)
-		rc = rename_expecting(fs, from, to, flags);
+		rc = ns_rename_expecting(fs, from, to, flags);
 	if (rc == 0)
 		inode_rename(fs->inodes, name, newname,
 			     flags & RENAME_EXCHANGE);

@@ -458,6 +458,20 @@ static void reply_child(fuse_req_t req, struct node *child,
 		inode_forget(req_fs(req)->inodes, child, 1);
 }
 
+/* Replies with a child just referenced, and its fresh attributes. */
+static void reply_child_attr(fuse_req_t req, struct node *child)
+{
+	struct stat st;
+	int rc = node_attr(req_fs(req), child, &st);
+
+	if (rc < 0) {
+		inode_forget(req_fs(req)->inodes, child, 1);
+		reply_rc(req, rc);
+		return;
+	}
+	reply_child(req, child, &st);
+}
+
 void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
@@ -503,12 +517,7 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 	if (rc < 0)
 		goto out_err;
 out_attr:
-	rc = node_attr(fs, child, &st);
-	if (rc < 0) {
-		inode_forget(fs->inodes, child, 1);
-		goto out_err;
-	}
-	reply_child(req, child, &st);
+	reply_child_attr(req, child);
 	return;
 out_err:
 	reply_rc(req, rc);
@@ -1037,7 +1046,6 @@ void list_mknod(fuse_req_t req, struct node *dir, const char *name,
 {
 	struct shmfs *fs = req_fs(req);
 	struct node *child;
-	struct stat st;
 	uint64_t index;
 	int type, rc;
 
@@ -1056,12 +1064,7 @@ void list_mknod(fuse_req_t req, struct node *dir, const char *name,
 			     item_key(index, type), NULL, &child);
 	if (rc < 0)
 		goto out_err;
-	rc = node_attr(fs, child, &st);
-	if (rc < 0) {
-		inode_forget(fs->inodes, child, 1);
-		goto out_err;
-	}
-	reply_child(req, child, &st);
+	reply_child_attr(req, child);
 	return;
 out_err:
 	reply_rc(req, rc);

@@ -129,6 +129,21 @@ print(n)
                             stdout=subprocess.PIPE, text=True)
 
 
+def race(mnt, cutter, reader, problems, counts):
+    """Runs three reader(seed) threads until the cutter process ends, then
+    checks that no reader met a problem, both sides did work, and the daemon
+    is still up."""
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    out, _ = cutter.communicate(timeout=60)
+    for t in threads:
+        t.join()
+    assert not problems, problems
+    assert int(out) > 0 and counts[0] > 0
+    assert mnt.proc.poll() is None, "the daemon died"
+
+
 def test_truncate_under_read(mnt, tmp_path):
     """Another process shrinks and grows the block in /dev/shm in a loop
     while threads read and write it through the mount (and stat it): every
@@ -172,15 +187,7 @@ def test_truncate_under_read(mnt, tmp_path):
         except BaseException as e:  # reported below
             problems.append(repr(e))
 
-    threads = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
-    for t in threads:
-        t.start()
-    out, _ = cutter.communicate(timeout=60)
-    for t in threads:
-        t.join()
-    assert not problems, problems
-    assert int(out) > 0 and counts[0] > 0
-    assert mnt.proc.poll() is None, "the daemon died"
+    race(mnt, cutter, reader, problems, counts)
     # The mount still answers with the block as it is now.
     with open(mnt.path("victim"), "rb") as f:
         assert f.read() == full
@@ -472,15 +479,7 @@ print(n)
             except BaseException as e:  # reported below
                 problems.append(repr(e))
 
-        threads = [threading.Thread(target=reader) for _ in range(3)]
-        for t in threads:
-            t.start()
-        out, _ = cutter.communicate(timeout=60)
-        for t in threads:
-            t.join()
-        assert not problems, problems
-        assert int(out) > 0 and reads[0] > 0
-        assert mnt.proc.poll() is None, "the daemon died"
+        race(mnt, cutter, lambda seed: reader(), problems, reads)
         with open(mnt.block("lst"), "rb") as f:
             assert f.read() == good
         if os.path.isdir(mnt.path("lst")):

@@ -18,7 +18,7 @@ struct node;
 struct passthrough;
 struct watch;
 struct created_set;
-struct kind_cache;
+struct listing;
 
 /*
  * One mount.  Set up in main() before the session runs and read-only while
@@ -44,7 +44,7 @@ struct shmfs {
 	struct inode_table *inodes;
 	struct watch *watch;
 	struct created_set *created;    /* NULL without -o cleanup */
-	struct kind_cache *kinds;       /* blocks known to be lists or not */
+	struct listing *listing;        /* the top level, kept by the watch */
 	atomic_bool mode_logged;        /* the data path was logged */
 
 	/*

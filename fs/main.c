@@ -17,7 +17,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
-#include "kindcache.h"
+#include "listing.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "stale.h"
@@ -311,7 +311,7 @@ int main(int argc, char *argv[])
 	raise_fd_limit();
 	if (inode_table_create(&fs, &root_st, &fs.inodes) < 0)
 		goto out_dir;
-	if (kind_cache_create(&fs.kinds) < 0)
+	if (listing_create(&fs.listing) < 0)
 		goto out_inodes;
 	if (fs.cleanup && created_set_create(&fs.created) < 0)
 		goto out_inodes;
@@ -365,7 +365,7 @@ out_session:
 out_created:
 	created_set_free(fs.created);
 out_inodes:
-	kind_cache_free(fs.kinds);
+	listing_free(fs.listing);
 	inode_table_free(fs.inodes);
 out_dir:
 	if (fs.dirfd >= 0)

@@ -15,7 +15,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
-#include "kindcache.h"
+#include "listing.h"
 #include "list_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -109,12 +109,8 @@ static int ref_name(struct shmfs *fs, const char *name,
 	if (rc == 0)
 		rc = list_classify(fs, shm_name, &st);
 	/* A kind that changed without an event: listings ask afresh. */
-	if (rc >= 0) {
-		int known = kind_cache_get(fs->kinds, shm_name, st.st_ino);
-
-		if (known >= 0 && known != rc)
-			kind_cache_drop(fs->kinds, shm_name);
-	}
+	if (rc >= 0)
+		listing_note_kind(fs->listing, shm_name, st.st_ino, rc == 1);
 	if (rc == 1) {
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
@@ -413,103 +409,17 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 	fuse_reply_err(req, -rc);
 }
 
-/* A snapshot of the directory, taken when a listing starts at offset 0. */
-struct dir_snapshot {
-	struct dir_entry {
-		ino_t ino;
-		char *name;     /* as the mount shows it */
-		bool is_list;   /* shown as a directory */
-	} *entries;
-	size_t count;
-};
-
-static void snapshot_clear(struct dir_snapshot *snap)
-{
-	size_t i;
-
-	for (i = 0; i < snap->count; i++)
-		free(snap->entries[i].name);
-	free(snap->entries);
-	snap->entries = NULL;
-	snap->count = 0;
-}
-
 /*
- * Lists the shm directory.  This reads it directly rather than through the
- * core's shmblock_list_next, which returns names only: readdir must give
- * each entry's inode number, and a stat per entry would make `ls` of a big
- * directory several times slower.  The filter is the core's: regular files,
- * semaphores left out.
+ * Takes the listing an open directory handle serves, and notes whether the
+ * kernel may keep it.
  */
 static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
 {
-	size_t capacity = 0;
-	struct dirent *de;
-	struct stat st;
-	struct timespec now;
-	const char *name;
-	uint64_t epoch, gen;
-	bool settled = true;
-	DIR *dir;
-	int fd, rc = 0, is_list;
+	/* Taken before listing: a change while listing makes it differ. */
+	uint64_t gen = watch_listing_gen(fs->watch);
+	bool settled = false;
+	int rc = listing_take(fs, gen != WATCH_BUSY, snap, &settled);
 
-	snapshot_clear(snap);
-	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	clock_gettime(CLOCK_REALTIME, &now);
-	epoch = kind_cache_epoch(fs->kinds);
-	/* Taken before reading: a change while reading makes it differ. */
-	gen = watch_listing_gen(fs->watch);
-	dir = fdopendir(fd);
-	if (!dir) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	while ((errno = 0, de = readdir(dir))) {
-		name = ns_mount_name(fs, de->d_name);
-		if (!name)
-			continue;
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		/*
-		 * d_type must be right: a list is a directory.  A settled
-		 * block's kind is kept (kindcache.h) so that listing many
-		 * blocks again costs no syscall per block.
-		 */
-		is_list = kind_cache_get(fs->kinds, de->d_name, de->d_ino);
-		if (is_list < 0) {
-			is_list = list_classify(fs, de->d_name, &st);
-			if (is_list < 0)
-				continue;
-			if (st.st_ino == de->d_ino)
-				kind_cache_put(fs->kinds, epoch, de->d_name,
-					       &st, is_list == 1, &now);
-			if (!kind_cache_settled(&st, &now))
-				settled = false;
-		}
-		if (snap->count == capacity) {
-			size_t cap = capacity ? capacity * 2 : 64;
-			struct dir_entry *e = realloc(snap->entries,
-						      cap * sizeof(*e));
-
-			if (!e)
-				break;
-			snap->entries = e;
-			capacity = cap;
-		}
-		snap->entries[snap->count].name = strdup(name);
-		if (!snap->entries[snap->count].name)
-			break;
-		snap->entries[snap->count].is_list = is_list == 1;
-		snap->entries[snap->count++].ino = de->d_ino;
-	}
-	if (errno)
-		rc = -errno;
-	closedir(dir);
-	if (rc < 0)
-		snapshot_clear(snap);
 	/*
 	 * The kernel may keep this listing unless a block in it changed
 	 * within the last seconds: it may still be turning into a list
@@ -565,7 +475,7 @@ void ns_releasedir(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 
-	snapshot_clear(snap);
+	dir_snapshot_clear(snap);
 	free(snap);
 	fuse_reply_err(req, 0);
 }
@@ -583,7 +493,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	const char *name;
 	size_t need;
 
-	memset(&e, 0, sizeof(e));
+	/* fuse_add_direntry reads only the inode number and the type. */
 	if (i < 2) {
 		name = i == 0 ? "." : "..";
 		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
@@ -600,7 +510,11 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (need > room)
 		return need;
-	if (i >= 2 && ref_name(fs, name, &e) < 0)
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
+		e.attr.st_mode = S_IFDIR;
+	} else if (ref_name(fs, name, &e) < 0)
 		/* The entry carries attributes and a reference; gone now. */
 		return 0;
 	need = fuse_add_direntry_plus(req, buf, room, name, &e, (off_t)i + 1);
@@ -618,7 +532,11 @@ void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
 	char *buf;
 	int rc;
 
-	if (off == 0) {
+	/*
+	 * A handle can start past 0 when the kernel's cached listing was
+	 * dropped while it was being read from.
+	 */
+	if (off == 0 || !snap->taken) {
 		rc = snapshot_take(fs, snap);
 		if (rc < 0) {
 			reply_rc(req, rc);

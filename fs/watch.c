@@ -30,7 +30,7 @@
 
 #include "fs.h"
 #include "inode.h"
-#include "kindcache.h"
+#include "listing.h"
 #include "list_block.h"
 #include "watch.h"
 
@@ -168,7 +168,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		kind_cache_clear(fs->kinds);
+		listing_note_lost(fs->listing);
 		forget_expected(w);
 		inval_everything(fs);
 		return true;
@@ -184,8 +184,8 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	name = ns_mount_name(fs, ev->name);
 	if (!name)
 		return false;
-	/* Whatever it was, the block may be another kind now. */
-	kind_cache_drop(fs->kinds, ev->name);
+	/* Whatever it was, the listing hears of it, expected or not. */
+	listing_note_event(fs, ev->name, ev->mask);
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    consume(w, ev->name, ev->mask))
 		return false;

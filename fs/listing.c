@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's copy of the top level's listing (see listing.h). */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "list_block.h"
+#include "listing.h"
+
+/* A block name the mount shows, in arrival order and by hash. */
+struct name_entry {
+	struct name_entry *hash_next;
+	struct name_entry *prev, *next;
+	uint64_t stamp;         /* the listing's epoch when last changed */
+	ino_t ino;
+	bool known;             /* ino and kind known, the block settled */
+	bool is_list;
+	char name[];            /* the shm name */
+};
+
+struct name_set {
+	struct name_entry **buckets;
+	size_t nbuckets;        /* a power of two */
+	size_t count;
+	size_t name_bytes;      /* the names' lengths, terminators included */
+	struct name_entry *head, *tail;
+};
+
+struct listing {
+	pthread_mutex_t lock;   /* protects everything below */
+	struct name_set set;
+	uint64_t epoch;         /* bumped by every change of the set */
+	bool valid;             /* the set is the directory, given the events */
+};
+
+static size_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static int set_init(struct name_set *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->nbuckets = 1024;
+	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+	return s->buckets ? 0 : -ENOMEM;
+}
+
+static void set_destroy(struct name_set *s)
+{
+	struct name_entry *e, *next;
+
+	for (e = s->head; e; e = next) {
+		next = e->next;
+		free(e);
+	}
+	free(s->buckets);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The link that points at `name`'s entry, or at its chain's end. */
+static struct name_entry **set_find(struct name_set *s, const char *name)
+{
+	struct name_entry **p = &s->buckets[name_hash(name) &
+					      (s->nbuckets - 1)];
+
+	for (; *p; p = &(*p)->hash_next)
+		if (!strcmp((*p)->name, name))
+			break;
+	return p;
+}
+
+/* Doubles the table when it gets crowded; failure only slows lookups. */
+static void set_maybe_grow(struct name_set *s)
+{
+	size_t size = s->nbuckets * 2, slot;
+	struct name_entry **nb, *e;
+
+	if (s->count < s->nbuckets * 2 || !(nb = calloc(size, sizeof(*nb))))
+		return;
+	for (e = s->head; e; e = e->next) {
+		slot = name_hash(e->name) & (size - 1);
+		e->hash_next = nb[slot];
+		nb[slot] = e;
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->nbuckets = size;
+}
+
+/* Appends `name`, nothing known about it.  NULL when out of memory. */
+static struct name_entry *set_add(struct name_set *s, const char *name,
+				  uint64_t stamp)
+{
+	size_t len = strlen(name) + 1;
+	struct name_entry **link = set_find(s, name);
+	struct name_entry *e;
+
+	if (*link)
+		return *link;
+	e = calloc(1, sizeof(*e) + len);
+	if (!e)
+		return NULL;
+	memcpy(e->name, name, len);
+	e->stamp = stamp;
+	*link = e;
+	e->prev = s->tail;
+	if (s->tail)
+		s->tail->next = e;
+	else
+		s->head = e;
+	s->tail = e;
+	s->count++;
+	s->name_bytes += len;
+	set_maybe_grow(s);
+	return e;
+}
+
+static void set_remove(struct name_set *s, struct name_entry **link)
+{
+	struct name_entry *e = *link;
+
+	*link = e->hash_next;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		s->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		s->tail = e->prev;
+	s->count--;
+	s->name_bytes -= strlen(e->name) + 1;
+	free(e);
+}
+
+int listing_create(struct listing **out)
+{
+	struct listing *l = calloc(1, sizeof(*l));
+
+	if (!l || set_init(&l->set) < 0) {
+		free(l);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	*out = l;
+	return 0;
+}
+
+void listing_free(struct listing *l)
+{
+	if (!l)
+		return;
+	set_destroy(&l->set);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+void listing_note_event(struct shmfs *fs, const char *shm_name,
+			uint32_t mask)
+{
+	struct listing *l = fs->listing;
+	struct name_entry **link, *e;
+	struct stat st;
+	bool there = true;
+
+	/*
+	 * After a move away the name may still be there (RENAME_EXCHANGE).
+	 * Asked now, the answer is at least as new as the event; any later
+	 * change makes a later event.
+	 */
+	if ((mask & IN_MOVED_FROM) &&
+	    fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT)
+		there = false;
+	pthread_mutex_lock(&l->lock);
+	l->epoch++;
+	link = set_find(&l->set, shm_name);
+	e = *link;
+	if ((mask & IN_DELETE) || !there) {
+		if (e)
+			set_remove(&l->set, link);
+		e = NULL;
+	} else if (mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM)) {
+		e = set_add(&l->set, shm_name, l->epoch);
+		if (!e)
+			l->valid = false;
+	}
+	if (e) {
+		e->known = false;
+		e->stamp = l->epoch;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void listing_note_lost(struct listing *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->epoch++;
+	l->valid = false;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
+		       bool is_list)
+{
+	struct name_entry *e;
+
+	pthread_mutex_lock(&l->lock);
+	e = *set_find(&l->set, shm_name);
+	if (e && e->known && (e->ino != ino || e->is_list != is_list)) {
+		e->known = false;
+		e->stamp = ++l->epoch;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * Reads the shm directory into the set.  What was known about a name with
+ * the same inode stays known.  The set is valid unless an event came in
+ * since `epoch` was read: the read may predate it.
+ */
+static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
+{
+	struct name_set fresh;
+	struct name_entry *e, *old;
+	struct dirent *de;
+	DIR *dir;
+	int fd, rc;
+
+	rc = set_init(&fresh);
+	if (rc < 0)
+		return rc;
+	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while ((errno = 0, de = readdir(dir))) {
+		if (!ns_mount_name(fs, de->d_name) ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		e = set_add(&fresh, de->d_name, 0);
+		if (!e) {
+			errno = ENOMEM;
+			break;
+		}
+		e->ino = de->d_ino;
+	}
+	rc = -errno;
+	closedir(dir);
+	if (rc < 0)
+		goto out;
+
+	pthread_mutex_lock(&l->lock);
+	for (e = fresh.head; e; e = e->next) {
+		old = *set_find(&l->set, e->name);
+		if (old && old->known && old->ino == e->ino) {
+			e->known = true;
+			e->is_list = old->is_list;
+		}
+		e->stamp = l->epoch + 1;
+	}
+	l->valid = l->epoch == epoch;
+	l->epoch++;
+	set_destroy(&l->set);
+	l->set = fresh;
+	memset(&fresh, 0, sizeof(fresh));
+	pthread_mutex_unlock(&l->lock);
+out:
+	set_destroy(&fresh);
+	return rc;
+}
+
+void dir_snapshot_clear(struct dir_snapshot *snap)
+{
+	free(snap->entries);
+	free(snap->names);
+	memset(snap, 0, sizeof(*snap));
+}
+
+/* True when the block of `st` has not changed for LISTING_SETTLED s. */
+static bool block_settled(const struct stat *st, const struct timespec *now)
+{
+	return st->st_mtim.tv_sec + LISTING_SETTLED < now->tv_sec &&
+	       st->st_ctim.tv_sec + LISTING_SETTLED < now->tv_sec;
+}
+
+/* A name of the snapshot asked about afresh. */
+struct fresh_kind {
+	size_t index;
+	int kind;               /* list_classify's answer */
+	struct stat st;
+};
+
+/*
+ * Copies the set into `snap`; entries whose kind is unknown are listed in
+ * `*asks` (allocated) with the listing's epoch in `*epoch`.
+ */
+static int copy_set(struct listing *l, size_t prefix_len,
+		    struct dir_snapshot *snap, struct fresh_kind **asks,
+		    size_t *nasks, uint64_t *epoch)
+{
+	const struct name_entry *e;
+	char *p;
+	size_t i;
+
+	pthread_mutex_lock(&l->lock);
+	*epoch = l->epoch;
+	*nasks = 0;
+	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
+	snap->names = malloc(l->set.name_bytes + 1);
+	*asks = calloc(l->set.count + 1, sizeof(**asks));
+	if (!snap->entries || !snap->names || !*asks) {
+		pthread_mutex_unlock(&l->lock);
+		free(*asks);
+		*asks = NULL;
+		return -ENOMEM;
+	}
+	p = snap->names;
+	for (i = 0, e = l->set.head; e; e = e->next, i++) {
+		size_t len = strlen(e->name + prefix_len) + 1;
+
+		memcpy(p, e->name + prefix_len, len);
+		snap->entries[i].name = p;
+		p += len;
+		snap->entries[i].ino = e->ino;
+		snap->entries[i].is_list = e->is_list;
+		if (!e->known)
+			(*asks)[(*nasks)++].index = i;
+	}
+	snap->count = i;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+/*
+ * Keeps what the listing learnt about names not changed since `epoch`:
+ * kinds of settled blocks, and names that are gone.
+ */
+static void keep_answers(struct shmfs *fs, struct listing *l,
+			 const struct dir_snapshot *snap,
+			 const struct fresh_kind *asks, size_t nasks,
+			 uint64_t epoch, const struct timespec *now)
+{
+	char shm_name[NAME_MAX + 1];
+	struct name_entry **link, *e;
+	size_t i;
+
+	pthread_mutex_lock(&l->lock);
+	for (i = 0; i < nasks; i++) {
+		const struct fresh_kind *a = &asks[i];
+
+		if (ns_block_name(fs, snap->entries[a->index].name,
+				  shm_name) < 0)
+			continue;
+		link = set_find(&l->set, shm_name);
+		e = *link;
+		if (!e || e->stamp > epoch)
+			continue;
+		if (a->kind == -ENOENT) {
+			set_remove(&l->set, link);
+		} else if (a->kind >= 0 && block_settled(&a->st, now)) {
+			e->known = true;
+			e->ino = a->st.st_ino;
+			e->is_list = a->kind == 1;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+int listing_take(struct shmfs *fs, bool caught_up, struct dir_snapshot *snap,
+		 bool *settled)
+{
+	struct listing *l = fs->listing;
+	char shm_name[NAME_MAX + 1];
+	struct fresh_kind *asks = NULL;
+	struct timespec now;
+	size_t nasks = 0, i, j;
+	uint64_t epoch;
+	bool scan;
+	int rc;
+
+	dir_snapshot_clear(snap);
+	pthread_mutex_lock(&l->lock);
+	scan = !caught_up || !l->valid;
+	epoch = l->epoch;
+	pthread_mutex_unlock(&l->lock);
+	if (scan) {
+		rc = rescan(fs, l, epoch);
+		if (rc < 0)
+			return rc;
+	}
+	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch);
+	if (rc < 0)
+		goto out;
+
+	*settled = true;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (i = 0; i < nasks; i++) {
+		struct fresh_kind *a = &asks[i];
+		struct dir_entry *d = &snap->entries[a->index];
+
+		a->kind = ns_block_name(fs, d->name, shm_name);
+		if (a->kind == 0)
+			a->kind = list_classify(fs, shm_name, &a->st);
+		if (a->kind < 0)
+			continue;
+		d->ino = a->st.st_ino;
+		d->is_list = a->kind == 1;
+		if (!block_settled(&a->st, &now))
+			*settled = false;
+	}
+	if (nasks)
+		keep_answers(fs, l, snap, asks, nasks, epoch, &now);
+	for (i = 0; i < nasks; i++)
+		if (asks[i].kind < 0)
+			snap->entries[asks[i].index].name = NULL;
+	for (i = j = 0; i < snap->count; i++)
+		if (snap->entries[i].name)
+			snap->entries[j++] = snap->entries[i];
+	snap->count = j;
+	snap->taken = true;
+out:
+	free(asks);
+	if (rc < 0)
+		dir_snapshot_clear(snap);
+	return rc;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's copy of the top level's listing, kept true by the watch. */
+#ifndef SHMFS_LISTING_H
+#define SHMFS_LISTING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct shmfs;
+
+/*
+ * Listing the top level means listing the shm directory, and giving each
+ * entry's type: a list is a directory, which takes a stat and often a read
+ * of the block's header.  Doing that for every listing of a big directory
+ * costs several times what tmpfs takes to list it.  So the daemon keeps the
+ * names of the blocks the mount shows, their inode numbers and kinds, and
+ * the watch keeps them true from inotify:
+ *
+ *  - a name created or moved in is added with nothing known about it;
+ *  - a name deleted is removed (it comes back only with a later event);
+ *  - a name moved away is looked at again: RENAME_EXCHANGE reports both
+ *    names as moved away and in, the same events as two renames in a row;
+ *  - any other event makes what is known about a name unknown.
+ *
+ * A listing asks afresh (stat, and the header for a block that may be a
+ * list) about every name whose kind is unknown, and keeps the answer only
+ * for blocks settled for LISTING_SETTLED seconds: a block can turn into a
+ * list through stores into its mapping, which make no event (a ShareableList
+ * is created and filled within one call).
+ *
+ * Inotify queues an event before the syscall that caused it returns.  So
+ * once the watch has handled every queued event, the copy is the directory
+ * as it is now, and a listing needs no read of the directory.  Otherwise, or
+ * after events were lost, or at the first listing, it reads the directory.
+ */
+#define LISTING_SETTLED 2
+
+struct listing;
+
+/* One listing of the top level, as an open directory handle holds it. */
+struct dir_snapshot {
+	struct dir_entry {
+		ino_t ino;
+		const char *name;       /* as the mount shows it */
+		bool is_list;           /* shown as a directory */
+	} *entries;
+	size_t count;
+	bool taken;
+	char *names;                    /* where the names point */
+};
+
+/* Errors: -ENOMEM. */
+int listing_create(struct listing **out);
+void listing_free(struct listing *l);
+
+/*
+ * Fills `snap` (emptied first) with the mount's listing.  `caught_up` says
+ * that the watch has handled every event queued so far.  Sets `*settled`
+ * when every block in it has been settled for LISTING_SETTLED seconds.
+ * Errors: those of reading the shm directory, -ENOMEM.
+ */
+int listing_take(struct shmfs *fs, bool caught_up, struct dir_snapshot *snap,
+		 bool *settled);
+
+/* Empties `snap`. */
+void dir_snapshot_clear(struct dir_snapshot *snap);
+
+/* The watch: an inotify event of `mask` about `shm_name`, a shown name. */
+void listing_note_event(struct shmfs *fs, const char *shm_name,
+			uint32_t mask);
+/* The watch: events were lost. */
+void listing_note_lost(struct listing *l);
+
+/*
+ * A lookup found `shm_name` to be of kind `is_list` with inode `ino`: if
+ * the listing knows otherwise (a kind changed without an event), it asks
+ * again next time.
+ */
+void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
+		       bool is_list);
+
+#endif

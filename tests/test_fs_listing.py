@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: MIT
+"""The top level's listing, which the daemon keeps from inotify events rather
+than reading /dev/shm for every listing (fs/listing.h), is always the
+directory as it is: names against /dev/shm's own listing (tmpfs), types
+against what each block was made into (a CPython ShareableList or plain
+bytes), after every outside change, back to back, and after lost events."""
+
+import os
+import random
+import signal
+import time
+from multiprocessing import shared_memory
+
+from conftest import SHM_DIR, untrack
+from mountutil import RENAME_EXCHANGE, renameat2, shmfs  # noqa: F401
+
+
+def list_bytes(prefix):
+    """The bytes of a ShareableList as CPython lays it out."""
+    sl = shared_memory.ShareableList([7, "seven", 7.5],
+                                     name=prefix + "template")
+    try:
+        return bytes(sl.shm.buf[:sl.shm.size])
+    finally:
+        sl.shm.close()
+        sl.shm.unlink()
+
+
+def shm_names(prefix):
+    """The regular files under `prefix` in /dev/shm, as the mount names them."""
+    out = set()
+    for e in os.scandir(SHM_DIR):
+        if e.name.startswith(prefix) and e.is_file(follow_symlinks=False):
+            out.add(e.name[len(prefix):])
+    return out
+
+
+def mount_listing(m):
+    """name -> 'list' or 'block', from readdir's types alone."""
+    return {e.name: "list" if e.is_dir(follow_symlinks=False) else "block"
+            for e in os.scandir(m.dir)}
+
+
+def write_block(path, data):
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, len(data))
+        os.pwrite(fd, data, 0)
+    finally:
+        os.close(fd)
+
+
+class Model:
+    """The blocks made under a prefix, and what each was made into."""
+
+    def __init__(self, m, lst):
+        self.m, self.lst, self.kinds, self.serial = m, lst, {}, 0
+        self.rng = random.Random(1234)
+
+    def fresh(self):
+        self.serial += 1
+        return "b%d" % self.serial
+
+    def make(self, name, kind):
+        write_block(self.m.block(name),
+                    self.lst if kind == "list" else b"plain")
+        self.kinds[name] = kind
+
+    def step(self):
+        """One random change made directly in /dev/shm."""
+        rng, kinds, blk = self.rng, self.kinds, self.m.block
+        names = sorted(kinds)
+        op = rng.choice(["create", "create", "unlink", "rename", "replace",
+                         "exchange", "to_list", "to_block", "fifo"])
+        if len(names) < 2 or op == "create":
+            self.make(self.fresh(), rng.choice(["list", "block"]))
+        elif op == "unlink":
+            name = rng.choice(names)
+            os.unlink(blk(name))
+            del kinds[name]
+        elif op == "rename":
+            name, new = rng.choice(names), self.fresh()
+            os.rename(blk(name), blk(new))
+            kinds[new] = kinds.pop(name)
+        elif op == "replace":
+            a, b = rng.sample(names, 2)
+            os.rename(blk(a), blk(b))
+            kinds[b] = kinds.pop(a)
+        elif op == "exchange":
+            a, b = rng.sample(names, 2)
+            assert renameat2(blk(a), blk(b), RENAME_EXCHANGE) == 0
+            kinds[a], kinds[b] = kinds[b], kinds[a]
+        elif op == "to_list":
+            self.make(rng.choice(names), "list")
+        elif op == "to_block":
+            name = rng.choice(names)
+            with open(blk(name), "r+b") as f:
+                f.truncate(5)
+            kinds[name] = "block"
+        else:
+            # Not a regular file: never shown.
+            os.mkfifo(blk(self.fresh()), 0o600)
+
+
+def test_listing_follows_every_outside_change_at_once(shmfs, prefix):
+    m = shmfs()
+    model = Model(m, list_bytes(prefix + "t-"))
+    # Settled blocks, whose kinds the listing keeps between listings.
+    for kind in ["list", "block"] * 10:
+        model.make(model.fresh(), kind)
+    time.sleep(3)
+    assert mount_listing(m) == model.kinds
+    for i in range(600):
+        model.step()
+        if i % 3:
+            # Back to back with the change: the watch may not have seen it.
+            got = mount_listing(m)
+        else:
+            time.sleep(0.005)
+            got = mount_listing(m)
+        assert set(model.kinds) == shm_names(prefix), "test model"
+        assert got == model.kinds, "after step %d" % i
+
+
+def test_exchanged_settled_blocks_swap_types(shmfs, prefix):
+    m = shmfs()
+    model = Model(m, list_bytes(prefix + "t-"))
+    model.make("l", "list")
+    model.make("p", "block")
+    time.sleep(3)
+    assert mount_listing(m) == {"l": "list", "p": "block"}
+    assert renameat2(m.block("l"), m.block("p"), RENAME_EXCHANGE) == 0
+    assert mount_listing(m) == {"l": "block", "p": "list"}
+    sl = shared_memory.ShareableList(name=prefix + "p")
+    untrack(sl.shm)
+    try:
+        assert list(sl) == [7, "seven", 7.5]
+    finally:
+        sl.shm.close()
+
+
+def test_listing_after_lost_events(shmfs, prefix):
+    """A daemon that can't read inotify's queue for a while loses events
+    (IN_Q_OVERFLOW past /proc/sys/fs/inotify/max_queued_events); its next
+    listing reads /dev/shm again."""
+    m = shmfs()
+    model = Model(m, list_bytes(prefix + "t-"))
+    for kind in ["list", "block"] * 5:
+        model.make(model.fresh(), kind)
+    assert mount_listing(m) == model.kinds
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        limit = int(f.read())
+    os.kill(m.proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(limit // 2 + 100):
+            path = os.path.join(SHM_DIR, "%sgone%d" % (prefix, i))
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.unlink(path)
+        model.make("late", "list")
+        os.unlink(m.block("b1"))
+        del model.kinds["b1"]
+    finally:
+        os.kill(m.proc.pid, signal.SIGCONT)
+    # Time for the watch to handle what is queued: a listing while it is
+    # busy reads /dev/shm anyway, which would not test the lost events.
+    time.sleep(1)
+    assert mount_listing(m) == model.kinds

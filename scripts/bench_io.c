@@ -11,6 +11,9 @@
  *   bench_io randread FILE COUNT     COUNT 4 KiB preads at random offsets
  *   bench_io createunlink DIR COUNT  create then unlink COUNT files
  *   bench_io stat FILE COUNT         stat one file COUNT times
+ *   bench_io xattr FILE COUNT        getxattr of a missing attribute COUNT
+ *                                    times: through the mount, one request
+ *                                    to the daemon each, nothing cached
  *   bench_io readdir DIR COUNT       list DIR COUNT times
  *   bench_io readdircold DIR COUNT PATH  list DIR COUNT times, each time
  *                                    after creating and removing PATH (a
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,6 +194,20 @@ static void stat_loop(const char *path, long count)
 	report(now() - t, (double)count);
 }
 
+static void xattr_loop(const char *path, long count)
+{
+	char value[64];
+	double t;
+	long i;
+
+	t = now();
+	for (i = 0; i < count; i++)
+		if (getxattr(path, "user.shmfs-bench-none", value,
+			     sizeof(value)) >= 0 || errno != ENODATA)
+			die("getxattr");
+	report(now() - t, (double)count);
+}
+
 /* Lists `dir` once; returns the number of entries. */
 static long list_once(const char *dir)
 {
@@ -270,6 +288,8 @@ int main(int argc, char **argv)
 		create_unlink(argv[2], n);
 	else if (!strcmp(op, "stat") && n > 0)
 		stat_loop(argv[2], n);
+	else if (!strcmp(op, "xattr") && n > 0)
+		xattr_loop(argv[2], n);
 	else if (!strcmp(op, "readdir") && n > 0)
 		readdir_loop(argv[2], n, NULL);
 	else if (!strcmp(op, "readdircold") && n > 0 && argc == 5)

@@ -309,23 +309,24 @@ struct fresh_kind {
 };
 
 /*
- * Copies the set into `snap`; entries whose kind is unknown are listed in
- * `*asks` (allocated) with the listing's epoch in `*epoch`.
+ * Copies the set into `snap`; the entries whose kind is unknown are listed
+ * in `*asks` (allocated), and the listing's epoch is put in `*epoch`.
  */
 static int copy_set(struct listing *l, size_t prefix_len,
 		    struct dir_snapshot *snap, struct fresh_kind **asks,
 		    size_t *nasks, uint64_t *epoch)
 {
 	const struct name_entry *e;
+	size_t i, n = 0, unknown = 0;
 	char *p;
-	size_t i;
 
 	pthread_mutex_lock(&l->lock);
 	*epoch = l->epoch;
-	*nasks = 0;
+	for (e = l->set.head; e; e = e->next)
+		unknown += !e->known;
 	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
 	snap->names = malloc(l->set.name_bytes + 1);
-	*asks = calloc(l->set.count + 1, sizeof(**asks));
+	*asks = calloc(unknown + 1, sizeof(**asks));
 	if (!snap->entries || !snap->names || !*asks) {
 		pthread_mutex_unlock(&l->lock);
 		free(*asks);
@@ -342,9 +343,10 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		snap->entries[i].ino = e->ino;
 		snap->entries[i].is_list = e->is_list;
 		if (!e->known)
-			(*asks)[(*nasks)++].index = i;
+			(*asks)[n++].index = i;
 	}
 	snap->count = i;
+	*nasks = n;
 	pthread_mutex_unlock(&l->lock);
 	return 0;
 }

@@ -37,20 +37,33 @@ def run_io(*args):
     return float(out[0]), float(out[1])
 
 
+class Ratio(float):
+    """A ratio of medians, with the spread of the ratios of its rounds (each
+    round's subject against the same round's anchor): their quartiles."""
+    spread = None
+
+
 def compare(rounds, anchor, subject, higher_is_better=True):
     """Interleaves the two workloads after one untimed warm-up run of each
     (pages of the block allocated, caches filled, the daemon's threads
     started); returns (anchor rate, subject rate, ratio), rates in units per
-    second."""
+    second.  Rounds alternate which side goes first, so that neither always
+    follows the other."""
     anchor()
     subject()
     a, s = [], []
-    for _ in range(rounds):
-        for fn, acc in ((anchor, a), (subject, s)):
+    for i in range(rounds):
+        order = ((anchor, a), (subject, s)) if i % 2 == 0 else ((subject, s), (anchor, a))
+        for fn, acc in order:
             sec, units = fn()
             acc.append(units / sec)
     ra, rs = statistics.median(a), statistics.median(s)
-    return ra, rs, (rs / ra if higher_is_better else ra / rs)
+    ratio = Ratio(rs / ra if higher_is_better else ra / rs)
+    per_round = sorted(y / x if higher_is_better else x / y for x, y in zip(a, s))
+    if len(per_round) >= 4:
+        q = statistics.quantiles(per_round, n=4)
+        ratio.spread = (q[0], q[2])
+    return ra, rs, ratio
 
 
 def main():
@@ -69,11 +82,13 @@ def main():
     mounts = []
 
     def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
         rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
-                         subject_rate=rs, ratio=ratio, unit=unit, target=target,
-                         kind=kind))
-        print("%-40s %12.4g %12.4g %8.2f%s  (target %s)" %
-              (figure, ra, rs, ratio, kind, target), flush=True)
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-40s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+              (figure, ra, rs, ratio, kind,
+               "%.2f-%.2f" % spread if spread else "", target), flush=True)
 
     try:
         pt = Mount(prefix)
@@ -234,15 +249,17 @@ def print_markdown(result):
           "medians)" % (result["date"], m["kernel"], m["cpu"], m["cores"], m["python"],
                         result["command"], result["rounds"]))
     print()
-    print("| figure | anchor | anchor's figure | shmfs figure | ratio | target | met |")
-    print("|---|---|---:|---:|---:|---|---|")
+    print("| figure | anchor | anchor's figure | shmfs figure | ratio | rounds' middle half"
+          " | target | met |")
+    print("|---|---|---:|---:|---:|---|---|---|")
     for r in result["rows"]:
         unit = r["unit"]
         fmt = (lambda v: "%.3g ms" % (v * 1e3)) if unit == "s" else \
               (lambda v: "%.4g %s" % (v, unit))
-        print("| %s | %s | %s | %s | %.2f%s | %s | %s |" %
+        spread = "%.2f-%.2f" % tuple(r["spread"]) if r.get("spread") else "-"
+        print("| %s | %s | %s | %s | %.2f%s | %s | %s | %s |" %
               (r["figure"], r["anchor"], fmt(r["anchor_rate"]), fmt(r["subject_rate"]),
-               r["ratio"], r["kind"], r["target"], met(r)))
+               r["ratio"], r["kind"], spread, r["target"], met(r)))
 
 
 def plot(result, path):

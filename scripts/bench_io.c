@@ -6,8 +6,10 @@
  *
  *   bench_io seqwrite FILE SIZE      write SIZE bytes, 1 MiB at a time
  *   bench_io seqread FILE            read the whole file, 1 MiB at a time
- *   bench_io mmapwrite FILE          store to every byte of a MAP_SHARED map
- *   bench_io mmapread FILE           load every byte of a MAP_SHARED map
+ *   bench_io mmapwrite FILE [PASSES] store to every byte of a MAP_SHARED map
+ *   bench_io mmapread FILE [PASSES]  load every byte of a MAP_SHARED map;
+ *                                    with PASSES, after an untimed first
+ *                                    pass that faults every page in
  *   bench_io randread FILE COUNT     COUNT 4 KiB preads at random offsets
  *   bench_io createunlink DIR COUNT  create then unlink COUNT files
  *   bench_io stat FILE COUNT         stat one file COUNT times
@@ -114,30 +116,46 @@ static void seq_read(const char *path)
 	free(buf);
 }
 
-static void mmap_stream(const char *path, int write)
+/* One pass over the mapping: a store to, or a load of, every byte. */
+static void mmap_pass(uint64_t *p, size_t size, int write)
+{
+	volatile uint64_t sink = 0;
+	uint64_t acc = 0;
+	size_t i;
+
+	if (write) {
+		memset(p, 0xa5, size);
+		return;
+	}
+	for (i = 0; i < size / 8; i++)
+		acc += p[i];
+	sink = acc;
+	(void)sink;
+}
+
+/*
+ * Maps the file and streams over it.  With passes == 0 the one timed pass
+ * faults every page in; otherwise a first pass does that untimed and
+ * `passes` more are timed.
+ */
+static void mmap_stream(const char *path, int write, long passes)
 {
 	int fd = open_or_die(path, write ? O_RDWR : O_RDONLY);
-	size_t size = (size_t)file_size(fd), i;
-	volatile uint64_t sink = 0;
+	size_t size = (size_t)file_size(fd);
 	uint64_t *p;
 	double t;
+	long i;
 
 	p = mmap(NULL, size, write ? PROT_READ | PROT_WRITE : PROT_READ,
 		 MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		die("mmap");
+	if (passes > 0)
+		mmap_pass(p, size, write);
 	t = now();
-	if (write) {
-		memset(p, 0xa5, size);
-	} else {
-		uint64_t acc = 0;
-
-		for (i = 0; i < size / 8; i++)
-			acc += p[i];
-		sink = acc;
-	}
-	report(now() - t, (double)size);
-	(void)sink;
+	for (i = 0; i < (passes > 0 ? passes : 1); i++)
+		mmap_pass(p, size, write);
+	report(now() - t, (double)size * (double)(passes > 0 ? passes : 1));
 	munmap(p, size);
 	close(fd);
 }
@@ -279,9 +297,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(op, "seqread"))
 		seq_read(argv[2]);
 	else if (!strcmp(op, "mmapwrite"))
-		mmap_stream(argv[2], 1);
+		mmap_stream(argv[2], 1, n);
 	else if (!strcmp(op, "mmapread"))
-		mmap_stream(argv[2], 0);
+		mmap_stream(argv[2], 0, n);
 	else if (!strcmp(op, "randread") && n > 0)
 		rand_read(argv[2], n);
 	else if (!strcmp(op, "createunlink") && n > 0)

@@ -178,7 +178,7 @@ def main():
             row("readdir of %d blocks (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs, r,
                 "s", "at most 3x time", kind="x time")
             # The same after a change of the directory each time (a file
-            # created and removed, untimed): the listing is read afresh.
+            # created and removed, untimed): the kernel must ask the daemon again.
             ra, rs, r = compare(
                 rounds, lambda: run_io("readdircold", ddir, 5, os.path.join(ddir, "x")),
                 lambda: run_io("readdircold", dm.dir, 5, os.path.join(SHM, dprefix + "x")),

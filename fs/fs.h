@@ -46,15 +46,6 @@ struct shmfs {
 	struct created_set *created;    /* NULL without -o cleanup */
 	struct listing *listing;        /* the top level, kept by the watch */
 	atomic_bool mode_logged;        /* the data path was logged */
-
-	/*
-	 * The watch's listing gen (watch_listing_gen) when the daemon last
-	 * listed the shm directory, or WATCH_BUSY when that listing must not
-	 * be kept: an opendir that finds another gen makes the kernel drop
-	 * its cached listing.  Protected by listing_lock.
-	 */
-	pthread_mutex_t listing_lock;
-	uint64_t listed_gen;
 };
 
 /* The mount of a request. */

@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "list_block.h"
 #include "listing.h"
+#include "watch.h"
 
 /* A block name the mount shows, in arrival order and by hash. */
 struct name_entry {
@@ -40,6 +41,8 @@ struct listing {
 	struct name_set set;
 	uint64_t epoch;         /* bumped by every change of the set */
 	bool valid;             /* the set is the directory, given the events */
+	uint64_t listed_gen;    /* the watch's gen at the last listing that */
+				/* the kernel may keep, or WATCH_BUSY */
 };
 
 static size_t name_hash(const char *name)
@@ -156,6 +159,7 @@ int listing_create(struct listing **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&l->lock, NULL);
+	l->listed_gen = WATCH_BUSY;
 	*out = l;
 	return 0;
 }
@@ -304,6 +308,7 @@ static bool block_settled(const struct stat *st, const struct timespec *now)
 /* A name of the snapshot asked about afresh. */
 struct fresh_kind {
 	size_t index;
+	const char *shm_name;   /* in the snapshot's names */
 	int kind;               /* list_classify's answer */
 	struct stat st;
 };
@@ -335,15 +340,18 @@ static int copy_set(struct listing *l, size_t prefix_len,
 	}
 	p = snap->names;
 	for (i = 0, e = l->set.head; e; e = e->next, i++) {
-		size_t len = strlen(e->name + prefix_len) + 1;
+		size_t len = strlen(e->name) + 1;
 
-		memcpy(p, e->name + prefix_len, len);
-		snap->entries[i].name = p;
-		p += len;
+		/* The shm name, of which the entry shows the end. */
+		memcpy(p, e->name, len);
+		snap->entries[i].name = p + prefix_len;
 		snap->entries[i].ino = e->ino;
 		snap->entries[i].is_list = e->is_list;
-		if (!e->known)
+		if (!e->known) {
+			(*asks)[n].shm_name = p;
 			(*asks)[n++].index = i;
+		}
+		p += len;
 	}
 	snap->count = i;
 	*nasks = n;
@@ -355,12 +363,10 @@ static int copy_set(struct listing *l, size_t prefix_len,
  * Keeps what the listing learnt about names not changed since `epoch`:
  * kinds of settled blocks, and names that are gone.
  */
-static void keep_answers(struct shmfs *fs, struct listing *l,
-			 const struct dir_snapshot *snap,
-			 const struct fresh_kind *asks, size_t nasks,
-			 uint64_t epoch, const struct timespec *now)
+static void keep_answers(struct listing *l, const struct fresh_kind *asks,
+			 size_t nasks, uint64_t epoch,
+			 const struct timespec *now)
 {
-	char shm_name[NAME_MAX + 1];
 	struct name_entry **link, *e;
 	size_t i;
 
@@ -368,10 +374,7 @@ static void keep_answers(struct shmfs *fs, struct listing *l,
 	for (i = 0; i < nasks; i++) {
 		const struct fresh_kind *a = &asks[i];
 
-		if (ns_block_name(fs, snap->entries[a->index].name,
-				  shm_name) < 0)
-			continue;
-		link = set_find(&l->set, shm_name);
+		link = set_find(&l->set, a->shm_name);
 		e = *link;
 		if (!e || e->stamp > epoch)
 			continue;
@@ -386,50 +389,45 @@ static void keep_answers(struct shmfs *fs, struct listing *l,
 	pthread_mutex_unlock(&l->lock);
 }
 
-int listing_take(struct shmfs *fs, bool caught_up, struct dir_snapshot *snap,
-		 bool *settled)
+int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 {
 	struct listing *l = fs->listing;
-	char shm_name[NAME_MAX + 1];
 	struct fresh_kind *asks = NULL;
 	struct timespec now;
 	size_t nasks = 0, i, j;
+	bool scan, settled = true;
 	uint64_t epoch;
-	bool scan;
 	int rc;
 
 	dir_snapshot_clear(snap);
 	pthread_mutex_lock(&l->lock);
-	scan = !caught_up || !l->valid;
+	scan = gen == WATCH_BUSY || !l->valid;
 	epoch = l->epoch;
 	pthread_mutex_unlock(&l->lock);
 	if (scan) {
 		rc = rescan(fs, l, epoch);
 		if (rc < 0)
-			return rc;
+			goto out;
 	}
 	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch);
 	if (rc < 0)
 		goto out;
 
-	*settled = true;
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (i = 0; i < nasks; i++) {
 		struct fresh_kind *a = &asks[i];
 		struct dir_entry *d = &snap->entries[a->index];
 
-		a->kind = ns_block_name(fs, d->name, shm_name);
-		if (a->kind == 0)
-			a->kind = list_classify(fs, shm_name, &a->st);
+		a->kind = list_classify(fs, a->shm_name, &a->st);
 		if (a->kind < 0)
 			continue;
 		d->ino = a->st.st_ino;
 		d->is_list = a->kind == 1;
 		if (!block_settled(&a->st, &now))
-			*settled = false;
+			settled = false;
 	}
 	if (nasks)
-		keep_answers(fs, l, snap, asks, nasks, epoch, &now);
+		keep_answers(l, asks, nasks, epoch, &now);
 	for (i = 0; i < nasks; i++)
 		if (asks[i].kind < 0)
 			snap->entries[asks[i].index].name = NULL;
@@ -442,5 +440,18 @@ out:
 	free(asks);
 	if (rc < 0)
 		dir_snapshot_clear(snap);
+	pthread_mutex_lock(&l->lock);
+	l->listed_gen = rc == 0 && settled ? gen : WATCH_BUSY;
+	pthread_mutex_unlock(&l->lock);
 	return rc;
+}
+
+bool listing_unchanged(struct listing *l, uint64_t gen)
+{
+	bool same;
+
+	pthread_mutex_lock(&l->lock);
+	same = gen != WATCH_BUSY && gen == l->listed_gen;
+	pthread_mutex_unlock(&l->lock);
+	return same;
 }

@@ -55,13 +55,21 @@ int listing_create(struct listing **out);
 void listing_free(struct listing *l);
 
 /*
- * Fills `snap` (emptied first) with the mount's listing.  `caught_up` says
- * that the watch has handled every event queued so far.  Sets `*settled`
- * when every block in it has been settled for LISTING_SETTLED seconds.
- * Errors: those of reading the shm directory, -ENOMEM.
+ * Fills `snap` (emptied first) with the mount's listing.  `gen` is
+ * watch_listing_gen() taken just before: WATCH_BUSY unless the watch has
+ * handled every event queued so far.  Errors: those of reading the shm
+ * directory, -ENOMEM.
  */
-int listing_take(struct shmfs *fs, bool caught_up, struct dir_snapshot *snap,
-		 bool *settled);
+int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap);
+
+/*
+ * True when the kernel may keep the listing it got last (`gen` is
+ * watch_listing_gen() now): the watch has seen no outside change to it
+ * since and has no event left to handle, and every block in it had been
+ * settled for LISTING_SETTLED seconds (it may still have been turning into
+ * a list through its mapping, which makes no event).
+ */
+bool listing_unchanged(struct listing *l, uint64_t gen);
 
 /* Empties `snap`. */
 void dir_snapshot_clear(struct dir_snapshot *snap);

@@ -288,8 +288,6 @@ int main(int argc, char *argv[])
 	fs.nommap = opts.nommap;
 	fs.timeout = opts.timeout;
 	fs.foreground = cmd.foreground;
-	pthread_mutex_init(&fs.listing_lock, NULL);
-	fs.listed_gen = WATCH_BUSY;
 	fs.euid = geteuid();
 	fs.egid = getegid();
 	fs.is_root = fs.euid == 0;

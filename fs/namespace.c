@@ -409,44 +409,6 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 	fuse_reply_err(req, -rc);
 }
 
-/*
- * Takes the listing an open directory handle serves, and notes whether the
- * kernel may keep it.
- */
-static int snapshot_take(struct shmfs *fs, struct dir_snapshot *snap)
-{
-	/* Taken before listing: a change while listing makes it differ. */
-	uint64_t gen = watch_listing_gen(fs->watch);
-	bool settled = false;
-	int rc = listing_take(fs, gen != WATCH_BUSY, snap, &settled);
-
-	/*
-	 * The kernel may keep this listing unless a block in it changed
-	 * within the last seconds: it may still be turning into a list
-	 * through its mapping, which makes no event.
-	 */
-	pthread_mutex_lock(&fs->listing_lock);
-	fs->listed_gen = rc == 0 && settled ? gen : WATCH_BUSY;
-	pthread_mutex_unlock(&fs->listing_lock);
-	return rc;
-}
-
-/*
- * True when nothing changed the mount's listing outside since the daemon
- * last listed the shm directory, as far as the watch knows, and the watch
- * has no event left to handle.
- */
-static bool listing_unchanged(struct shmfs *fs)
-{
-	uint64_t gen = watch_listing_gen(fs->watch);
-	bool same;
-
-	pthread_mutex_lock(&fs->listing_lock);
-	same = gen != WATCH_BUSY && gen == fs->listed_gen;
-	pthread_mutex_unlock(&fs->listing_lock);
-	return same;
-}
-
 void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
@@ -466,7 +428,8 @@ void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 	 * before the watch has seen a change.
 	 */
 	fi->cache_readdir = 1;
-	fi->keep_cache = listing_unchanged(fs);
+	fi->keep_cache = listing_unchanged(fs->listing,
+					   watch_listing_gen(fs->watch));
 	if (fuse_reply_open(req, fi) != 0)
 		free(snap);
 }
@@ -537,7 +500,7 @@ void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
 	 * dropped while it was being read from.
 	 */
 	if (off == 0 || !snap->taken) {
-		rc = snapshot_take(fs, snap);
+		rc = listing_take(fs, watch_listing_gen(fs->watch), snap);
 		if (rc < 0) {
 			reply_rc(req, rc);
 			return;

@@ -472,6 +472,20 @@ static void reply_child_attr(fuse_req_t req, struct node *child)
 	reply_child(req, child, &st);
 }
 
+/* Replies with item `index` of `dir` as a `type` entry, referenced. */
+static void reply_item_entry(fuse_req_t req, struct node *dir,
+			     uint64_t index, int type)
+{
+	struct node *child;
+	int rc = inode_ref_child(req_fs(req)->inodes, dir, NODE_LIST_ENTRY,
+				 item_key(index, type), NULL, &child);
+
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		reply_child_attr(req, child);
+}
+
 void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
@@ -512,10 +526,8 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 	list_snap_free(&snap);
 	if (rc < 0)
 		goto out_err;
-	rc = inode_ref_child(fs->inodes, dir, NODE_LIST_ENTRY,
-			     item_key(index, type), NULL, &child);
-	if (rc < 0)
-		goto out_err;
+	reply_item_entry(req, dir, index, type);
+	return;
 out_attr:
 	reply_child_attr(req, child);
 	return;
@@ -1045,7 +1057,6 @@ void list_mknod(fuse_req_t req, struct node *dir, const char *name,
 		mode_t mode)
 {
 	struct shmfs *fs = req_fs(req);
-	struct node *child;
 	uint64_t index;
 	int type, rc;
 
@@ -1058,16 +1069,11 @@ void list_mknod(fuse_req_t req, struct node *dir, const char *name,
 		rc = append_item(fs, dir, index, type);
 	if (rc == 0)
 		rc = -EEXIST;
-	if (rc < 0)
-		goto out_err;
-	rc = inode_ref_child(fs->inodes, dir, NODE_LIST_ENTRY,
-			     item_key(index, type), NULL, &child);
-	if (rc < 0)
-		goto out_err;
-	reply_child_attr(req, child);
-	return;
-out_err:
-	reply_rc(req, rc);
+	if (rc < 0) {
+		reply_rc(req, rc);
+		return;
+	}
+	reply_item_entry(req, dir, index, type);
 }
 
 /* A listing: the hidden files, then "<i>.<type>" per item. */

@@ -6,11 +6,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shmblock.h"
@@ -25,11 +28,16 @@
  */
 enum { MSG_REGISTER = 1, MSG_SHUTDOWN = 2 };
 
+/* The id xattr's value: 128 random bits as 32 lowercase hex digits. */
+#define ID_LEN 32
+
 struct request {
 	uint32_t op;
 	uint32_t has_dir;
 	uint64_t dev;
 	uint64_t ino;
+	uint32_t has_id;	/* the block carries SHMBLOCK_XATTR_ID = id */
+	char id[ID_LEN];
 	char name[NAME_MAX + 1];
 };
 
@@ -49,6 +57,8 @@ struct entry {
 	int dir;		/* index into dirs */
 	dev_t dev;
 	ino_t ino;
+	bool has_id;
+	char id[ID_LEN];
 	char name[NAME_MAX + 1];
 };
 
@@ -114,15 +124,71 @@ static int add_entry(struct registry *r, const struct request *req, int dirfd)
 	e->dir = dir;
 	e->dev = (dev_t)req->dev;
 	e->ino = (ino_t)req->ino;
+	e->has_id = req->has_id != 0;
+	memcpy(e->id, req->id, sizeof(e->id));
 	memcpy(e->name, req->name, sizeof(e->name));
 	e->name[NAME_MAX] = '\0';
 	return 0;
 }
 
 /*
- * Unlinks each registered name that still refers to the file the owner
- * created.  A name unlinked meanwhile, or reused for another file, is left
- * alone: only the file with the recorded (st_dev, st_ino) is ever removed.
+ * Reads the id xattr of dirfd/name into id; returns 1 if it has one of the
+ * right length, 0 if not (or it can't be read), -errno if name can't be
+ * opened.  An O_PATH descriptor needs no read permission and opens nothing
+ * (a FIFO can't block us); getxattr then goes through /proc/self/fd, as
+ * fgetxattr refuses O_PATH descriptors.
+ */
+static int read_id(int dirfd, const char *name, struct stat *st,
+		   char id[ID_LEN])
+{
+	char path[64], buf[ID_LEN + 1];
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = getxattr(path, SHMBLOCK_XATTR_ID, buf, sizeof(buf));
+	if (n == ID_LEN) {
+		memcpy(id, buf, ID_LEN);
+		rc = 1;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * Whether the file now under e's name is the block the owner made, or its
+ * rebuild by a mount (which copies the user.* xattrs, and so the id, onto
+ * the new file it swaps in).  With an id recorded, the id decides: a file
+ * with another id is someone else's even if the inode number was reused;
+ * a file without one is ours only if it is the very inode.  Without an id
+ * (the filesystem refused the xattr) only (st_dev, st_ino) identify it.
+ */
+static bool is_ours(const struct entry *e, int dirfd)
+{
+	char id[ID_LEN];
+	struct stat st;
+	int rc;
+
+	rc = read_id(dirfd, e->name, &st, id);
+	if (rc < 0 || !S_ISREG(st.st_mode))
+		return false;
+	if (e->has_id && rc == 1)
+		return memcmp(id, e->id, ID_LEN) == 0;
+	return st.st_dev == e->dev && st.st_ino == e->ino;
+}
+
+/*
+ * Unlinks each registered name that still refers to the block the owner
+ * created (or a mount's rebuild of it).  A name unlinked meanwhile, or
+ * reused for another file, is left alone.
  */
 static int release_all(struct registry *r)
 {
@@ -132,14 +198,8 @@ static int release_all(struct registry *r)
 	for (i = 0; i < r->count; i++) {
 		const struct entry *e = &r->entries[i];
 		int dirfd = r->dirs[e->dir];
-		struct stat st;
 
-		if (dirfd < 0)
-			continue;
-		if (fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (!S_ISREG(st.st_mode) || st.st_dev != e->dev ||
-		    st.st_ino != e->ino)
+		if (dirfd < 0 || !is_ours(e, dirfd))
 			continue;
 		if (unlinkat(dirfd, e->name, 0) == 0)
 			removed++;
@@ -197,7 +257,7 @@ static void answer(int sock, int32_t rc)
 static int detach(int sock)
 {
 	sigset_t none;
-	int null, sig;
+	int null, sig, fd;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -207,21 +267,31 @@ static int detach(int sock)
 	setsid();
 	if (chdir("/") < 0)
 		return -errno;
+	/*
+	 * Move the socket above 3 first: /dev/null opens at the lowest free
+	 * number, which may be 3 (the owner's end, closed in this process) or
+	 * one of 0-2, and must not be overwritten by the socket or overwrite it.
+	 */
+	fd = fcntl(sock, F_DUPFD, 4);
+	if (fd < 0)
+		return -errno;
+	close(sock);
+	sock = fd;
 	null = open("/dev/null", O_RDWR);
 	if (null < 0)
 		return -errno;
-	if (sock != 3) {
-		if (dup2(sock, 3) < 0)
-			return -errno;
-		close(sock);
-	}
 	if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 		return -errno;
+	if (null > 2)
+		close(null);
+	if (dup2(sock, 3) < 0)
+		return -errno;
+	close(sock);
 	if (close_range(4, ~0u, 0) < 0) {
-		long fd, max = sysconf(_SC_OPEN_MAX);
+		long max = sysconf(_SC_OPEN_MAX);
 
 		for (fd = 4; fd < max; fd++)
-			close((int)fd);
+			close(fd);
 	}
 	return 3;
 }
@@ -368,6 +438,34 @@ out:
 	return rc;
 }
 
+/*
+ * Marks a new block with a random id, so the helper can still recognise it
+ * after a mount rebuilt it under the same name (a new inode carrying copies
+ * of its xattrs).  Best effort: on a filesystem without user xattrs (tmpfs
+ * before Linux 6.6) or with no entropy to hand, the block goes without and
+ * the helper falls back to (st_dev, st_ino).  Returns 1 if the id is set.
+ */
+static int mark_block(struct shmblock *blk, char id[ID_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[ID_LEN / 2];
+	ssize_t n;
+	int i;
+
+	do
+		n = getrandom(raw, sizeof(raw), GRND_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(raw))
+		return 0;
+	for (i = 0; i < ID_LEN / 2; i++) {
+		id[2 * i] = hex[raw[i] >> 4];
+		id[2 * i + 1] = hex[raw[i] & 15];
+	}
+	if (fsetxattr(shmblock_fd(blk), SHMBLOCK_XATTR_ID, id, ID_LEN, 0) < 0)
+		return 0;
+	return 1;
+}
+
 static int register_block(struct shmblock_manager *mgr, int dirfd,
 			  struct shmblock *blk)
 {
@@ -377,6 +475,7 @@ static int register_block(struct shmblock_manager *mgr, int dirfd,
 	if (fstat(shmblock_fd(blk), &st) < 0)
 		return -errno;
 	memset(&req, 0, sizeof(req));
+	req.has_id = (uint32_t)mark_block(blk, req.id);
 	req.op = MSG_REGISTER;
 	req.has_dir = dirfd != SHMBLOCK_DEFAULT_DIR;
 	req.dev = (uint64_t)st.st_dev;

@@ -382,13 +382,19 @@ SHMBLOCK_API ssize_t shmblock_slist_format(const struct shmblock_slist *sl,
  * The manager: the C counterpart of SharedMemoryManager.  Starting one
  * forks a helper process that holds one end of a socket pair.  Each block
  * made through the manager is registered with the helper by name, directory
- * and (st_dev, st_ino).  The helper unlinks every registered block when the
- * manager shuts down, or when it reads EOF because the owner died.  It
- * unlinks a name only while it still refers to the very file the manager
- * created, so it never removes a block someone else made.  The owner's
- * socket end is close-on-exec; a child forked without exec keeps the helper
- * alive until it exits too.
+ * and (st_dev, st_ino), and marked with a random 128-bit id in the
+ * SHMBLOCK_XATTR_ID xattr (32 hex digits) where the filesystem takes user
+ * xattrs.  The helper unlinks every registered block when the manager shuts
+ * down, or when it reads EOF because the owner died.  It unlinks a name only
+ * while it still refers to the file the manager created: the same id (so a
+ * mount's rebuild of a list, which copies the user.* xattrs onto the new
+ * file it swaps in, is still recognised), or, for a file without an id, the
+ * same (st_dev, st_ino).  It never removes a block someone else made.  The
+ * owner's socket end is close-on-exec; a child forked without exec keeps the
+ * helper alive until it exits too.
  */
+#define SHMBLOCK_XATTR_ID "user.shmblock.id"
+
 struct shmblock_manager;
 
 /* Starts the helper.  Errors: -ENOMEM, -EMFILE, -EAGAIN (fork). */

@@ -5,6 +5,7 @@ and when its owner dies (SIGKILL, plain exit), and nothing else ever is."""
 import ctypes
 import errno
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -187,6 +188,124 @@ def test_helper_keeps_no_unrelated_descriptors(slib, names, tmp_path):
         assert os.getsid(pid) == pid
     finally:
         assert slib.shmblock_manager_shutdown(h) == 0
+
+
+STD_OWNER = r"""
+import ctypes, os, sys
+sys.path.insert(0, %(tests)r)
+from slist_ctypes import load
+lib = load()
+m = ctypes.c_void_p()
+assert lib.shmblock_manager_start(ctypes.byref(m)) == 0
+# The helper answers a registration only after it has detached.
+blk = ctypes.c_void_p()
+assert lib.shmblock_manager_create_block(m, -1, sys.argv[1].encode(), 64, 0o600, 0,
+                                         ctypes.byref(blk)) == 0
+print(lib.shmblock_manager_pid(m), flush=True)
+sys.stdin.read()
+print(lib.shmblock_manager_shutdown(m), flush=True)
+"""
+
+
+def test_helper_std_descriptors_are_dev_null(names):
+    """An owner with only 0-2 open gets the socket pair as 3 and 4: the
+    helper's /dev/null must not land on 3 and be replaced by the socket."""
+    owner = subprocess.Popen([sys.executable, "-c", STD_OWNER % {"tests": TESTS}, names()],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        line = owner.stdout.readline()
+        assert line, owner.stderr.read().decode()
+        fd_dir = "/proc/%d/fd" % int(line)
+        std = [os.readlink(os.path.join(fd_dir, str(fd))) for fd in range(3)]
+        assert std == ["/dev/null"] * 3
+        assert os.readlink(os.path.join(fd_dir, "3")).startswith("socket:")
+    finally:
+        out, err = owner.communicate(timeout=30)
+    assert owner.returncode == 0, err.decode()
+    assert out.split() == [b"1"]
+
+
+def xattrs(path):
+    return {k: os.getxattr(path, k) for k in os.listxattr(path)}
+
+
+def rebuild_by_hand(name, extra=b"", keep_xattrs=True):
+    """Does what the mount does to append to a list: a copy under a hidden
+    temporary name (with the user.* xattrs), exchanged in, the old unlinked."""
+    path = os.path.join(SHM_DIR, name)
+    tmp = os.path.join(SHM_DIR, "%s.shmfs-tmp-%s" % (name, secrets.token_hex(4)))
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(tmp, "xb") as f:
+        f.write(data + extra)
+    if keep_xattrs:
+        for k, v in xattrs(path).items():
+            os.setxattr(tmp, k, v)
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    if libc.renameat2(AT_FDCWD, tmp.encode(), AT_FDCWD, path.encode(), RENAME_EXCHANGE):
+        raise OSError(ctypes.get_errno(), "renameat2")
+    os.unlink(tmp)                       # now the old file
+    return os.stat(path).st_ino
+
+
+def test_blocks_carry_an_id(slib, mgr, names):
+    a, b = names(), names()
+    rc, blk = make_block(slib, mgr, a)
+    assert rc == 0
+    slib.shmblock_close(blk)
+    rc, sl = make_list(slib, mgr, b, [1])
+    assert rc == 0
+    sl.close()
+    ids = [os.getxattr(os.path.join(SHM_DIR, n), "user.shmblock.id") for n in (a, b)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert ids[0] != ids[1]
+    assert shutdown(slib, mgr) == 2
+
+
+def test_follows_a_rebuilt_list(slib, mgr, names):
+    name, plain = names(), names()
+    rc, sl = make_list(slib, mgr, name, [1, "two"])
+    assert rc == 0
+    sl.close()
+    rc, blk = make_block(slib, mgr, plain)
+    assert rc == 0
+    slib.shmblock_close(blk)
+    before = os.stat(os.path.join(SHM_DIR, name)).st_ino
+    assert rebuild_by_hand(name, b"\0" * 16) != before
+    assert rebuild_by_hand(name, b"\0" * 16) != before   # and again
+    assert rebuild_by_hand(plain) is not None
+    assert shutdown(slib, mgr) == 2
+    assert not exists(name) and not exists(plain)
+
+
+@pytest.mark.parametrize("their_id", [None, b"0" * 32, b"short"])
+def test_never_unlinks_someone_elses_block_under_its_name(slib, mgr, names, their_id):
+    name = names()
+    rc, sl = make_list(slib, mgr, name, [1, "two"])
+    assert rc == 0
+    sl.close()
+    path = os.path.join(SHM_DIR, name)
+    os.unlink(path)
+    with open(path, "wb") as f:          # same name, someone else's file
+        f.write(b"not the manager's")
+    if their_id is not None:
+        os.setxattr(path, "user.shmblock.id", their_id)
+    assert shutdown(slib, mgr) == 0
+    assert exists(name)
+
+
+def test_a_rebuild_without_the_id_is_not_followed(slib, mgr, names):
+    """A copy swapped in without the id xattr is a new file to the helper:
+    only (st_dev, st_ino) or the id identify the manager's block."""
+    name = names()
+    rc, blk = make_block(slib, mgr, name)
+    assert rc == 0
+    slib.shmblock_close(blk)
+    rebuild_by_hand(name, keep_xattrs=False)
+    assert shutdown(slib, mgr) == 0
+    assert exists(name)
 
 
 OWNER = r"""

@@ -188,6 +188,12 @@ struct shmblock_value {
 	};
 };
 
+/*
+ * The biggest str/bytes slot: its "<n>s" format must fit the 8-byte format
+ * field with the NULs CPython pads it with, and new slots are multiples of 8.
+ */
+#define SHMBLOCK_SLIST_MAX_SLOT 9999992u
+
 /* The two layouts; both are read, new lists are always written as 3.9+. */
 enum shmblock_slist_version {
 	SHMBLOCK_SLIST_PY39 = 39,	/* N+1 offsets (CPython 3.9 to 3.13) */
@@ -299,6 +305,54 @@ SHMBLOCK_API ssize_t shmblock_slist_format_render(const struct shmblock_slist_la
 /* Python's == between two values (1 == 1.0 == True, nan != nan, str != bytes). */
 SHMBLOCK_API bool shmblock_value_equal(const struct shmblock_value *a,
 				       const struct shmblock_value *b);
+
+/*
+ * Lists through a descriptor, for a process that must not map blocks (the
+ * fs daemon): the layout and single items are read with pread.
+ */
+
+/* Flags of shmblock_slist_probe_fd. */
+#define SHMBLOCK_PROBE_SHALLOW 1u  /* header and offsets only: no formats, no codes */
+
+/*
+ * Reads a list's layout from the block open at `fd` (its size `size`, from
+ * the caller's fstat) without reading any item data: the header, the
+ * offsets (3.8: sizes) table, then (deep) the formats and codes, with
+ * bounded preads (at most 64 KiB buffered at a time, each read inside the
+ * region it is for).  Deep: exactly the checks and result of
+ * shmblock_slist_validate on a copy of the whole block, when the block does
+ * not change meanwhile.  Shallow: the count, every offset or size and the
+ * size equation; each item's type is left SHMBLOCK_TYPE_NONE (read it with
+ * shmblock_slist_get_fd).  The memory taken is bounded by what has been
+ * validated so far: the items array grows as the walk proceeds, never by
+ * the claimed count up front.  out NULL: only checks.  A block that changes
+ * meanwhile gives some error or a layout that holds no more than what was
+ * read; never a read outside [0, size).
+ * Errors: -EBADMSG (not a list), -EAGAIN (the file is shorter than `size`
+ * now), -ENOMEM, -EINVAL (unknown flags), pread's errors.
+ */
+SHMBLOCK_API int shmblock_slist_probe_fd(int fd, uint64_t size, unsigned flags,
+					 struct shmblock_slist_layout **out);
+
+/*
+ * Reads item `index` of the list at `fd`, whose layout `lay` came from
+ * shmblock_slist_probe_fd: its format, code and slot with pread, then the
+ * format, code and slot again; retried (up to 16 times, with sched_yield
+ * between) until both reads agree and the item decodes, so the value is one
+ * the item really held even while another process (CPython's sl[i] = v,
+ * which rewrites the 8-byte format field, then the code, then the data)
+ * stores into it.  The type is read afresh (a store may change it within
+ * the slot).  STR/BYTES bytes go into buf (buflen bytes), as
+ * shmblock_slist_get does (-ENOBUFS with out->s.len = needed).
+ * Errors: -ERANGE, -EAGAIN (kept changing, or the file is now shorter than
+ * the layout), -EBADMSG (the item is not well formed on every try),
+ * -EILSEQ (a str that is not UTF-8 on every try), -ENOBUFS, -ENOMEM,
+ * pread's.
+ */
+SHMBLOCK_API int shmblock_slist_get_fd(int fd,
+				       const struct shmblock_slist_layout *lay,
+				       size_t index, struct shmblock_value *out,
+				       void *buf, size_t buflen);
 
 /*
  * Lists in mapped blocks, for C programs.  Every call reads what it needs

@@ -24,117 +24,39 @@ struct located {
 };
 
 /*
- * The count, version and data area of the mapped list, checking that the
- * layout's size equals the mapped size.  For 3.8 that sums every size, so it
- * is O(N); for 3.9+ it reads three words.
+ * Starts a walk of the mapping: its header, checked against the mapped
+ * size.  The walker copies each field it reads into a local once, so the
+ * mapping is never read outside [0, size).
  */
-struct header {
-	uint64_t count;
-	uint64_t data_offset;
-	uint64_t data_len;
-	enum shmblock_slist_version version;
-};
-
-static int read_header(const unsigned char *p, size_t len, struct header *h)
+static int walk_mapping(const struct shmblock_slist *sl, struct slist_walk *w)
 {
-	uint64_t n, room, i, sum;
-	int64_t raw;
+	const void *p = shmblock_data(sl->blk);
 
-	if (!p || len < SLIST_WORD)
+	if (!p)
 		return -EBADMSG;
-	raw = slist_load_i64(p);
-	if (raw < 0 || (uint64_t)raw > (len - SLIST_WORD) / 17)
-		return -EBADMSG;
-	n = (uint64_t)raw;
-	if (n == 0) {
-		if (len == SLIST_WORD)
-			h->version = SHMBLOCK_SLIST_PY38;
-		else if (len == 2 * SLIST_WORD && slist_load_i64(p + 8) == 0)
-			h->version = SHMBLOCK_SLIST_PY39;
-		else
-			return -EBADMSG;
-		h->count = 0;
-		h->data_offset = len;
-		h->data_len = 0;
-		return 0;
-	}
-	h->count = n;
-	if (slist_load_i64(p + SLIST_WORD) == 0) {
-		h->version = SHMBLOCK_SLIST_PY39;
-		h->data_offset = 2 * SLIST_WORD + SLIST_WORD * n;
-	} else {
-		h->version = SHMBLOCK_SLIST_PY38;
-		h->data_offset = SLIST_WORD + SLIST_WORD * n;
-	}
-	if (h->data_offset + 9 * n > len)
-		return -EBADMSG;
-	room = len - h->data_offset - 9 * n;
-	if (h->version == SHMBLOCK_SLIST_PY39) {
-		raw = slist_load_i64(p + SLIST_WORD + SLIST_WORD * n);
-		if (raw < 0 || (uint64_t)raw != room)
-			return -EBADMSG;
-	} else {
-		for (i = 0, sum = 0; i < n; i++) {
-			raw = slist_load_i64(p + SLIST_WORD + SLIST_WORD * i);
-			if (raw < 0 || (uint64_t)raw > room - sum)
-				return -EBADMSG;
-			sum += (uint64_t)raw;
-		}
-		if (sum != room)
-			return -EBADMSG;
-	}
-	h->data_len = room;
-	return 0;
+	(void)shmblock__slist_walk_init(w, p, -1, shmblock_size(sl->blk));
+	return shmblock__slist_walk_head(w);
 }
 
+/*
+ * Item `index`: the header, the size equation (3.9+: three words; 3.8: the
+ * sum of every size, O(N)), the item's offsets, its format and code.
+ */
 static int locate(const struct shmblock_slist *sl, size_t index,
 		  struct located *loc)
 {
-	const unsigned char *p = shmblock_data(sl->blk);
-	size_t len = shmblock_size(sl->blk);
-	unsigned char fmt[8];
-	uint64_t start, end;
-	struct header h;
-	int64_t raw;
-	int type, rc;
+	struct slist_walk w;
+	int rc;
 
-	rc = read_header(p, len, &h);
+	rc = walk_mapping(sl, &w);
+	if (rc == 0)
+		rc = shmblock__slist_walk_sized(&w);
+	if (rc == 0)
+		rc = shmblock__slist_walk_item(&w, index, true, &loc->item);
 	if (rc < 0)
 		return rc;
-	if (index >= h.count)
-		return -ERANGE;
-	if (h.version == SHMBLOCK_SLIST_PY39) {
-		raw = slist_load_i64(p + SLIST_WORD + SLIST_WORD * index);
-		start = (uint64_t)raw;
-		raw = slist_load_i64(p + 2 * SLIST_WORD + SLIST_WORD * index);
-		end = (uint64_t)raw;
-		/* Both words were read once; negative ones wrap and fail here. */
-		if (start > end || end > h.data_len)
-			return -EBADMSG;
-	} else {
-		size_t i;
-
-		for (i = 0, start = 0; i < index; i++) {
-			raw = slist_load_i64(p + SLIST_WORD + SLIST_WORD * i);
-			if (raw < 0 || (uint64_t)raw > h.data_len - start)
-				return -EBADMSG;
-			start += (uint64_t)raw;
-		}
-		raw = slist_load_i64(p + SLIST_WORD + SLIST_WORD * index);
-		if (raw < 0 || (uint64_t)raw > h.data_len - start)
-			return -EBADMSG;
-		end = start + (uint64_t)raw;
-	}
-	loc->formats_offset = h.data_offset + h.data_len;
-	loc->codes_offset = loc->formats_offset + SLIST_WORD * h.count;
-	memcpy(fmt, p + loc->formats_offset + SLIST_WORD * index, 8);
-	type = shmblock__slist_item_type(fmt, (int8_t)p[loc->codes_offset + index],
-					 end - start);
-	if (type < 0)
-		return type;
-	loc->item.offset = h.data_offset + start;
-	loc->item.capacity = end - start;
-	loc->item.type = (enum shmblock_type)type;
+	loc->formats_offset = w.header + w.room;
+	loc->codes_offset = w.size - w.count;
 	return 0;
 }
 
@@ -266,13 +188,13 @@ SHMBLOCK_API struct shmblock *shmblock_slist_block(const struct shmblock_slist *
 
 SHMBLOCK_API ssize_t shmblock_slist_len(const struct shmblock_slist *sl)
 {
-	struct header h;
+	struct slist_walk w;
 	int rc;
 
-	rc = read_header(shmblock_data(sl->blk), shmblock_size(sl->blk), &h);
-	if (rc < 0)
-		return rc;
-	return (ssize_t)h.count;
+	rc = walk_mapping(sl, &w);
+	if (rc == 0)
+		rc = shmblock__slist_walk_sized(&w);
+	return rc < 0 ? rc : (ssize_t)w.count;
 }
 
 SHMBLOCK_API int shmblock_slist_type(const struct shmblock_slist *sl,

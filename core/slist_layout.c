@@ -316,160 +316,16 @@ SHMBLOCK_API int shmblock_slist_edit_apply(const struct shmblock_slist_edit *edi
 	return 0;
 }
 
-/*
- * Walks the layout in buf; with `items` non-NULL records each item.  Every
- * field is copied into a local once and checked before it is used.
- */
-static int walk_layout(const unsigned char *buf, size_t len,
-		       struct shmblock_slist_layout *lay,
-		       struct shmblock_slist_item *items)
-{
-	uint64_t n, header, room, data_len, prev, i;
-	int64_t raw;
-
-	if (len < SLIST_WORD)
-		return -EBADMSG;
-	raw = slist_load_i64(buf);
-	if (raw < 0)
-		return -EBADMSG;
-	n = (uint64_t)raw;
-	/* Both layouts need at least 8 + 17 bytes an item. */
-	if (n > (len - SLIST_WORD) / 17)
-		return -EBADMSG;
-	if (n == 0) {
-		/* 3.8 writes just N; 3.9+ adds offsets[0] = 0. */
-		if (len == SLIST_WORD) {
-			lay->version = SHMBLOCK_SLIST_PY38;
-			header = SLIST_WORD;
-		} else if (len == 2 * SLIST_WORD && slist_load_i64(buf + 8) == 0) {
-			lay->version = SHMBLOCK_SLIST_PY39;
-			header = 2 * SLIST_WORD;
-		} else {
-			return -EBADMSG;
-		}
-		lay->count = 0;
-		lay->size = len;
-		lay->data_offset = lay->formats_offset = lay->codes_offset = header;
-		return 0;
-	}
-	/* offsets[0] is 0 only in 3.9+; a 3.8 size is at least 8. */
-	if (slist_load_i64(buf + SLIST_WORD) == 0) {
-		lay->version = SHMBLOCK_SLIST_PY39;
-		header = 2 * SLIST_WORD + SLIST_WORD * n;
-	} else {
-		lay->version = SHMBLOCK_SLIST_PY38;
-		header = SLIST_WORD + SLIST_WORD * n;
-	}
-	if (header + 9 * n > len)
-		return -EBADMSG;
-	room = len - header - 9 * n;	/* what the data area must fill */
-
-	prev = 0;
-	for (i = 0; i < n; i++) {
-		uint64_t start, end;
-
-		raw = slist_load_i64(buf + SLIST_WORD + SLIST_WORD * i);
-		if (raw < 0)
-			return -EBADMSG;
-		if (lay->version == SHMBLOCK_SLIST_PY39) {
-			start = (uint64_t)raw;
-			raw = slist_load_i64(buf + 2 * SLIST_WORD + SLIST_WORD * i);
-			if (raw < 0)
-				return -EBADMSG;
-			end = (uint64_t)raw;
-			if (start != prev || end < start || end > room)
-				return -EBADMSG;
-		} else {
-			start = prev;
-			if ((uint64_t)raw > room - start)
-				return -EBADMSG;
-			end = start + (uint64_t)raw;
-		}
-		if (items) {
-			items[i].offset = header + start;
-			items[i].capacity = end - start;
-		}
-		prev = end;
-	}
-	data_len = prev;
-	if (data_len != room)
-		return -EBADMSG;
-
-	lay->count = n;
-	lay->size = len;
-	lay->data_offset = header;
-	lay->formats_offset = header + data_len;
-	lay->codes_offset = lay->formats_offset + SLIST_WORD * n;
-
-	/* Formats and codes, each checked against its own slot. */
-	prev = 0;
-	for (i = 0; i < n; i++) {
-		unsigned char fmt[8];
-		uint64_t start, end;
-		int type;
-
-		if (lay->version == SHMBLOCK_SLIST_PY39) {
-			start = (uint64_t)slist_load_i64(buf + SLIST_WORD + SLIST_WORD * i);
-			end = (uint64_t)slist_load_i64(buf + 2 * SLIST_WORD + SLIST_WORD * i);
-		} else {
-			start = prev;
-			end = prev + (uint64_t)slist_load_i64(buf + SLIST_WORD + SLIST_WORD * i);
-		}
-		prev = end;
-		if (items) {
-			start = items[i].offset - header;
-			end = start + items[i].capacity;
-		}
-		memcpy(fmt, buf + lay->formats_offset + SLIST_WORD * i, 8);
-		type = shmblock__slist_item_type(fmt,
-						 (int8_t)buf[lay->codes_offset + i],
-						 end - start);
-		if (type < 0)
-			return type;
-		if (items)
-			items[i].type = (enum shmblock_type)type;
-	}
-	return 0;
-}
-
 SHMBLOCK_API int shmblock_slist_validate(const void *buf, size_t len,
 					 struct shmblock_slist_layout **out)
 {
-	struct shmblock_slist_layout head, *lay;
-	struct shmblock_slist_item *items = NULL;
-	int rc;
+	struct slist_walk w;
 
-	memset(&head, 0, sizeof(head));
-	if (!buf && len)
-		return -EINVAL;
-	if (!out)
-		return walk_layout(buf, len, &head, NULL);
-	/* A first pass bounds the count before anything is allocated. */
-	rc = walk_layout(buf, len, &head, NULL);
-	if (rc < 0)
-		return rc;
-	lay = calloc(1, sizeof(*lay));
-	if (!lay)
-		return -ENOMEM;
-	if (head.count) {
-		items = calloc((size_t)head.count, sizeof(*items));
-		if (!items) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
-	}
-	/* The second pass records items; it re-checks everything it reads. */
-	rc = walk_layout(buf, len, lay, items);
-	if (rc < 0)
-		goto out_free;
-	lay->items = items;
-	*out = lay;
-	return 0;
-
-out_free:
-	free(items);
-	free(lay);
-	return rc;
+	if (!buf)
+		return len ? -EINVAL : -EBADMSG;
+	/* A buffer walk allocates nothing but the layout itself. */
+	(void)shmblock__slist_walk_init(&w, buf, -1, len);
+	return shmblock__slist_walk_all(&w, true, out);
 }
 
 SHMBLOCK_API void shmblock_slist_layout_free(struct shmblock_slist_layout *lay)

@@ -481,6 +481,148 @@ SHMBLOCK_API pid_t shmblock_manager_pid(const struct shmblock_manager *mgr);
  */
 SHMBLOCK_API int shmblock_manager_shutdown(struct shmblock_manager *mgr);
 
+/* ------------------------------------------------------------------ */
+/*
+ * Holders: which processes hold each block, by an open descriptor or by a
+ * mapping, found in one scan of /proc and matched by (st_dev, st_ino), never
+ * by name (docs/holders.md).  A scan gives a snapshot: one entry per block
+ * of the directory (and, unless told otherwise, one per inode of the
+ * directory's filesystem that lost its name but is still held), each with
+ * its holders.  A snapshot is immutable and may be read from several
+ * threads; it is as old as shmblock_holders_stats says.
+ *
+ * Processes the caller may not inspect (another user's, as non-root) are
+ * skipped and make the snapshot partial; processes that exit during the
+ * scan hold nothing any more and are simply left out.  Neither is an error.
+ */
+
+/* How a process holds an inode (struct shmblock_holder.how). */
+enum shmblock_held {
+	SHMBLOCK_HELD_FD = 1u << 0,		/* an open descriptor */
+	SHMBLOCK_HELD_MAP = 1u << 1,		/* a mapping */
+	SHMBLOCK_HELD_MAP_WRITE = 1u << 2,	/* a shared writable mapping */
+};
+
+/* Scan flags. */
+enum shmblock_holders_flags {
+	/* Leave out held inodes that have no name any more. */
+	SHMBLOCK_HOLDERS_NO_DELETED = 1u << 0,
+	/*
+	 * Stat every descriptor whose link is an absolute path, not only those
+	 * whose link text is in the directory: finds blocks opened through
+	 * another path (a bind mount of the directory), at a stat per fd.
+	 */
+	SHMBLOCK_HOLDERS_ANY_PATH = 1u << 1,
+};
+
+/* One process holding one inode. */
+struct shmblock_holder {
+	pid_t pid;			/* a process (thread group), not a thread */
+	uid_t uid;			/* its real uid */
+	unsigned how;			/* SHMBLOCK_HELD_* */
+	unsigned nfds;			/* descriptors on the inode */
+	unsigned nmaps;			/* mappings of it */
+	int fd;				/* one of those descriptors, or -1 */
+	uint64_t map_start;		/* one of those mappings, or 0 and 0 */
+	uint64_t map_end;
+	char comm[16];			/* /proc/PID/comm, NUL terminated */
+};
+
+/* One held or named inode of the directory's filesystem. */
+struct shmblock_holders_entry {
+	/*
+	 * The block's name; for a deleted inode, the last name a holder's
+	 * /proc link showed, without " (deleted)" (so names may repeat).
+	 */
+	const char *name;
+	bool deleted;			/* no name any more, still held */
+	bool have_stat;			/* false: a deleted inode only mapped by
+					   processes whose map_files we may not
+					   stat; the fields below are 0 */
+	uint64_t dev;			/* st_dev */
+	uint64_t ino;			/* st_ino */
+	uint64_t size;			/* st_size */
+	uint64_t alloc;			/* st_blocks * 512: memory it takes */
+	uint32_t mode;			/* st_mode */
+	uint32_t uid;
+	uint32_t gid;
+	size_t nholders;
+	const struct shmblock_holder *holders;	/* sorted by pid */
+};
+
+/* What a scan looked at and when. */
+struct shmblock_holders_stats {
+	uint64_t started_ns;		/* CLOCK_MONOTONIC when it began */
+	uint64_t elapsed_ns;		/* how long it took */
+	unsigned nprocs;		/* processes looked at */
+	unsigned nunreadable;		/* of which the caller may not read
+					   the descriptors or the mappings */
+	unsigned nvanished;		/* of which exited during the scan */
+};
+
+struct shmblock_holders;
+
+/*
+ * Scans once: lists the directory (regular files, "sem.*" included; `dirfd`
+ * as for the *_at calls), then reads every process's descriptors and
+ * mappings (/proc/PID/fd and /proc/PID/maps, not its threads').  *out gets
+ * a snapshot to free with shmblock_holders_free; its entries are named
+ * blocks by name, then deleted inodes by old name and inode.
+ * Errors: -ENOMEM, -ENOENT/-EACCES/-ENOTDIR (the directory), -ENOSYS (no
+ * /proc).  On error *out is untouched.
+ */
+SHMBLOCK_API int shmblock_holders_scan(int dirfd, unsigned flags,
+				       struct shmblock_holders **out);
+
+/*
+ * As shmblock_holders_scan for the one block `name`: the snapshot has that
+ * entry only (still a whole scan of /proc, but no directory listing).
+ * Errors: those of the scan, -EINVAL (bad name, not a regular file),
+ * -ENOENT.
+ */
+SHMBLOCK_API int shmblock_holders_scan_block(int dirfd, const char *name,
+					     unsigned flags,
+					     struct shmblock_holders **out);
+
+/* Frees a snapshot and everything its entries point at.  NULL is ignored. */
+SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap);
+
+/* true if some process could not be inspected: holders may be missing. */
+SHMBLOCK_API bool shmblock_holders_is_partial(const struct shmblock_holders *snap);
+
+/* Copies the scan's statistics to *out. */
+SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,
+					 struct shmblock_holders_stats *out);
+
+/* The number of entries, and entry `i` (NULL when i >= count). */
+SHMBLOCK_API size_t shmblock_holders_count(const struct shmblock_holders *snap);
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_entry(const struct shmblock_holders *snap, size_t i);
+
+/* The entry of an inode (hash lookup), or NULL. */
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_find(const struct shmblock_holders *snap, uint64_t dev,
+		      uint64_t ino);
+
+/* The named (not deleted) entry `name` (binary search), or NULL. */
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_find_name(const struct shmblock_holders *snap,
+			   const char *name);
+
+/*
+ * Opens a held inode read-only (O_RDONLY | O_CLOEXEC) through its holders
+ * in the snapshot: /proc/PID/fd/N, else /proc/PID/map_files/START-END
+ * (which needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).  This is how the
+ * bytes of a deleted block are reached.  After each open the descriptor's
+ * (st_dev, st_ino) is checked against the one asked for, so a holder that
+ * exited and whose PID or descriptor number was reused is never mistaken
+ * for it.  Returns a descriptor the caller closes, or -ENOENT (no such
+ * entry, or no holder has it any more), -EACCES/-EPERM (no holder could be
+ * opened for lack of rights).
+ */
+SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
+				       uint64_t dev, uint64_t ino);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,1049 @@
+/* SPDX-License-Identifier: MIT */
+/* Who holds each block: one scan of /proc, matched by (st_dev, st_ino). */
+
+/*
+ * The scan, in three steps (docs/holders.md has the costs):
+ *
+ * 1. The directory is listed and every regular file stat'ed into a table
+ *    of entries, hashed by (dev, ino).
+ * 2. Every /proc/PID (thread groups only) is opened once as a directory, so
+ *    that a PID reused during the scan cannot feed us another process's
+ *    files.  Each descriptor link is read; only those whose text lies in
+ *    the directory are stat'ed (the stat, not the text, decides).  Each
+ *    line of maps carries the device and inode of what it maps, so
+ *    mappings are matched without a stat at all.  Every hit becomes a
+ *    record (entry, process, how).  An inode of the directory's
+ *    filesystem that is not in the table but whose link ends in
+ *    " (deleted)" becomes a new, deleted entry.
+ * 3. Records are sorted by (entry, pid) and merged into one holder each.
+ *
+ * A process that exits half way through is rolled back (its records are
+ * dropped): it holds nothing any more.  The command name and uid are read
+ * only for processes that hold something, which most do not.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmblock.h"
+
+#define DELETED_SUFFIX " (deleted)"
+#define DELETED_LEN (sizeof(DELETED_SUFFIX) - 1)
+
+/* One descriptor or mapping of one inode by one process. */
+struct rec {
+	uint32_t entry;		/* index into snap->entries */
+	uint32_t proc;		/* index into scan->procs */
+	unsigned how;
+	int fd;
+	uint64_t start, end;
+};
+
+struct proc {
+	pid_t pid;
+	uid_t uid;
+	char comm[16];
+};
+
+struct shmblock_holders {
+	struct shmblock_holders_entry *entries;
+	size_t nentries, entries_cap;
+	uint32_t *hash;		/* entry index + 1; 0 is an empty slot */
+	size_t hash_cap;	/* a power of two, at least twice nentries */
+	struct shmblock_holder *holders;
+	size_t nholders;
+	struct shmblock_holders_stats stats;
+	bool partial;
+};
+
+/* What the scan needs only while it runs. */
+struct scan {
+	struct shmblock_holders *snap;
+	unsigned flags;
+	bool one_block;		/* scan_block: no new entries */
+	int dirfd;		/* the shm directory */
+	dev_t dirdev;		/* its filesystem */
+	char prefix[PATH_MAX];	/* its path with a trailing '/' */
+	size_t prefix_len;
+	struct rec *recs;
+	size_t nrecs, recs_cap;
+	struct proc *procs;
+	size_t nprocs, procs_cap;
+	char *buf;		/* maps text, reused from process to process */
+	size_t buf_cap;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Grows *p (of *cap elements of `size` bytes) to hold at least `need`. */
+static int grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	void **arr = p;
+	size_t n = *cap ? *cap : 16;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = reallocarray(*arr, n, size);
+	if (!q)
+		return -ENOMEM;
+	*arr = q;
+	*cap = n;
+	return 0;
+}
+
+/* ---- the entry table ---- */
+
+static size_t hash_slot(uint64_t dev, uint64_t ino, size_t cap)
+{
+	uint64_t h = (ino ^ (dev << 32 | dev >> 32)) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 20) & (cap - 1);
+}
+
+static long find_index(const struct shmblock_holders *snap, uint64_t dev,
+		       uint64_t ino)
+{
+	size_t i;
+
+	if (!snap->hash_cap)
+		return -1;
+	for (i = hash_slot(dev, ino, snap->hash_cap);; i = (i + 1) & (snap->hash_cap - 1)) {
+		uint32_t v = snap->hash[i];
+		const struct shmblock_holders_entry *e;
+
+		if (!v)
+			return -1;
+		e = &snap->entries[v - 1];
+		if (e->dev == dev && e->ino == ino)
+			return v - 1;
+	}
+}
+
+static void hash_put(struct shmblock_holders *snap, size_t idx)
+{
+	const struct shmblock_holders_entry *e = &snap->entries[idx];
+	size_t i = hash_slot(e->dev, e->ino, snap->hash_cap);
+
+	while (snap->hash[i])
+		i = (i + 1) & (snap->hash_cap - 1);
+	snap->hash[i] = (uint32_t)idx + 1;
+}
+
+/* Rebuilds the hash for the current entries, sized for at least `n`. */
+static int hash_rebuild(struct shmblock_holders *snap, size_t n)
+{
+	size_t cap = 64, i;
+	uint32_t *h;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	h = calloc(cap, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	free(snap->hash);
+	snap->hash = h;
+	snap->hash_cap = cap;
+	for (i = 0; i < snap->nentries; i++)
+		hash_put(snap, i);
+	return 0;
+}
+
+static void fill_stat(struct shmblock_holders_entry *e, const struct stat *st)
+{
+	e->have_stat = true;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->size = (uint64_t)st->st_size;
+	e->alloc = (uint64_t)st->st_blocks * 512;
+	e->mode = st->st_mode;
+	e->uid = st->st_uid;
+	e->gid = st->st_gid;
+}
+
+/*
+ * Adds an entry for an inode not yet in the table; `st` NULL when its
+ * attributes are unknown.  Returns its index or -ENOMEM.
+ */
+static long add_entry(struct shmblock_holders *snap, const char *name,
+		      size_t namelen, bool deleted, uint64_t dev, uint64_t ino,
+		      const struct stat *st)
+{
+	struct shmblock_holders_entry *e;
+	char *copy;
+	int rc;
+
+	if (snap->nentries >= UINT32_MAX - 1)
+		return -ENOMEM;
+	rc = grow(&snap->entries, &snap->entries_cap, snap->nentries + 1,
+		  sizeof(*snap->entries));
+	if (rc < 0)
+		return rc;
+	if (2 * (snap->nentries + 1) > snap->hash_cap) {
+		rc = hash_rebuild(snap, snap->nentries + 1);
+		if (rc < 0)
+			return rc;
+	}
+	copy = strndup(name, namelen);
+	if (!copy)
+		return -ENOMEM;
+	e = &snap->entries[snap->nentries];
+	memset(e, 0, sizeof(*e));
+	if (st)
+		fill_stat(e, st);
+	e->name = copy;
+	e->deleted = deleted;
+	e->dev = dev;
+	e->ino = ino;
+	hash_put(snap, snap->nentries);
+	return (long)snap->nentries++;
+}
+
+/* Step 1: every regular file of the directory. */
+static int list_directory(struct scan *sc)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd, rc = 0;
+
+	fd = openat(sc->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	for (;;) {
+		long idx;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		/* Gone since readdir, or not a file: not a block. */
+		if (fstatat(sc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (find_index(sc->snap, st.st_dev, st.st_ino) >= 0)
+			continue;	/* a hard link: one entry per inode */
+		idx = add_entry(sc->snap, de->d_name, strlen(de->d_name), false,
+				st.st_dev, st.st_ino, &st);
+		if (idx < 0) {
+			rc = (int)idx;
+			break;
+		}
+	}
+	closedir(dir);
+	return rc;
+}
+
+/* ---- step 2: one process ---- */
+
+/* Errors that mean "this process, not the scan": skip it. */
+static bool is_vanished(int err)
+{
+	return err == -ENOENT || err == -ESRCH;
+}
+
+static int add_rec(struct scan *sc, long entry, uint32_t proc, unsigned how,
+		   int fd, uint64_t start, uint64_t end)
+{
+	struct rec *r;
+	int rc;
+
+	rc = grow(&sc->recs, &sc->recs_cap, sc->nrecs + 1, sizeof(*sc->recs));
+	if (rc < 0)
+		return rc;
+	r = &sc->recs[sc->nrecs++];
+	r->entry = (uint32_t)entry;
+	r->proc = proc;
+	r->how = how;
+	r->fd = fd;
+	r->start = start;
+	r->end = end;
+	/* Counts records for now; finish() turns it into holders. */
+	sc->snap->entries[entry].nholders++;
+	return 0;
+}
+
+/*
+ * An inode of the directory's filesystem missing from the table, seen under
+ * `path` (a link's or a map line's text).  If the name is in the directory
+ * and is that inode, the block was made after the listing: a named entry.
+ * Otherwise, when the text says " (deleted)", a deleted entry under the old
+ * name.  Anything else (renamed out of the directory, in a subdirectory)
+ * is not ours.  Returns the entry index, -1 for "not ours", or -ENOMEM.
+ */
+static long new_entry(struct scan *sc, const char *path, size_t len,
+		      uint64_t dev, uint64_t ino, const struct stat *st)
+{
+	const char *name;
+	size_t namelen;
+	bool deleted = false;
+	struct stat nst;
+
+	if (sc->one_block || len <= sc->prefix_len ||
+	    memcmp(path, sc->prefix, sc->prefix_len))
+		return -1;
+	name = path + sc->prefix_len;
+	namelen = len - sc->prefix_len;
+	if (namelen >= NAME_MAX + 1 + DELETED_LEN || memchr(name, '/', namelen))
+		return -1;
+	if (namelen <= NAME_MAX) {
+		char n[NAME_MAX + 1];
+
+		memcpy(n, name, namelen);
+		n[namelen] = '\0';
+		if (fstatat(sc->dirfd, n, &nst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    nst.st_dev == dev && nst.st_ino == ino && S_ISREG(nst.st_mode))
+			return add_entry(sc->snap, name, namelen, false, dev, ino, &nst);
+	}
+	if (namelen > DELETED_LEN &&
+	    !memcmp(name + namelen - DELETED_LEN, DELETED_SUFFIX, DELETED_LEN)) {
+		deleted = true;
+		namelen -= DELETED_LEN;
+	}
+	if (!deleted || (sc->flags & SHMBLOCK_HOLDERS_NO_DELETED))
+		return -1;
+	return add_entry(sc->snap, name, namelen, true, dev, ino, st);
+}
+
+/* Every descriptor of the process whose target is one of ours. */
+static int scan_fds(struct scan *sc, int piddir, uint32_t proc)
+{
+	char link[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd, fddir, rc = 0;
+
+	fd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	fddir = dirfd(dir);
+	for (;;) {
+		ssize_t len;
+		long idx;
+
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		len = readlinkat(fddir, de->d_name, link, sizeof(link));
+		/* Closed since readdir, or the process is gone: no holding. */
+		if (len < 0 || (size_t)len >= sizeof(link))
+			continue;
+		/*
+		 * Sockets, pipes and anonymous inodes have no '/', and files
+		 * elsewhere need no stat; memfds ("/memfd:x (deleted)") and
+		 * other tmpfs files that pass this are told apart by the stat.
+		 */
+		if (sc->flags & SHMBLOCK_HOLDERS_ANY_PATH) {
+			if (link[0] != '/')
+				continue;
+		} else if ((size_t)len <= sc->prefix_len ||
+			   memcmp(link, sc->prefix, sc->prefix_len)) {
+			continue;
+		}
+		if (fstatat(fddir, de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		idx = find_index(sc->snap, st.st_dev, st.st_ino);
+		if (idx < 0 && st.st_dev == sc->dirdev)
+			idx = new_entry(sc, link, (size_t)len, st.st_dev, st.st_ino, &st);
+		if (idx == -1)
+			continue;
+		if (idx < 0) {
+			rc = (int)idx;
+			break;
+		}
+		if (!sc->snap->entries[idx].have_stat)
+			fill_stat(&sc->snap->entries[idx], &st);
+		rc = add_rec(sc, idx, proc, SHMBLOCK_HELD_FD, atoi(de->d_name), 0, 0);
+		if (rc < 0)
+			break;
+	}
+	closedir(dir);
+	return rc;
+}
+
+/* Reads a whole /proc file into sc->buf; returns its length or -errno. */
+static ssize_t read_proc_file(struct scan *sc, int piddir, const char *path)
+{
+	size_t len = 0;
+	int fd, rc;
+
+	fd = openat(piddir, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+
+		if (sc->buf_cap - len < 4096) {
+			rc = grow(&sc->buf, &sc->buf_cap, len + 65536, 1);
+			if (rc < 0)
+				goto fail;
+		}
+		n = read(fd, sc->buf + len, sc->buf_cap - len - 1);
+		if (n < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	sc->buf[len] = '\0';
+	return (ssize_t)len;
+fail:
+	close(fd);
+	return rc;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+	uint64_t v = 0;
+
+	for (;; (*p)++) {
+		char c = **p;
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+static uint64_t parse_dec(const char **p)
+{
+	uint64_t v = 0;
+
+	for (; **p >= '0' && **p <= '9'; (*p)++)
+		v = v * 10 + (uint64_t)(**p - '0');
+	return v;
+}
+
+/*
+ * One line of maps: "start-end perms offset major:minor inode   path".
+ * Returns 0 (recorded or not ours) or -ENOMEM.
+ */
+static int scan_map_line(struct scan *sc, const char *p, const char *eol,
+			 uint32_t proc)
+{
+	uint64_t start, end, major, minor, ino;
+	const char *perms, *path;
+	unsigned how = SHMBLOCK_HELD_MAP;
+	dev_t dev;
+	long idx;
+
+	start = parse_hex(&p);
+	if (*p++ != '-')
+		return 0;
+	end = parse_hex(&p);
+	if (*p++ != ' ' || eol - p < 5)
+		return 0;
+	perms = p;
+	p += 5;
+	parse_hex(&p);			/* offset */
+	if (*p++ != ' ')
+		return 0;
+	major = parse_hex(&p);
+	if (*p++ != ':')
+		return 0;
+	minor = parse_hex(&p);
+	dev = makedev(major, minor);
+	/* Most lines map something else: the device settles it cheaply. */
+	if (*p++ != ' ' || dev != sc->dirdev)
+		return 0;
+	ino = parse_dec(&p);
+	if (ino == 0)
+		return 0;
+	if (perms[1] == 'w' && perms[3] == 's')
+		how |= SHMBLOCK_HELD_MAP_WRITE;
+	idx = find_index(sc->snap, dev, ino);
+	if (idx < 0) {
+		while (p < eol && *p == ' ')
+			p++;
+		path = p;
+		/* Its attributes come later, from map_files (stat_mapped). */
+		idx = new_entry(sc, path, (size_t)(eol - path), dev, ino, NULL);
+		if (idx == -1)
+			return 0;
+		if (idx < 0)
+			return (int)idx;
+	}
+	return add_rec(sc, idx, proc, how, -1, start, end);
+}
+
+static int scan_maps(struct scan *sc, int piddir, uint32_t proc)
+{
+	ssize_t len = read_proc_file(sc, piddir, "maps");
+	const char *p, *end;
+	int rc;
+
+	if (len < 0)
+		return (int)len;
+	end = sc->buf + len;
+	for (p = sc->buf; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+		if (!eol)
+			eol = end;
+		rc = scan_map_line(sc, p, eol, proc);
+		if (rc < 0)
+			return rc;
+		p = eol + 1;
+	}
+	return 0;
+}
+
+/*
+ * Deleted entries first seen in a mapping have no attributes yet: stat
+ * /proc/PID/map_files/START-END, which only a privileged caller may.
+ */
+static void stat_mapped(struct scan *sc, int piddir, size_t first_rec)
+{
+	size_t i;
+
+	for (i = first_rec; i < sc->nrecs; i++) {
+		struct shmblock_holders_entry *e = &sc->snap->entries[sc->recs[i].entry];
+		struct stat st;
+		char mf[64];
+
+		if (e->have_stat || !(sc->recs[i].how & SHMBLOCK_HELD_MAP))
+			continue;
+		snprintf(mf, sizeof(mf), "map_files/%llx-%llx",
+			 (unsigned long long)sc->recs[i].start,
+			 (unsigned long long)sc->recs[i].end);
+		if (fstatat(piddir, mf, &st, 0) == 0 && st.st_dev == e->dev &&
+		    st.st_ino == e->ino)
+			fill_stat(e, &st);
+	}
+}
+
+/* The command name and real uid, read only for processes that hold. */
+static int read_identity(struct scan *sc, int piddir, struct proc *pr)
+{
+	ssize_t len;
+	char *p;
+
+	len = read_proc_file(sc, piddir, "comm");
+	if (len < 0)
+		return (int)len;
+	if (len > 0 && sc->buf[len - 1] == '\n')
+		sc->buf[--len] = '\0';
+	snprintf(pr->comm, sizeof(pr->comm), "%s", sc->buf);
+	len = read_proc_file(sc, piddir, "status");
+	if (len < 0)
+		return (int)len;
+	p = strstr(sc->buf, "\nUid:");
+	if (!p)
+		return -ESRCH;
+	pr->uid = (uid_t)strtoul(p + 5, NULL, 10);
+	return 0;
+}
+
+/* Drops the records of a process from `first_rec` on. */
+static void roll_back(struct scan *sc, size_t first_rec)
+{
+	while (sc->nrecs > first_rec)
+		sc->snap->entries[sc->recs[--sc->nrecs].entry].nholders--;
+}
+
+/* One process: 0 (even when skipped), or -ENOMEM. */
+static int scan_process(struct scan *sc, pid_t pid)
+{
+	size_t first_rec = sc->nrecs;
+	struct shmblock_holders_stats *stats = &sc->snap->stats;
+	struct proc *pr;
+	char name[32];
+	int piddir, rc, rc_fd, rc_map;
+
+	snprintf(name, sizeof(name), "/proc/%d", (int)pid);
+	piddir = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0) {
+		rc = -errno;
+		goto skip;
+	}
+	rc = grow(&sc->procs, &sc->procs_cap, sc->nprocs + 1, sizeof(*sc->procs));
+	if (rc < 0)
+		goto out;
+	stats->nprocs++;
+	rc_fd = scan_fds(sc, piddir, (uint32_t)sc->nprocs);
+	rc = rc_fd == -ENOMEM ? rc_fd : 0;
+	if (rc < 0)
+		goto out;
+	rc_map = scan_maps(sc, piddir, (uint32_t)sc->nprocs);
+	rc = rc_map == -ENOMEM ? rc_map : 0;
+	if (rc < 0)
+		goto out;
+	if (is_vanished(rc_fd) || is_vanished(rc_map)) {
+		rc = -ESRCH;
+		goto skip;
+	}
+	/* A process we may not read is a gap in the picture, not an error. */
+	if (rc_fd < 0 || rc_map < 0) {
+		sc->snap->partial = true;
+		stats->nunreadable++;
+	}
+	if (sc->nrecs > first_rec) {
+		pr = &sc->procs[sc->nprocs];
+		pr->pid = pid;
+		rc = read_identity(sc, piddir, pr);
+		if (rc < 0 && rc != -ENOMEM)
+			goto skip;
+		if (rc < 0)
+			goto out;
+		stat_mapped(sc, piddir, first_rec);
+		sc->nprocs++;
+	}
+	close(piddir);
+	return 0;
+skip:
+	roll_back(sc, first_rec);
+	if (is_vanished(rc)) {
+		stats->nvanished++;
+	} else {
+		sc->snap->partial = true;
+		stats->nunreadable++;
+	}
+	rc = 0;
+out:
+	if (piddir >= 0)
+		close(piddir);
+	return rc;
+}
+
+static int scan_processes(struct scan *sc)
+{
+	struct dirent *de;
+	DIR *proc;
+	int rc = 0;
+
+	proc = opendir("/proc");
+	if (!proc)
+		return errno == ENOENT ? -ENOSYS : -errno;
+	for (;;) {
+		const char *p;
+		long pid;
+
+		errno = 0;
+		de = readdir(proc);
+		if (!de) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		p = de->d_name;
+		if (*p < '1' || *p > '9')
+			continue;
+		pid = strtol(p, NULL, 10);
+		rc = scan_process(sc, (pid_t)pid);
+		if (rc < 0)
+			break;
+	}
+	closedir(proc);
+	return rc;
+}
+
+/* ---- step 3: sort entries, merge records into holders ---- */
+
+static int cmp_entry(const void *a, const void *b, void *arg)
+{
+	const struct shmblock_holders_entry *entries = arg;
+	const struct shmblock_holders_entry *x = &entries[*(const uint32_t *)a];
+	const struct shmblock_holders_entry *y = &entries[*(const uint32_t *)b];
+	int c;
+
+	if (x->deleted != y->deleted)
+		return x->deleted ? 1 : -1;
+	c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int cmp_rec(const void *a, const void *b, void *arg)
+{
+	const struct proc *procs = arg;
+	const struct rec *x = a, *y = b;
+	pid_t px, py;
+
+	if (x->entry != y->entry)
+		return x->entry < y->entry ? -1 : 1;
+	px = procs[x->proc].pid;
+	py = procs[y->proc].pid;
+	return px < py ? -1 : px > py;
+}
+
+static void merge_rec(struct shmblock_holder *h, const struct rec *r)
+{
+	h->how |= r->how;
+	if (r->how & SHMBLOCK_HELD_FD) {
+		h->nfds++;
+		if (h->fd < 0)
+			h->fd = r->fd;
+	} else {
+		h->nmaps++;
+		if (!h->map_end) {
+			h->map_start = r->start;
+			h->map_end = r->end;
+		}
+	}
+}
+
+/*
+ * Sorts the entries (named by name, then deleted by old name and inode),
+ * dropping deleted ones whose every holder was rolled back, and merges the
+ * records into one holder per (entry, process).
+ */
+static int finish(struct scan *sc)
+{
+	struct shmblock_holders *snap = sc->snap;
+	struct shmblock_holders_entry *sorted;
+	uint32_t *order, *newidx;
+	size_t i, n = 0;
+	int rc = -ENOMEM;
+
+	order = calloc(snap->nentries + 1, sizeof(*order));
+	newidx = calloc(snap->nentries + 1, sizeof(*newidx));
+	sorted = calloc(snap->nentries + 1, sizeof(*sorted));
+	snap->holders = calloc(sc->nrecs + 1, sizeof(*snap->holders));
+	if (!order || !newidx || !sorted || !snap->holders)
+		goto out;
+	for (i = 0; i < snap->nentries; i++) {
+		if (snap->entries[i].deleted && !snap->entries[i].nholders)
+			free((char *)snap->entries[i].name);
+		else
+			order[n++] = (uint32_t)i;
+	}
+	qsort_r(order, n, sizeof(*order), cmp_entry, snap->entries);
+	for (i = 0; i < n; i++) {
+		newidx[order[i]] = (uint32_t)i;
+		sorted[i] = snap->entries[order[i]];
+		sorted[i].nholders = 0;
+	}
+	free(snap->entries);
+	snap->entries = sorted;
+	snap->nentries = n;
+	snap->entries_cap = n + 1;
+	sorted = NULL;
+
+	for (i = 0; i < sc->nrecs; i++)
+		sc->recs[i].entry = newidx[sc->recs[i].entry];
+	qsort_r(sc->recs, sc->nrecs, sizeof(*sc->recs), cmp_rec, sc->procs);
+	for (i = 0; i < sc->nrecs; i++) {
+		const struct rec *r = &sc->recs[i];
+		const struct proc *pr = &sc->procs[r->proc];
+		struct shmblock_holders_entry *e = &snap->entries[r->entry];
+		struct shmblock_holder *h;
+
+		if (!i || r->entry != sc->recs[i - 1].entry ||
+		    pr->pid != sc->procs[sc->recs[i - 1].proc].pid) {
+			h = &snap->holders[snap->nholders++];
+			h->pid = pr->pid;
+			h->uid = pr->uid;
+			h->fd = -1;
+			memcpy(h->comm, pr->comm, sizeof(h->comm));
+			if (!e->nholders)
+				e->holders = h;
+			e->nholders++;
+		}
+		merge_rec(&snap->holders[snap->nholders - 1], r);
+	}
+	rc = hash_rebuild(snap, n);
+out:
+	free(order);
+	free(newidx);
+	free(sorted);
+	return rc;
+}
+
+/* ---- the public calls ---- */
+
+/* Our own descriptor of the directory, its device and its path + '/'. */
+static int open_dir(struct scan *sc, int dirfd)
+{
+	struct stat st;
+	char self[64];
+	ssize_t len;
+
+	if (dirfd == SHMBLOCK_DEFAULT_DIR)
+		sc->dirfd = open(SHMBLOCK_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else
+		sc->dirfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sc->dirfd < 0)
+		return -errno;
+	if (fstat(sc->dirfd, &st) < 0)
+		return -errno;
+	sc->dirdev = st.st_dev;
+	/* Links in /proc show the path as the process sees it: ours. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", sc->dirfd);
+	len = readlink(self, sc->prefix, sizeof(sc->prefix) - 2);
+	if (len < 0)
+		return errno == ENOENT ? -ENOSYS : -errno;
+	if (len == 0 || sc->prefix[len - 1] != '/')
+		sc->prefix[len++] = '/';
+	sc->prefix[len] = '\0';
+	sc->prefix_len = (size_t)len;
+	return 0;
+}
+
+static void scan_done(struct scan *sc)
+{
+	if (sc->dirfd >= 0)
+		close(sc->dirfd);
+	free(sc->recs);
+	free(sc->procs);
+	free(sc->buf);
+}
+
+/* The scan proper, after the table holds what we look for. */
+static int scan_run(struct scan *sc, struct shmblock_holders **out)
+{
+	int rc;
+
+	rc = scan_processes(sc);
+	if (rc == 0)
+		rc = finish(sc);
+	sc->snap->stats.elapsed_ns = now_ns() - sc->snap->stats.started_ns;
+	scan_done(sc);
+	if (rc < 0) {
+		shmblock_holders_free(sc->snap);
+		return rc;
+	}
+	*out = sc->snap;
+	return 0;
+}
+
+static int scan_init(struct scan *sc, int dirfd, unsigned flags)
+{
+	int rc;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->dirfd = -1;
+	sc->flags = flags;
+	sc->snap = calloc(1, sizeof(*sc->snap));
+	if (!sc->snap)
+		return -ENOMEM;
+	sc->snap->stats.started_ns = now_ns();
+	rc = open_dir(sc, dirfd);
+	if (rc == 0)
+		rc = hash_rebuild(sc->snap, 0);
+	if (rc < 0) {
+		shmblock_holders_free(sc->snap);
+		scan_done(sc);
+	}
+	return rc;
+}
+
+SHMBLOCK_API int shmblock_holders_scan(int dirfd, unsigned flags,
+				       struct shmblock_holders **out)
+{
+	struct scan sc;
+	int rc;
+
+	rc = scan_init(&sc, dirfd, flags);
+	if (rc < 0)
+		return rc;
+	rc = list_directory(&sc);
+	if (rc < 0) {
+		shmblock_holders_free(sc.snap);
+		scan_done(&sc);
+		return rc;
+	}
+	return scan_run(&sc, out);
+}
+
+SHMBLOCK_API int shmblock_holders_scan_block(int dirfd, const char *name,
+					     unsigned flags,
+					     struct shmblock_holders **out)
+{
+	struct stat st;
+	struct scan sc;
+	long idx;
+	int rc;
+
+	rc = shmblock_name_check(name);
+	if (rc < 0)
+		return rc;
+	rc = scan_init(&sc, dirfd, flags);
+	if (rc < 0)
+		return rc;
+	sc.one_block = true;
+	if (fstatat(sc.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	if (rc == 0) {
+		idx = add_entry(sc.snap, name, strlen(name), false, st.st_dev,
+				st.st_ino, &st);
+		rc = idx < 0 ? (int)idx : 0;
+	}
+	if (rc < 0) {
+		shmblock_holders_free(sc.snap);
+		scan_done(&sc);
+		return rc;
+	}
+	return scan_run(&sc, out);
+}
+
+SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap)
+{
+	size_t i;
+
+	if (!snap)
+		return;
+	for (i = 0; i < snap->nentries; i++)
+		free((char *)snap->entries[i].name);
+	free(snap->entries);
+	free(snap->hash);
+	free(snap->holders);
+	free(snap);
+}
+
+SHMBLOCK_API bool shmblock_holders_is_partial(const struct shmblock_holders *snap)
+{
+	return snap->partial;
+}
+
+SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,
+					 struct shmblock_holders_stats *out)
+{
+	*out = snap->stats;
+}
+
+SHMBLOCK_API size_t shmblock_holders_count(const struct shmblock_holders *snap)
+{
+	return snap->nentries;
+}
+
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_entry(const struct shmblock_holders *snap, size_t i)
+{
+	return i < snap->nentries ? &snap->entries[i] : NULL;
+}
+
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_find(const struct shmblock_holders *snap, uint64_t dev,
+		      uint64_t ino)
+{
+	long idx = find_index(snap, dev, ino);
+
+	return idx < 0 ? NULL : &snap->entries[idx];
+}
+
+SHMBLOCK_API const struct shmblock_holders_entry *
+shmblock_holders_find_name(const struct shmblock_holders *snap,
+			   const char *name)
+{
+	size_t lo = 0, hi = snap->nentries;
+
+	/* Named entries come first, sorted by name. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct shmblock_holders_entry *e = &snap->entries[mid];
+		int c = e->deleted ? 1 : strcmp(e->name, name);
+
+		if (c == 0)
+			return e;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Opens `path` read-only if it is still the inode asked for. */
+static int open_checked(const char *path, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+	int fd, err;
+
+	/* O_NONBLOCK: whatever a reused descriptor is now, don't wait on it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (st.st_dev != dev || st.st_ino != ino || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
+SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
+				       uint64_t dev, uint64_t ino)
+{
+	const struct shmblock_holders_entry *e = shmblock_holders_find(snap, dev, ino);
+	char path[96];
+	int rc = -ENOENT, fd;
+	size_t i;
+
+	if (!e)
+		return -ENOENT;
+	for (i = 0; i < e->nholders; i++) {
+		const struct shmblock_holder *h = &e->holders[i];
+
+		if (h->fd >= 0) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)h->pid, h->fd);
+			fd = open_checked(path, dev, ino);
+			if (fd >= 0)
+				return fd;
+			/* A refusal says more than "gone" about why we failed. */
+			if (rc == -ENOENT)
+				rc = fd;
+		}
+		if (h->map_end) {
+			snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
+				 (int)h->pid, (unsigned long long)h->map_start,
+				 (unsigned long long)h->map_end);
+			fd = open_checked(path, dev, ino);
+			if (fd >= 0)
+				return fd;
+			if (rc == -ENOENT)
+				rc = fd;
+		}
+	}
+	return rc == -ESRCH ? -ENOENT : rc;
+}

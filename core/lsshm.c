@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: MIT */
+/* lsshm: lists shared memory blocks and who holds them, as lsipc does. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <libsmartcols.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shmblock.h"
+
+enum {
+	COL_NAME, COL_INODE, COL_SIZE, COL_ALLOC, COL_OWNER, COL_UID, COL_GROUP,
+	COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS, COL_WRITERS, NCOLS
+};
+
+struct colinfo {
+	const char *name;
+	double whint;
+	int flags;
+	int json;		/* SCOLS_JSON_*; sizes are numbers with --bytes */
+	const char *help;
+};
+
+static const struct colinfo columns[NCOLS] = {
+	[COL_NAME] = { "NAME", 0.2, 0, SCOLS_JSON_STRING,
+		       "block name (deleted: the last name it had)" },
+	[COL_INODE] = { "INODE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER, "inode number" },
+	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING, "size (st_size)" },
+	[COL_ALLOC] = { "ALLOC", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
+			"memory it takes (st_blocks)" },
+	[COL_OWNER] = { "OWNER", 8, 0, SCOLS_JSON_STRING, "owner's user name" },
+	[COL_UID] = { "UID", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER, "owner's user id" },
+	[COL_GROUP] = { "GROUP", 8, 0, SCOLS_JSON_STRING, "group name" },
+	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING, "permissions, as ls -l" },
+	[COL_KIND] = { "KIND", 8, 0, SCOLS_JSON_STRING,
+		       "plain, list[N] (a ShareableList of N items), semaphore" },
+	[COL_NHOLDERS] = { "NHOLDERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+			   "number of processes holding it" },
+	[COL_HOLDERS] = { "HOLDERS", 0.3, SCOLS_FL_TRUNC, SCOLS_JSON_STRING,
+			  "holders as PID(COMMAND), comma-separated" },
+	[COL_WRITERS] = { "WRITERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+			  "holders with a shared writable mapping" },
+};
+
+static const int default_cols[] = { COL_NAME, COL_SIZE, COL_ALLOC, COL_OWNER,
+				    COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS };
+static const int deleted_cols[] = { COL_NAME, COL_INODE, COL_SIZE, COL_ALLOC,
+				    COL_OWNER, COL_MODE, COL_NHOLDERS, COL_HOLDERS };
+
+struct opts {
+	int cols[NCOLS * 2];
+	size_t ncols;
+	bool json, raw, noheadings, bytes, deleted;
+	pid_t pid;			/* 0: every process */
+	const char *shmdir;
+	int dirfd;
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+		"Usage: lsshm [options]\n\n"
+		"List POSIX shared memory blocks and the processes that hold them.\n\n"
+		"Options:\n"
+		"      --deleted          list unlinked blocks still held (their memory)\n"
+		"  -p, --pid PID          only the blocks that process PID holds\n"
+		"  -J, --json             JSON output\n"
+		"  -o, --output LIST      columns to print (+LIST adds to the default)\n"
+		"      --output-all       print all columns\n"
+		"  -b, --bytes            sizes in bytes\n"
+		"  -n, --noheadings       don't print headings\n"
+		"  -r, --raw              raw output\n"
+		"      --shmdir DIR       the shm directory (default %s)\n"
+		"  -h, --help             display this help\n"
+		"  -V, --version          display version\n\n"
+		"Available output columns:\n", SHMBLOCK_SHM_DIR);
+	for (i = 0; i < NCOLS; i++)
+		fprintf(out, " %9s  %s\n", columns[i].name, columns[i].help);
+	fprintf(out, "\nSee lsshm(1).\n");
+}
+
+static int column_id(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NCOLS; i++)
+		if (strlen(columns[i].name) == len &&
+		    !strncasecmp(columns[i].name, name, len))
+			return (int)i;
+	return -1;
+}
+
+/* Parses "-o LIST"; a leading '+' appends to what is there. */
+static int parse_columns(struct opts *o, const char *list)
+{
+	const char *p = list;
+
+	if (*p == '+')
+		p++;
+	else
+		o->ncols = 0;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		int id = column_id(p, len);
+
+		if (id < 0) {
+			fprintf(stderr, "lsshm: unknown column: %.*s\n", (int)len, p);
+			return -EINVAL;
+		}
+		if (o->ncols < sizeof(o->cols) / sizeof(o->cols[0]))
+			o->cols[o->ncols++] = id;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* Sizes as util-linux prints them: 512B, 4K, 1.5M, 10G. */
+static void human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char units[] = "BKMGTPE";
+	uint64_t whole = bytes, rem = 0;
+	int exp = 0;
+	unsigned tenth;
+
+	while (whole >= 1024 && exp < 6) {
+		rem = whole % 1024;
+		whole /= 1024;
+		exp++;
+	}
+	if (!exp) {
+		snprintf(buf, len, "%lluB", (unsigned long long)bytes);
+		return;
+	}
+	tenth = (unsigned)((rem * 10 + 512) / 1024);
+	if (tenth == 10) {
+		whole++;
+		tenth = 0;
+	}
+	if (tenth)
+		snprintf(buf, len, "%llu.%u%c", (unsigned long long)whole, tenth, units[exp]);
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)whole, units[exp]);
+}
+
+static void mode_string(uint32_t mode, char *buf)
+{
+	static const char rwx[] = "rwxrwxrwx";
+	int i;
+
+	buf[0] = '-';
+	for (i = 0; i < 9; i++)
+		buf[i + 1] = mode & (1u << (8 - i)) ? rwx[i] : '-';
+	if (mode & S_ISUID)
+		buf[3] = mode & S_IXUSR ? 's' : 'S';
+	if (mode & S_ISGID)
+		buf[6] = mode & S_IXGRP ? 's' : 'S';
+	if (mode & S_ISVTX)
+		buf[9] = mode & S_IXOTH ? 't' : 'T';
+	buf[10] = '\0';
+}
+
+/* Owner and group names, remembering the last one: blocks share owners. */
+static const char *user_name(uint32_t uid, char *buf, size_t len)
+{
+	static uint32_t last = (uint32_t)-1;
+	static char name[64];
+	struct passwd *pw;
+
+	if (uid != last) {
+		pw = getpwuid(uid);
+		if (pw)
+			snprintf(name, sizeof(name), "%s", pw->pw_name);
+		else
+			snprintf(name, sizeof(name), "%u", uid);
+		last = uid;
+	}
+	snprintf(buf, len, "%s", name);
+	return buf;
+}
+
+static const char *group_name(uint32_t gid, char *buf, size_t len)
+{
+	struct group *gr = getgrgid(gid);
+
+	if (gr)
+		snprintf(buf, len, "%s", gr->gr_name);
+	else
+		snprintf(buf, len, "%u", gid);
+	return buf;
+}
+
+/* Largest block lsshm reads whole to recognise a list without the probe. */
+#define KIND_READ_MAX (16u << 20)
+
+/* The number of items if the block open at `fd` holds a ShareableList. */
+static long list_length(int fd, uint64_t size)
+{
+	struct shmblock_slist_layout *lay;
+	long n;
+	int rc;
+
+#ifdef SHMBLOCK_PROBE_SHALLOW
+	rc = shmblock_slist_probe_fd(fd, size, SHMBLOCK_PROBE_SHALLOW, &lay);
+#else
+	char *buf;
+	ssize_t got;
+
+	/* A list has at least its count and one offset. */
+	if (size < 16 || size > KIND_READ_MAX)
+		return -EBADMSG;
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	/* A copy: the validator must not see bytes change under it. */
+	got = pread(fd, buf, size, 0);
+	rc = got == (ssize_t)size ? shmblock_slist_validate(buf, size, &lay) : -EBADMSG;
+	free(buf);
+#endif
+	if (rc < 0)
+		return rc;
+	n = (long)lay->count;
+	shmblock_slist_layout_free(lay);
+	return n;
+}
+
+/* KIND: from the name for semaphores, else from the bytes. */
+static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
+		    const struct shmblock_holders_entry *e, char *buf, size_t len)
+{
+	struct stat st;
+	long n;
+	int fd;
+
+	if (!e->deleted && !strncmp(e->name, "sem.", 4)) {
+		snprintf(buf, len, "semaphore");
+		return;
+	}
+	if (e->deleted)
+		fd = shmblock_holders_open(snap, e->dev, e->ino);
+	else
+		fd = openat(o->dirfd, e->name,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* Not ours to read: say so rather than guess. */
+	if (fd < 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (fstat(fd, &st) < 0 || st.st_ino != e->ino || (uint64_t)st.st_dev != e->dev) {
+		close(fd);
+		snprintf(buf, len, "?");
+		return;
+	}
+	n = list_length(fd, (uint64_t)st.st_size);
+	close(fd);
+	if (n >= 0)
+		snprintf(buf, len, "list[%ld]", n);
+	else
+		snprintf(buf, len, "plain");
+}
+
+/* HOLDERS: "pid(comm),pid(comm)"; the caller frees it. */
+static char *holders_string(const struct shmblock_holders_entry *e)
+{
+	size_t i, len = 0, cap = e->nholders * 28 + 1;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < e->nholders; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%d(%s)", i ? "," : "",
+					(int)e->holders[i].pid, e->holders[i].comm);
+	return s;
+}
+
+static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
+{
+	size_t i;
+
+	if (!o->pid)
+		return e->deleted == o->deleted;
+	if (o->deleted && !e->deleted)
+		return false;
+	for (i = 0; i < e->nholders; i++)
+		if (e->holders[i].pid == o->pid)
+			return true;
+	return false;
+}
+
+static int cell(const struct opts *o, const struct shmblock_holders *snap,
+		const struct shmblock_holders_entry *e, int col,
+		struct libscols_line *ln, size_t n)
+{
+	char buf[512];
+	size_t i;
+	unsigned w = 0;
+
+	buf[0] = '\0';
+	switch (col) {
+	case COL_NAME:
+		/* In a mixed view (--pid), tell a deleted entry by its name. */
+		snprintf(buf, sizeof(buf), "%s%s", e->name,
+			 e->deleted && !o->deleted ? " (deleted)" : "");
+		break;
+	case COL_INODE:
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)e->ino);
+		break;
+	case COL_SIZE:
+	case COL_ALLOC: {
+		uint64_t v = col == COL_SIZE ? e->size : e->alloc;
+
+		if (!e->have_stat)
+			return 0;	/* unknown: an empty cell (null in JSON) */
+		if (o->bytes)
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		else
+			human_size(v, buf, sizeof(buf));
+		break;
+	}
+	case COL_OWNER:
+		if (e->have_stat)
+			user_name(e->uid, buf, sizeof(buf));
+		break;
+	case COL_UID:
+		if (e->have_stat)
+			snprintf(buf, sizeof(buf), "%u", e->uid);
+		break;
+	case COL_GROUP:
+		if (e->have_stat)
+			group_name(e->gid, buf, sizeof(buf));
+		break;
+	case COL_MODE:
+		if (e->have_stat)
+			mode_string(e->mode, buf);
+		break;
+	case COL_KIND:
+		kind_of(o, snap, e, buf, sizeof(buf));
+		break;
+	case COL_NHOLDERS:
+		snprintf(buf, sizeof(buf), "%zu", e->nholders);
+		break;
+	case COL_HOLDERS: {
+		char *s = holders_string(e);
+
+		if (!s)
+			return -ENOMEM;
+		/* The line takes the string over. */
+		if (scols_line_refer_data(ln, n, s)) {
+			free(s);
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	case COL_WRITERS:
+		for (i = 0; i < e->nholders; i++)
+			w += !!(e->holders[i].how & SHMBLOCK_HELD_MAP_WRITE);
+		snprintf(buf, sizeof(buf), "%u", w);
+		break;
+	}
+	if (!buf[0])
+		return 0;
+	return scols_line_set_data(ln, n, buf) ? -ENOMEM : 0;
+}
+
+static int add_columns(const struct opts *o, struct libscols_table *tb)
+{
+	size_t i;
+
+	for (i = 0; i < o->ncols; i++) {
+		const struct colinfo *ci = &columns[o->cols[i]];
+		struct libscols_column *cl;
+		int json = ci->json;
+
+		cl = scols_table_new_column(tb, ci->name, ci->whint, ci->flags);
+		if (!cl)
+			return -ENOMEM;
+		if ((o->cols[i] == COL_SIZE || o->cols[i] == COL_ALLOC) && o->bytes)
+			json = SCOLS_JSON_NUMBER;
+		if (o->json) {
+			char lower[16];
+			size_t k;
+
+			for (k = 0; ci->name[k] && k < sizeof(lower) - 1; k++)
+				lower[k] = (char)(ci->name[k] | 0x20);
+			lower[k] = '\0';
+			scols_column_set_json_type(cl, json);
+			if (scols_column_set_name(cl, lower))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int print_table(const struct opts *o, const struct shmblock_holders *snap)
+{
+	struct libscols_table *tb = scols_new_table();
+	size_t i, c, n = shmblock_holders_count(snap);
+	int rc = -ENOMEM;
+
+	if (!tb)
+		return -ENOMEM;
+	scols_table_set_name(tb, "shmblocks");
+	scols_table_enable_json(tb, o->json);
+	scols_table_enable_raw(tb, o->raw);
+	scols_table_enable_noheadings(tb, o->noheadings);
+	rc = add_columns(o, tb);
+	for (i = 0; rc == 0 && i < n; i++) {
+		const struct shmblock_holders_entry *e = shmblock_holders_entry(snap, i);
+		struct libscols_line *ln;
+
+		if (!wanted(o, e))
+			continue;
+		ln = scols_table_new_line(tb, NULL);
+		if (!ln) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (c = 0; rc == 0 && c < o->ncols; c++)
+			rc = cell(o, snap, e, o->cols[c], ln, c);
+	}
+	if (rc == 0)
+		rc = scols_print_table(tb) ? -EIO : 0;
+	scols_unref_table(tb);
+	return rc;
+}
+
+enum { OPT_DELETED = 256, OPT_OUTPUT_ALL, OPT_SHMDIR };
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "deleted", no_argument, NULL, OPT_DELETED },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
+		{ "bytes", no_argument, NULL, 'b' },
+		{ "noheadings", no_argument, NULL, 'n' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "shmdir", required_argument, NULL, OPT_SHMDIR },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *output = NULL;
+	bool all = false;
+	char *end;
+	size_t i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:Jo:bnrhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DELETED: o->deleted = true; break;
+		case 'p':
+			errno = 0;
+			o->pid = (pid_t)strtol(optarg, &end, 10);
+			if (errno || *end || o->pid <= 0) {
+				fprintf(stderr, "lsshm: invalid PID: %s\n", optarg);
+				return 1;
+			}
+			break;
+		case 'J': o->json = true; break;
+		case 'o': output = optarg; break;
+		case OPT_OUTPUT_ALL: all = true; break;
+		case 'b': o->bytes = true; break;
+		case 'n': o->noheadings = true; break;
+		case 'r': o->raw = true; break;
+		case OPT_SHMDIR: o->shmdir = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("lsshm from shmfs %s\n", SHMBLOCK_VERSION); exit(0);
+		default:
+			fprintf(stderr, "Try 'lsshm --help' for more information.\n");
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "lsshm: unexpected argument: %s\n", argv[optind]);
+		return 1;
+	}
+	if (all) {
+		for (i = 0; i < NCOLS; i++)
+			o->cols[i] = (int)i;
+		o->ncols = NCOLS;
+	} else {
+		const int *d = o->deleted ? deleted_cols : default_cols;
+
+		o->ncols = sizeof(default_cols) / sizeof(default_cols[0]);
+		for (i = 0; i < o->ncols; i++)
+			o->cols[i] = d[i];
+		if (output && parse_columns(o, output) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .dirfd = SHMBLOCK_DEFAULT_DIR };
+	struct shmblock_holders_stats st;
+	struct shmblock_holders *snap;
+	int rc;
+
+	if (parse_args(argc, argv, &o))
+		return 1;
+	/* A real descriptor even for the default: KIND opens blocks in it. */
+	if (!o.shmdir)
+		o.shmdir = SHMBLOCK_SHM_DIR;
+	o.dirfd = open(o.shmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (o.dirfd < 0) {
+		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(errno));
+		return 1;
+	}
+	rc = shmblock_holders_scan(o.dirfd, o.deleted || o.pid ? 0 :
+				   SHMBLOCK_HOLDERS_NO_DELETED, &snap);
+	if (rc < 0) {
+		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(-rc));
+		return 1;
+	}
+	if (shmblock_holders_is_partial(snap)) {
+		shmblock_holders_stats(snap, &st);
+		fprintf(stderr, "lsshm: partial view: %u of %u processes could not be "
+			"inspected%s\n", st.nunreadable, st.nprocs,
+			geteuid() ? " (run as root to see them)" : "");
+	}
+	rc = print_table(&o, snap);
+	shmblock_holders_free(snap);
+	close(o.dirfd);
+	if (rc < 0) {
+		fprintf(stderr, "lsshm: %s\n", strerror(-rc));
+		return 1;
+	}
+	return 0;
+}

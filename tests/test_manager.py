@@ -20,6 +20,14 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 PR_SET_CHILD_SUBREAPER = 36
 
 
+@pytest.fixture(autouse=True)
+def no_mount_left_behind():
+    """Replaces conftest's check: these tests mount nothing, and on a
+    machine shared with other test runs a mount that appears meanwhile is
+    theirs, not a leftover to fail on (and unmount)."""
+    yield
+
+
 @pytest.fixture(scope="module")
 def slib():
     return load()

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmblock.h"
@@ -416,8 +417,14 @@ SHMBLOCK_API int shmblock_slist_probe_fd(int fd, uint64_t size, unsigned flags,
 	return rc;
 }
 
-/* How often get_fd reads an item that keeps changing before giving up. */
+/*
+ * How often get_fd reads an item that keeps changing before giving up.
+ * The first tries are separated by sched_yield; the last ones sleep, 100 us
+ * doubling to 6.4 ms (13 ms in all), because a writer preempted in the middle
+ * of a store leaves the item half written until it runs again.
+ */
 #define GET_TRIES 16
+#define GET_YIELDS 9
 /* The chunk in which a str/bytes slot is read a second time to compare. */
 #define CMP_CHUNK 4096u
 
@@ -568,6 +575,19 @@ static bool item_sane(const struct shmblock_slist_layout *lay,
 	       index < (lay->codes_offset - lay->formats_offset) / SLIST_WORD;
 }
 
+/* Lets a writer that is midway through a store finish it. */
+static void back_off(int tries)
+{
+	struct timespec ts = { 0, 0 };
+
+	if (tries < GET_YIELDS) {
+		sched_yield();
+		return;
+	}
+	ts.tv_nsec = 100000L << (tries - GET_YIELDS);
+	nanosleep(&ts, NULL);
+}
+
 /* Folds one failed try into the result so far: the same fault, or -EAGAIN. */
 static int fold(int tries, int so_far, int rc)
 {
@@ -588,7 +608,7 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 		return -EINVAL;
 	for (tries = 0; tries < GET_TRIES; tries++) {
 		if (tries)
-			sched_yield();
+			back_off(tries);
 		rc = read_once(fd, lay, index, &sc);
 		if (rc >= 0)
 			rc = deliver(rc, &sc, lay->items[index].capacity, out);

@@ -10,6 +10,8 @@ from conftest import load_library
 
 TYPE_NONE, TYPE_INT, TYPE_FLOAT, TYPE_BOOL, TYPE_STR, TYPE_BYTES = range(6)
 PY39, PY38 = 39, 38
+PROBE_SHALLOW = 1
+MAX_SLOT = 9999992
 
 
 class _Str(ctypes.Structure):
@@ -63,6 +65,8 @@ PROTO = {
     "shmblock_slist_build": (i, [P(Value), sz, vp, sz]),
     "shmblock_slist_format_render": (ssz, [P(Layout), ctypes.c_char_p, sz]),
     "shmblock_value_equal": (ctypes.c_bool, [P(Value), P(Value)]),
+    "shmblock_slist_probe_fd": (i, [i, ctypes.c_uint64, ctypes.c_uint, P(P(Layout))]),
+    "shmblock_slist_get_fd": (i, [i, P(Layout), sz, P(Value), vp, sz]),
     "shmblock_slist_create": (i, [ctypes.c_char_p, P(Value), sz, ctypes.c_uint, P(vp)]),
     "shmblock_slist_create_at": (i, [i, ctypes.c_char_p, P(Value), sz,
                                      ctypes.c_uint, P(vp)]),
@@ -255,6 +259,37 @@ class Parsed:
         v = Value()
         rc = self.lib.shmblock_slist_read(self.lay, self.buf, self.len, index,
                                           ctypes.byref(v))
+        return rc, (from_value(v) if rc == 0 else None)
+
+    def close(self):
+        if self.rc == 0:
+            self.lib.shmblock_slist_layout_free(self.lay)
+            self.rc = -1
+
+
+def layout_fields(lay, types=True):
+    """A validated layout as plain tuples, to compare two of them."""
+    items = tuple((lay.items[k].offset, lay.items[k].capacity,
+                   lay.items[k].type if types else None) for k in range(lay.count))
+    return (lay.version, lay.count, lay.size, lay.data_offset,
+            lay.formats_offset, lay.codes_offset, items)
+
+
+class Probed:
+    """A layout read through a descriptor (shmblock_slist_probe_fd)."""
+
+    def __init__(self, lib, fd, size, flags=0):
+        self.lib, self.fd = lib, fd
+        self.lay = P(Layout)()
+        self.rc = lib.shmblock_slist_probe_fd(fd, size, flags, ctypes.byref(self.lay))
+
+    def get(self, index, buflen=1 << 16):
+        v = Value()
+        buf = ctypes.create_string_buffer(max(buflen, 1))
+        rc = self.lib.shmblock_slist_get_fd(self.fd, self.lay, index, ctypes.byref(v),
+                                            buf, buflen)
+        if rc == -errno.ENOBUFS:
+            return rc, v.s.len
         return rc, (from_value(v) if rc == 0 else None)
 
     def close(self):

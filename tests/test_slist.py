@@ -10,18 +10,21 @@ import math
 import mmap
 import os
 import pickle
+import resource
 import struct
 import subprocess
 import sys
+import time
 from multiprocessing.shared_memory import ShareableList, SharedMemory
 
 import pytest
 
 from conftest import SHM_DIR, SHMBLOCK_NOMAP, SHMBLOCK_RDONLY, untrack
-from slist_ctypes import (CList, Edit, P, PY38, PY39, Parsed, TYPE_BOOL,
-                          TYPE_BYTES, TYPE_FLOAT, TYPE_INT, TYPE_NONE,
-                          TYPE_STR, Layout, Value, check, load, raw_value,
-                          to_value, values_array)
+from slist_ctypes import (CList, Edit, MAX_SLOT, P, PROBE_SHALLOW, PY38, PY39,
+                          Parsed, Probed, TYPE_BOOL, TYPE_BYTES, TYPE_FLOAT,
+                          TYPE_INT, TYPE_NONE, TYPE_STR, Layout, Value, check,
+                          layout_fields, load, raw_value, to_value,
+                          values_array)
 
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 EDGES = [INT64_MIN, INT64_MAX, 0, -1, -0.0, 0.0, float("inf"), float("-inf"),
@@ -754,3 +757,246 @@ def test_number_into_short_hostile_str_slot(slib, names):
         assert raw(name)[32:39] == data[32:39]   # the short slot is untouched
     finally:
         cl.close()
+
+
+# ---- the descriptor layer: probe and get_fd ---------------------------------
+
+def open_block(name):
+    return os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+
+
+def check_probe_matches_validate(slib, name):
+    """Deep probe == validate of a copy; shallow the same but the types;
+    get_fd of every item == read of the copy."""
+    data = raw(name)
+    p = Parsed(slib, data)
+    fd = open_block(name)
+    try:
+        size = os.fstat(fd).st_size
+        deep = Probed(slib, fd, size)
+        shallow = Probed(slib, fd, size, PROBE_SHALLOW)
+        try:
+            assert deep.rc == p.rc == 0
+            assert shallow.rc == 0
+            want = layout_fields(p.lay.contents)
+            assert layout_fields(deep.lay.contents) == want
+            assert layout_fields(shallow.lay.contents, False) == \
+                layout_fields(p.lay.contents, False)
+            assert all(shallow.lay.contents.items[k].type == TYPE_NONE
+                       for k in range(shallow.lay.contents.count))
+            for k in range(p.lay.contents.count):
+                rc, v = p.read(k)
+                assert deep.get(k)[0] == rc
+                assert shallow.get(k)[0] == rc
+                if rc == 0:
+                    assert same(deep.get(k)[1], v) and same(shallow.get(k)[1], v)
+            n = p.lay.contents.count
+            assert deep.get(n)[0] == -errno.ERANGE
+            assert slib.shmblock_slist_probe_fd(fd, size, 0, None) == 0
+            assert slib.shmblock_slist_probe_fd(fd, size, 2, None) == -errno.EINVAL
+        finally:
+            deep.close()
+            shallow.close()
+    finally:
+        os.close(fd)
+        p.close()
+
+
+@pytest.mark.parametrize("values", ASCII_LISTS + [["é" * 3, "日本", False]],
+                         ids=range(len(ASCII_LISTS) + 1))
+def test_probe_matches_validate_on_cpython_lists(slib, names, values):
+    name = names()
+    sl = py_create(name, values)
+    try:
+        check_probe_matches_validate(slib, name)
+        if values:
+            for index, value in SETS:     # formats and codes rewritten
+                if index < len(values):
+                    try:
+                        sl[index] = value
+                    except ValueError:
+                        continue
+            check_probe_matches_validate(slib, name)
+    finally:
+        py_drop(sl, unlink=True)
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"])
+def test_probe_matches_validate_on_peers(slib, names, version):
+    exe = peer(version)
+    name = names()
+    run_peer(exe, "create", name, PEER_VALUES)
+    check_probe_matches_validate(slib, name)
+    run_peer(exe, "set", name, [(0, "x"), (7, 3.25), (9, b"b"), (6, 1)])
+    check_probe_matches_validate(slib, name)
+
+
+def test_probe_rejects_what_validate_rejects(slib, names):
+    for case, data in sorted(corruptions().items()):
+        name = names()
+        write_raw(name, data)
+        fd = open_block(name)
+        try:
+            p = Probed(slib, fd, len(data))
+            assert p.rc == -errno.EBADMSG, case
+            shallow = Probed(slib, fd, len(data), PROBE_SHALLOW)
+            assert shallow.rc in (0, -errno.EBADMSG), case
+            shallow.close()
+        finally:
+            os.close(fd)
+
+
+def read_bytes_counted():
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+
+def test_probe_of_a_256mib_sparse_list_reads_only_the_header(slib, names):
+    """27 bytes items filling 256 MiB, all holes but the header, formats and
+    codes: the probe answers at once, reading a few KiB, and the process's
+    peak RSS does not move."""
+    size = 256 << 20
+    n = 27
+    room = size - 16 - 17 * n
+    slots = [MAX_SLOT] * (n - 1) + [room - MAX_SLOT * (n - 1)]
+    assert 0 < slots[-1] <= MAX_SLOT
+    offsets = [0]
+    for cap in slots:
+        offsets.append(offsets[-1] + cap)
+    name = names()
+    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        os.pwrite(fd, q(n) + b"".join(q(o) for o in offsets), 0)
+        tail = b"".join(b"%ds" % cap + b"\0" * (8 - len(b"%ds" % cap)) for cap in slots)
+        os.pwrite(fd, tail + bytes([2] * n), size - 9 * n)
+        assert os.fstat(fd).st_blocks * 512 < (1 << 20)    # sparse
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        read_before = read_bytes_counted()
+        t0 = time.monotonic()
+        deep = Probed(slib, fd, size)
+        shallow = Probed(slib, fd, size, PROBE_SHALLOW)
+        elapsed = time.monotonic() - t0
+        read = read_bytes_counted() - read_before
+        try:
+            assert deep.rc == 0 and shallow.rc == 0
+            lay = deep.lay.contents
+            assert (lay.count, lay.size) == (n, size)
+            assert lay.items[n - 1].capacity == slots[-1]
+            assert lay.items[0].type == TYPE_BYTES
+            assert elapsed < 1.0
+            # Header (232 bytes) and tail (243) twice, plus /proc/self/io itself.
+            assert read < 16 << 10, read
+            assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 4096  # KiB
+            rc, v = deep.get(0, buflen=16)     # through the heap
+            assert rc == 0 and v == b""        # a hole: all NULs, stripped
+            rc, v = deep.get(1, buflen=MAX_SLOT)
+            assert rc == 0 and v == b""
+        finally:
+            deep.close()
+            shallow.close()
+    finally:
+        os.close(fd)
+
+
+def test_truncated_files_give_eagain_or_ebadmsg(slib, names):
+    for values in ([1, 2.5, "hello", b"xy", None], PEER_VALUES):
+        data = cpython_bytes(values)
+        for data_ in (data, layout38(values) if values is not PEER_VALUES else data):
+            for cut in list(range(0, 40)) + list(range(40, len(data_), 7)):
+                fd = os.memfd_create("probe")
+                try:
+                    os.write(fd, data_[:cut])
+                    p = Probed(slib, fd, len(data_))      # the size before the cut
+                    assert p.rc in (-errno.EAGAIN, -errno.EBADMSG), cut
+                    p = Probed(slib, fd, len(data_), PROBE_SHALLOW)
+                    assert p.rc in (0, -errno.EAGAIN, -errno.EBADMSG), cut
+                    p.close()
+                    p = Probed(slib, fd, cut)             # the size now
+                    v = Parsed(slib, data_[:cut])
+                    assert p.rc == v.rc, cut
+                    p.close()
+                    v.close()
+                finally:
+                    os.close(fd)
+        # A layout probed before the file shrank: get_fd says -EAGAIN.
+        fd = os.memfd_create("probe")
+        try:
+            os.write(fd, data)
+            p = Probed(slib, fd, len(data))
+            assert p.rc == 0
+            os.ftruncate(fd, len(data) // 2)
+            for k in range(p.lay.contents.count):
+                assert p.get(k)[0] == -errno.EAGAIN
+            os.ftruncate(fd, 0)
+            assert p.get(0)[0] == -errno.EAGAIN
+            p.close()
+        finally:
+            os.close(fd)
+
+
+WRITER_CODE = r"""
+import sys, time
+from multiprocessing.shared_memory import ShareableList
+from multiprocessing import resource_tracker
+name, seconds = sys.argv[1], float(sys.argv[2])
+sl = ShareableList(name=name)
+resource_tracker.unregister(sl.shm._name, "shared_memory")
+ints = [k * 1000003 for k in range(1000)]
+strs = ["s%010d" % k for k in range(1000)]
+zeros = [0, 0.0, False, None, "", b"", 0, None, b"", False]
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for k in range(100):
+        sl[0] = ints[k % 1000]
+        sl[1] = strs[(n + k) % 1000]
+        sl[2] = zeros[k % 10]
+    n += 100
+sl.shm.close()
+print(n)
+"""
+
+
+def test_get_fd_while_cpython_stores(slib, names):
+    """A CPython process stores into three items in a loop: ints (8 bytes),
+    12-character strs (the same length, so a store is one memcpy), and a
+    slot whose type changes among int, float, bool, None, str and bytes.
+    Every value get_fd returns is one the item held; never -EBADMSG.  What
+    the item holds includes CPython's own steps: struct.pack_into zero-fills
+    a field before writing it (so a str slot holds "" for an instant, an int
+    slot 0), and the format and code are written before the data, so for an
+    instant the item is the new type over the old bytes.  A reader that
+    catches the writer preempted there sees that state, as CPython's own
+    reader would; the values of item 2 all have zero data bytes so that
+    state still decodes to a stored value (docs/shareablelist.md)."""
+    name = names()
+    sl = py_create(name, [0, "s%010d" % 0, 0])
+    allowed = [{("int", k * 1000003) for k in range(1000)},     # 0 included
+               {("str", "s%010d" % k) for k in range(1000)} | {("str", "")},
+               {("int", 0), ("float", 0.0), ("bool", False), ("NoneType", None),
+                ("str", ""), ("bytes", b"")}]
+    fd = open_block(name)
+    try:
+        p = Probed(slib, fd, os.fstat(fd).st_size, PROBE_SHALLOW)
+        assert p.rc == 0
+        writer = subprocess.Popen([sys.executable, "-c", WRITER_CODE, name, "1.5"],
+                                  stdout=subprocess.PIPE)
+        rcs = {}
+        reads = 0
+        while writer.poll() is None:
+            for k in range(3):
+                rc, v = p.get(k)
+                rcs[rc] = rcs.get(rc, 0) + 1
+                if rc == 0:
+                    reads += 1
+                    assert (type(v).__name__, v) in allowed[k], (k, v)
+        out, _ = writer.communicate()
+        assert writer.returncode == 0
+        assert int(out) > 0
+        assert -errno.EBADMSG not in rcs and -errno.EILSEQ not in rcs, rcs
+        assert set(rcs) <= {0, -errno.EAGAIN}, rcs
+        assert reads > 100, rcs
+        p.close()
+    finally:
+        os.close(fd)
+        py_drop(sl, unlink=True)

@@ -2,7 +2,9 @@
 /*
  * libFuzzer harness for the ShareableList validator and readers: the buffer
  * layer (validate, read, encode + apply, rebuild, format) on an exact-size
- * heap copy, and the handle layer on a mapped file whose bytes are replaced
+ * heap copy, the descriptor layer (the pread probe, deep and shallow, which
+ * must agree with the validator exactly, and get_fd) on a memfd holding the
+ * input, and the handle layer on a mapped file whose bytes are replaced
  * under an attached list.  Any crash, sanitizer report or broken invariant
  * (abort) is a finding.
  */
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shmblock.h"
@@ -41,12 +44,15 @@ static int dirfd_ = -1;
 static char dir_path[64];
 static int file_fd = -1;
 static struct shmblock_slist *handle;
+static int mem_fd = -1;
 
 static void cleanup(void)
 {
 	shmblock_slist_close(handle);
 	if (file_fd >= 0)
 		close(file_fd);
+	if (mem_fd >= 0)
+		close(mem_fd);
 }
 
 /* A list attached once from a private directory; inputs replace its bytes. */
@@ -159,6 +165,119 @@ out:
 	free(buf);
 }
 
+static bool same_layout(const struct shmblock_slist_layout *a,
+			const struct shmblock_slist_layout *b, bool types)
+{
+	uint64_t i;
+
+	if (a->version != b->version || a->count != b->count ||
+	    a->size != b->size || a->data_offset != b->data_offset ||
+	    a->formats_offset != b->formats_offset ||
+	    a->codes_offset != b->codes_offset)
+		return false;
+	for (i = 0; i < a->count; i++) {
+		if (a->items[i].offset != b->items[i].offset ||
+		    a->items[i].capacity != b->items[i].capacity)
+			return false;
+		if (types ? a->items[i].type != b->items[i].type
+			  : b->items[i].type != SHMBLOCK_TYPE_NONE)
+			return false;
+	}
+	return true;
+}
+
+/* Bit-exact equality of two values read from the same bytes. */
+static bool same_value(const struct shmblock_value *a,
+		       const struct shmblock_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	if (a->type == SHMBLOCK_TYPE_FLOAT)
+		return !memcmp(&a->f, &b->f, sizeof(a->f));
+	return shmblock_value_equal(a, b);
+}
+
+/* get_fd of each of the first items reads what the buffer layer reads. */
+static void check_get_fd(const struct shmblock_slist_layout *lay,
+			 const struct shmblock_slist_layout *ref,
+			 const unsigned char *buf)
+{
+	struct shmblock_value v, want;
+	char small[4], big[64];
+	size_t i;
+	int rc, rc_want;
+
+	for (i = 0; i < lay->count && i < 8; i++) {
+		rc_want = shmblock_slist_read(ref, buf, ref->size, i, &want);
+		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, big, sizeof(big));
+		if (rc == -ENOBUFS) {
+			CHECK(rc_want == 0 && want.s.len > sizeof(big) &&
+			      v.s.len == want.s.len);
+		} else {
+			CHECK(rc == rc_want);
+			if (rc == 0) {
+				check_value(&v);
+				CHECK(same_value(&v, &want));
+			}
+		}
+		/* Through the heap when the slot is bigger than the buffer. */
+		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, small, sizeof(small));
+		CHECK(rc == 0 || rc == -ENOBUFS || rc == -EILSEQ);
+		if (rc == -ENOBUFS)
+			CHECK(v.s.len > sizeof(small));
+	}
+	CHECK(shmblock_slist_get_fd(mem_fd, lay, lay->count, &v, big,
+				    sizeof(big)) == -ERANGE);
+}
+
+/*
+ * The probe over a memfd holding the input: deep must give exactly what
+ * validate gives, shallow must accept whatever deep accepts, and a file
+ * shorter than the size the caller claims is -EAGAIN or -EBADMSG.
+ */
+static void fuzz_probe(const uint8_t *data, size_t size)
+{
+	struct shmblock_slist_layout *ref = NULL, *deep = NULL, *shallow = NULL;
+	unsigned char *buf;
+	int rc_ref, rc, rc_shallow;
+
+	if (mem_fd < 0) {
+		mem_fd = memfd_create("fuzz-slist", MFD_CLOEXEC);
+		CHECK(mem_fd >= 0);
+	}
+	if (ftruncate(mem_fd, (off_t)size) < 0 ||
+	    pwrite(mem_fd, data, size, 0) != (ssize_t)size)
+		abort();
+	buf = malloc(size ? size : 1);
+	CHECK(buf);
+	memcpy(buf, data, size);
+	rc_ref = shmblock_slist_validate(buf, size, &ref);
+	rc = shmblock_slist_probe_fd(mem_fd, size, 0, &deep);
+	CHECK(rc == rc_ref);
+	CHECK(shmblock_slist_probe_fd(mem_fd, size, 0, NULL) == rc_ref);
+	rc_shallow = shmblock_slist_probe_fd(mem_fd, size, SHMBLOCK_PROBE_SHALLOW,
+					     &shallow);
+	CHECK(rc_shallow == 0 || rc_shallow == -EBADMSG);
+	CHECK(shmblock_slist_probe_fd(mem_fd, size, SHMBLOCK_PROBE_SHALLOW,
+				      NULL) == rc_shallow);
+	if (rc_ref == 0) {
+		CHECK(same_layout(ref, deep, true));
+		CHECK(rc_shallow == 0);
+		CHECK(same_layout(ref, shallow, false));
+		check_get_fd(deep, ref, buf);
+		check_get_fd(shallow, ref, buf);
+	}
+	rc = shmblock_slist_probe_fd(mem_fd, (uint64_t)size + 8, 0, NULL);
+	CHECK(rc == -EAGAIN || rc == -EBADMSG);
+	rc = shmblock_slist_probe_fd(mem_fd, (uint64_t)size + 8,
+				     SHMBLOCK_PROBE_SHALLOW, NULL);
+	CHECK(rc == 0 || rc == -EAGAIN || rc == -EBADMSG);
+	shmblock_slist_layout_free(ref);
+	shmblock_slist_layout_free(deep);
+	shmblock_slist_layout_free(shallow);
+	free(buf);
+}
+
 static void fuzz_handle(const uint8_t *data, size_t size)
 {
 	struct shmblock_value v;
@@ -192,6 +311,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!handle)
 		setup_handle();
 	fuzz_buffer(data, size);
+	fuzz_probe(data, size);
 	fuzz_handle(data, size);
 	return 0;
 }

@@ -618,6 +618,13 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 			break;
 		}
 		result = fold(tries, result, rc);
+		/*
+		 * Text that stays undecodable through the quick tries is taken
+		 * as it is: CPython leaves such items behind (docs), and its own
+		 * reader fails on them too, so they must not cost the sleeps.
+		 */
+		if (result == -EILSEQ && tries + 1 >= GET_YIELDS)
+			break;
 	}
 	free(sc.heap);
 	return result;

@@ -173,22 +173,18 @@ int shmblock__slist_walk_head(struct slist_walk *w)
 	w->count = n;
 	if (n == 0) {
 		rc = walk_empty(w);
-		w->room = 0;
-		goto regions;
+	} else {
+		/* offsets[0] is 0 only in 3.9+; a 3.8 size is at least 8. */
+		rc = cursor_i64(&w->words, SLIST_WORD, &raw);
+		w->version = raw == 0 ? SHMBLOCK_SLIST_PY39 : SHMBLOCK_SLIST_PY38;
+		w->header = SLIST_WORD * n +
+			    (w->version == SHMBLOCK_SLIST_PY39 ? 2 : 1) * SLIST_WORD;
+		if (rc == 0 && w->header + 9 * n > w->size)
+			rc = -EBADMSG;
 	}
-	/* offsets[0] is 0 only in 3.9+; a 3.8 size is at least 8. */
-	rc = cursor_i64(&w->words, SLIST_WORD, &raw);
 	if (rc < 0)
 		return rc;
-	w->version = raw == 0 ? SHMBLOCK_SLIST_PY39 : SHMBLOCK_SLIST_PY38;
-	w->header = (w->version == SHMBLOCK_SLIST_PY39 ? 2 : 1) * SLIST_WORD +
-		    SLIST_WORD * n;
-	if (w->header + 9 * n > w->size)
-		return -EBADMSG;
 	w->room = w->size - w->header - 9 * n;
-regions:
-	if (rc < 0)
-		return rc;
 	cursor_region(&w->words, 0, w->header);
 	cursor_region(&w->formats, w->header + w->room,
 		      w->header + w->room + SLIST_WORD * n);

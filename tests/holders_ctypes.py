@@ -114,22 +114,45 @@ class Snapshot:
 
 # A helper process that holds blocks as told on its command line and says
 # "ready" once it does; it then waits for stdin to close (or a signal).
+# Mappings go through libc's mmap, not Python's mmap module, which keeps a
+# descriptor of its own: "map" must hold by a mapping only.
 HOLDER_SRC = r"""
-import mmap, os, sys
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
 held = []
 for spec in sys.argv[1:]:
     how, path = spec.split(":", 1)
     flags = os.O_RDWR if how in ("fd", "map", "both") else os.O_RDONLY
     fd = os.open(path, flags)
-    if how in ("map", "both", "maprw"):
-        held.append(mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE))
-    elif how == "mapro":
-        held.append(mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ))
+    if how in ("map", "both", "mapro"):
+        prot = PROT_READ if how == "mapro" else PROT_READ | PROT_WRITE
+        addr = libc.mmap(None, max(os.fstat(fd).st_size, 1), prot, MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
     if how in ("fd", "both", "fdro"):
         held.append(fd)
     else:
         os.close(fd)
-print("ready", flush=True)
+if os.environ.get("HOLDER_FORK"):
+    # The child exits when the parent closes the pipe: stdin is the
+    # parent's alone, so the two never race for a line.
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r)
+    print("ready", child, flush=True)
+    sys.stdin.readline()
+    os.close(w)
+    os.waitpid(child, 0)
+    print("child gone", flush=True)
+else:
+    print("ready", flush=True)
 sys.stdin.read()
 """
 
@@ -140,13 +163,19 @@ class Holders:
     def __init__(self):
         self.procs = []
 
-    def spawn(self, *specs, preexec=None, prefix_cmd=()):
-        p = subprocess.Popen([*prefix_cmd, sys.executable, "-c", HOLDER_SRC, *specs],
+    def spawn(self, *specs, fork=False):
+        """A holder of `specs` ("fd:PATH", "fdro:", "map:", "mapro:", "both:");
+        with fork, it forks a child that keeps everything until a line is
+        written to stdin; then it reaps the child and says "child gone"
+        (p.child is the child's pid)."""
+        env = dict(os.environ, HOLDER_FORK="1" if fork else "")
+        p = subprocess.Popen([sys.executable, "-c", HOLDER_SRC, *specs],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             preexec_fn=preexec)
+                             env=env)
         self.procs.append(p)
-        line = p.stdout.readline()
-        assert line.strip() == "ready", "holder failed: %r" % line
+        line = p.stdout.readline().split()
+        assert line and line[0] == "ready", "holder failed: %r" % line
+        p.child = int(line[1]) if fork else None
         return p
 
     def stop(self, p, sig=None):
@@ -158,6 +187,11 @@ class Holders:
 
     def close(self):
         for p in self.procs:
+            if p.child:
+                try:
+                    os.kill(p.child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if p.poll() is None:
                 p.kill()
             p.wait()

@@ -2,11 +2,14 @@
 """Shared fixtures: the built library through ctypes, and unique block names
 that are removed from /dev/shm after each test, whether it passed or not."""
 
+import atexit
 import ctypes
 import errno
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -114,11 +117,24 @@ def err(code):
     return errno.errorcode.get(-code, code)
 
 
+# Every temporary directory this test run makes (mount points among them)
+# lives under one directory of its own, so that the check below sees only
+# this run's mounts, never those of another run on the same machine.
+# It is removed at exit, after pytest's own temporary files (atexit runs
+# the last registered first), and other users reach mount points in it.
+SESSION_TMP = tempfile.mkdtemp(prefix="shmfs-tests-")
+os.chmod(SESSION_TMP, 0o755)
+tempfile.tempdir = SESSION_TMP
+atexit.register(shutil.rmtree, SESSION_TMP, True)
+
+
 def fuse_mounts():
-    """The FUSE mount points of the machine, from /proc/self/mounts (a dead
-    mount still shows there, while os.path.ismount can't stat it)."""
+    """This run's FUSE mount points, from /proc/self/mounts (a dead mount
+    still shows there, while os.path.ismount can't stat it)."""
     with open("/proc/self/mounts") as f:
-        return {line.split()[1] for line in f if line.split()[2].startswith("fuse")}
+        return {line.split()[1] for line in f
+                if line.split()[2].startswith("fuse") and
+                line.split()[1].startswith(SESSION_TMP + "/")}
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The per-mount state of the shmfs daemon and the helpers its modules share. */
+/*
+ * The ground floor of the daemon: the per-mount state, the name mapping
+ * between the mount and the shm directory, the log and the reply helpers.
+ * Every file of fs/ may use it (docs/shmfs.md has the layers).
+ */
 #ifndef SHMFS_FS_H
 #define SHMFS_FS_H
 
@@ -19,6 +23,7 @@ struct passthrough;
 struct watch;
 struct created_set;
 struct listing;
+struct expect_set;
 
 /*
  * One mount.  Set up in main() before the session runs and read-only while
@@ -42,6 +47,7 @@ struct shmfs {
 	struct fuse_session *se;
 	struct passthrough *pt;         /* never NULL while the session runs */
 	struct inode_table *inodes;
+	struct expect_set *expected;    /* the mount's own namespace events */
 	struct watch *watch;
 	struct created_set *created;    /* NULL without -o cleanup */
 	struct listing *listing;        /* the top level, kept by the watch */
@@ -55,10 +61,30 @@ static inline struct shmfs *req_fs(fuse_req_t req)
 }
 
 /*
- * Replies to `req` with a negative core or syscall result.  `rc` must be
- * negative; 0 would be a success reply, which only the caller can build.
+ * Names of the mount's own temporary blocks (the list rebuild's, in
+ * shmdir.c), after the prefix.  The mount never shows them.
  */
-void reply_rc(fuse_req_t req, int rc);
+#define SHMFS_TMP_PREFIX ".shmfs-tmp-"
+
+/* POSIX named semaphores live in the same directory under this prefix. */
+#define SHMFS_SEM_PREFIX "sem."
+
+/*
+ * Maps a name of the mount to the block name in the shm directory (the
+ * prefix in front).  Errors: -ENAMETOOLONG, -EINVAL (not a block name),
+ * -ENOENT (a name the mount hides, such as a named semaphore's "sem.*").
+ */
+int shmfs_block_name(const struct shmfs *fs, const char *name,
+		     char out[NAME_MAX + 1]);
+
+/*
+ * Maps a name of the shm directory to the name the mount shows, or NULL
+ * when the mount hides it (another prefix, a semaphore, a temporary block).
+ */
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name);
+
+/* A string hash for the daemon's tables (FNV-1a). */
+size_t shmfs_name_hash(const char *name);
 
 /* Logs a line to stderr in the foreground, to syslog in the background. */
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
@@ -68,123 +94,27 @@ void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 void shmfs_log_mode(struct shmfs *fs);
 
 /*
- * Maps a name of the mount to the block name in the shm directory (the
- * prefix in front).  Errors: -ENAMETOOLONG, -EINVAL (not a block name),
- * -ENOENT (a name the mount hides, such as a named semaphore's "sem.*").
+ * Replies to `req` with a status: 0 is success (for the requests whose
+ * success reply is an empty error reply), a negative core or syscall result
+ * is that errno.  A positive `rc` is a handler bug and answers EIO.
  */
-int ns_block_name(const struct shmfs *fs, const char *name,
-		  char out[NAME_MAX + 1]);
+void reply_rc(fuse_req_t req, int rc);
+
+/* Fills a FUSE entry for `node` with attributes `st`, cached fs->timeout. */
+void shmfs_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
+		      struct node *node, const struct stat *st);
 
 /*
- * Maps a name of the shm directory to the name the mount shows, or NULL
- * when the mount hides it (another prefix, a semaphore).
+ * Sends an entry that holds one reference to its node (e->ino); if the
+ * kernel did not get it (the request was interrupted), drops the reference.
  */
-const char *ns_mount_name(const struct shmfs *fs, const char *shm_name);
+void reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
 
 /*
- * Creates the block file for the mount name `name` (open with `access`,
- * O_RDONLY or O_RDWR), owned by the caller with exactly `mode`, records it
- * for -o cleanup and stats it.  Leaves nothing behind on error.  Returns the
- * open descriptor or -errno.  The core can't do this: like CPython it refuses
- * to create an empty block, while a file system creates empty files.
+ * Replies to a getxattr or listxattr of `size` with `n` bytes of `buf`:
+ * the length when size is 0, -ERANGE when it doesn't fit, else the data.
+ * A negative `n` is an error reply.
  */
-int ns_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
-		  struct stat *st);
-/* Undoes ns_make_block (the caller still closes the descriptor). */
-void ns_unmake_block(struct shmfs *fs, const char *name, const struct stat *st);
-
-/*
- * Renames `from` to `to` in the shm directory (renameat2 `flags`), telling
- * the watch that the events are the mount's own.  Returns 0 or -errno.
- */
-int ns_rename_expecting(struct shmfs *fs, const char *from, const char *to,
-			unsigned flags);
-
-/* Fills a FUSE entry for a block node from the block's stat. */
-void ns_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
-		   struct node *node, const struct stat *st);
-
-/* The lowlevel operations, split by kind of node (ops_*.c, namespace.c). */
-void ns_lookup(fuse_req_t req, struct node *dir, const char *name);
-void ns_getattr(fuse_req_t req, struct node *dir);
-void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi);
-void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
-		struct fuse_file_info *fi, bool plus);
-void ns_releasedir(fuse_req_t req, struct fuse_file_info *fi);
-void ns_statfs(fuse_req_t req);
-void ns_create(fuse_req_t req, struct node *dir, const char *name,
-	       mode_t mode, struct fuse_file_info *fi);
-void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
-	      mode_t mode);
-void ns_unlink(fuse_req_t req, struct node *dir, const char *name);
-void ns_rmdir(fuse_req_t req, struct node *dir, const char *name);
-void ns_rename(fuse_req_t req, struct node *dir, const char *name,
-	       struct node *newdir, const char *newname, unsigned flags);
-
-void block_getattr(fuse_req_t req, struct node *node);
-/*
- * chown, chmod (mode & mode_mask) and utimens of `to_set` on a block's
- * descriptor, in that order.  Returns 0 or -errno.
- */
-int fd_set_attrs(int fd, const struct stat *attr, int to_set, mode_t mode_mask);
-void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
-		   int to_set, struct fuse_file_info *fi);
-void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi);
-/*
- * Opens `node` for an OPEN or CREATE reply: fills `fi` and sets
- * *backing_id to the passthrough backing id, or 0 when the daemon serves the
- * data.  On error nothing is left open.  Errors: -ESTALE (the name no longer
- * names this block), -EACCES, and the core's.
- */
-int block_open_prepare(struct shmfs *fs, struct node *node,
-		       struct fuse_file_info *fi, int *backing_id);
-void block_read(fuse_req_t req, struct node *node, size_t size, off_t off,
-		struct fuse_file_info *fi);
-void block_write(fuse_req_t req, struct node *node, const char *buf,
-		 size_t size, off_t off, struct fuse_file_info *fi);
-void block_release(fuse_req_t req, struct fuse_file_info *fi);
-/* Closes what block_open_prepare left in fi->fh. */
-void block_close_fh(struct fuse_file_info *fi);
-void block_fallocate(fuse_req_t req, struct node *node, int mode,
-		     off_t offset, off_t length);
-void block_setxattr(fuse_req_t req, struct node *node, const char *name,
-		    const char *value, size_t size, int flags);
-void block_getxattr(fuse_req_t req, struct node *node, const char *name,
-		    size_t size);
-void block_listxattr(fuse_req_t req, struct node *node, size_t size);
-void block_removexattr(fuse_req_t req, struct node *node, const char *name);
-
-/* ShareableLists as directories (ops_list.c). */
-void list_fill_dir_entry(const struct shmfs *fs, struct fuse_entry_param *e,
-			 struct node *node, const struct stat *block);
-void list_lookup(fuse_req_t req, struct node *dir, const char *name);
-void list_getattr(fuse_req_t req, struct node *node);
-void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
-		  int to_set);
-void list_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi);
-void list_release(fuse_req_t req, struct fuse_file_info *fi);
-void list_read(fuse_req_t req, struct node *node, size_t size, off_t off,
-	       struct fuse_file_info *fi);
-void list_write(fuse_req_t req, struct node *node, const char *buf,
-		size_t size, off_t off, struct fuse_file_info *fi);
-void list_create(fuse_req_t req, struct node *dir, const char *name,
-		 mode_t mode, struct fuse_file_info *fi);
-void list_mknod(fuse_req_t req, struct node *dir, const char *name,
-		mode_t mode);
-void list_opendir(fuse_req_t req, struct node *dir,
-		  struct fuse_file_info *fi);
-void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
-		  struct fuse_file_info *fi, bool plus);
-void list_releasedir(fuse_req_t req, struct fuse_file_info *fi);
-void list_getxattr(fuse_req_t req, struct node *node, const char *name,
-		   size_t size);
-void list_listxattr(fuse_req_t req, struct node *node, size_t size);
-void list_setxattr(fuse_req_t req, struct node *node, const char *name,
-		   const char *value, size_t size, int flags, bool remove);
-/* mkdir in the root: an empty list (16 zero bytes marked LIST_XATTR). */
-void list_mkdir(fuse_req_t req, const char *name, mode_t mode);
-
-/* The operations table (ops.c). */
-extern const struct fuse_lowlevel_ops shmfs_ops;
+void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
 
 #endif

@@ -73,14 +73,6 @@ static size_t ino_hash(dev_t dev, ino_t ino)
 	return (size_t)(h ^ (h >> 29));
 }
 
-static size_t name_hash(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	return (size_t)h;
-}
 
 static struct node **ino_slot(struct hash *h, dev_t dev, ino_t ino)
 {
@@ -112,7 +104,7 @@ static void child_remove(struct inode_table *t, struct node *n)
 
 static struct node **name_slot(struct hash *h, const char *name)
 {
-	return &h->buckets[name_hash(name) & (h->nbuckets - 1)];
+	return &h->buckets[shmfs_name_hash(name) & (h->nbuckets - 1)];
 }
 
 static void ino_insert(struct inode_table *t, struct node *n)
@@ -204,8 +196,8 @@ static void maybe_grow(struct inode_table *t)
 		}
 		for (n = t->by_name.buckets[i]; n; n = next) {
 			next = n->name_next;
-			n->name_next = nb[name_hash(n->name) & (size - 1)];
-			nb[name_hash(n->name) & (size - 1)] = n;
+			n->name_next = nb[shmfs_name_hash(n->name) & (size - 1)];
+			nb[shmfs_name_hash(n->name) & (size - 1)] = n;
 		}
 		for (n = t->by_child.buckets[i]; n; n = next) {
 			size_t b = child_hash(n->parent, n->child_key) &

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* List blocks through their descriptor: private copies, probes, edits, rebuilds. */
+/* List blocks, read only: private copies of a block, and whether it is a list. */
 
 /*
  * The daemon never maps a block.  Everything it knows about a list comes
@@ -15,15 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/random.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "cleanup.h"
 #include "fs.h"
 #include "list_block.h"
-#include "watch.h"
 
 /* Copies of a block whose size keeps changing are given up after this. */
 #define SNAP_TRIES 8
@@ -258,163 +254,5 @@ int list_classify(const struct shmfs *fs, const char *shm_name,
 			rc = 0;
 	}
 	close(fd);
-	return rc;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n = pwrite(fd, buf, len, off);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
-}
-
-int list_edit_write(int fd, const struct shmblock_slist_edit *edit)
-{
-	unsigned char *slot;
-	int rc;
-
-	rc = pwrite_full(fd, edit->format, sizeof(edit->format),
-			 (off_t)edit->format_offset);
-	if (rc == 0)
-		rc = pwrite_full(fd, &edit->code, 1, (off_t)edit->code_offset);
-	if (rc < 0)
-		return rc;
-	if (!edit->payload)
-		return pwrite_full(fd, edit->scalar, sizeof(edit->scalar),
-				   (off_t)edit->data_offset);
-	/* The whole slot in one write: value, then NUL padding. */
-	slot = calloc(1, edit->data_len ? edit->data_len : 1);
-	if (!slot)
-		return -ENOMEM;
-	memcpy(slot, edit->payload, edit->payload_len);
-	rc = pwrite_full(fd, slot, edit->data_len, (off_t)edit->data_offset);
-	free(slot);
-	return rc;
-}
-
-/* Creates a hidden temporary block with the mode and owner of `old`. */
-static int make_tmp(struct shmfs *fs, const struct stat *old,
-		    char name[NAME_MAX + 1])
-{
-	uint32_t r;
-	int fd, tries;
-
-	for (tries = 0; tries < 16; tries++) {
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint32_t)rand();
-		if (snprintf(name, NAME_MAX + 1, "%s" LIST_TMP_PREFIX "%08x",
-			     fs->prefix, r) > NAME_MAX)
-			return -ENAMETOOLONG;
-		fd = openat(fs->dirfd, name,
-			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    old->st_mode & 0777);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0)
-		return -errno;
-	if (fs->is_root && fchown(fd, old->st_uid, old->st_gid) < 0)
-		goto fail;
-	if ((old->st_mode & 07777) != 0777 && fchmod(fd, old->st_mode & 07777))
-		goto fail;
-	return fd;
-fail:
-	tries = -errno;
-	close(fd);
-	unlinkat(fs->dirfd, name, 0);
-	return tries;
-}
-
-int list_rebuild(struct shmfs *fs, const char *shm_name, int fd,
-		 const struct list_snap *old,
-		 const struct shmblock_value *values, size_t count,
-		 struct stat *new_st)
-{
-	char tmp[NAME_MAX + 1], mark[8];
-	unsigned char *buf = NULL;
-	struct stat swapped;
-	size_t size;
-	ssize_t marklen;
-	int tfd, rc;
-
-	rc = shmblock_slist_layout_size(values, count, &size);
-	if (rc < 0)
-		return rc;
-	if (size > LIST_MAX_BLOCK)
-		return -EFBIG;
-	buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	rc = shmblock_slist_build(values, count, buf, size);
-	if (rc < 0)
-		goto out;
-	tfd = make_tmp(fs, &old->st, tmp);
-	if (tfd < 0) {
-		rc = tfd;
-		goto out;
-	}
-	if (!fs->sparse) {
-		rc = -posix_fallocate(tfd, 0, (off_t)size);
-		if (rc < 0)
-			goto out_unlink;
-	}
-	if (ftruncate(tfd, (off_t)size) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	rc = pwrite_full(tfd, buf, size, 0);
-	if (rc < 0)
-		goto out_unlink;
-	marklen = fgetxattr(fd, LIST_XATTR, mark, sizeof(mark));
-	if (marklen > 0 &&
-	    fsetxattr(tfd, LIST_XATTR, mark, (size_t)marklen, 0) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	if (fstat(tfd, new_st) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	if (fs->created && created_set_has_fd(fs->created, fd)) {
-		rc = created_set_add(fs->created, tfd);
-		if (rc < 0)
-			goto out_unlink;
-	}
-	rc = ns_rename_expecting(fs, tmp, shm_name, RENAME_EXCHANGE);
-	if (rc < 0)
-		goto out_uncreate;
-	/* The file swapped out must be the one we copied, or swap back. */
-	if (fstatat(fs->dirfd, tmp, &swapped, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    swapped.st_dev != old->st.st_dev ||
-	    swapped.st_ino != old->st.st_ino) {
-		if (ns_rename_expecting(fs, tmp, shm_name, RENAME_EXCHANGE) < 0) {
-			/* Someone else's block is under tmp: never unlink it. */
-			shmfs_log(fs, LOG_ERR, "list rebuild: could not swap "
-				  "%s back from %s", shm_name, tmp);
-			close(tfd);
-			rc = -EIO;
-			goto out;
-		}
-		rc = -EAGAIN;
-		goto out_uncreate;
-	}
-	if (fs->created)
-		created_set_remove(fs->created, old->st.st_dev,
-				   old->st.st_ino);
-	unlinkat(fs->dirfd, tmp, 0);
-	close(tfd);
-	goto out;
-
-out_uncreate:
-	if (fs->created)
-		created_set_remove(fs->created, new_st->st_dev,
-				   new_st->st_ino);
-out_unlink:
-	unlinkat(fs->dirfd, tmp, 0);
-	close(tfd);
-out:
-	free(buf);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* List blocks through their descriptor: private copies, probes, edits, rebuilds. */
+/* List blocks, read only: private copies of a block, and whether it is a list. */
 #ifndef SHMFS_LIST_BLOCK_H
 #define SHMFS_LIST_BLOCK_H
 
@@ -16,9 +16,6 @@ struct shmfs;
 
 /* Blocks larger than this are never shown as lists (the daemon copies them). */
 #define LIST_MAX_BLOCK (256u << 20)
-
-/* Names of the mount's own temporary blocks (after the prefix): hidden. */
-#define LIST_TMP_PREFIX ".shmfs-tmp-"
 
 /* A validated private copy of a list block. */
 struct list_snap {
@@ -61,26 +58,5 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
  */
 int list_classify(const struct shmfs *fs, const char *shm_name,
 		  struct stat *st);
-
-/*
- * Writes the edit to the block at `fd` as CPython does (format, code, then
- * the data slot).  Errors: pwrite's, -EIO on a short write.
- */
-int list_edit_write(int fd, const struct shmblock_slist_edit *edit);
-
-/*
- * Replaces the list `shm_name`, whose copy is `old` (open at `fd`), by a new
- * block of `values` under the same name: built in a hidden temporary block
- * with the old one's mode, owner and LIST_XATTR, then swapped in with
- * RENAME_EXCHANGE, and the old file unlinked.  Processes attached to the old
- * block keep it.  On error the list is left as it was and no temporary block
- * remains.  Fills `new_st`.  Errors: -ENOENT (the list went away), -EAGAIN
- * (another block took the name meanwhile), -EFBIG, -ENOSPC and the others of
- * creating and filling a block.
- */
-int list_rebuild(struct shmfs *fs, const char *shm_name, int fd,
-		 const struct list_snap *old,
-		 const struct shmblock_value *values, size_t count,
-		 struct stat *new_st);
 
 #endif

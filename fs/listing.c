@@ -45,14 +45,6 @@ struct listing {
 				/* the kernel may keep, or WATCH_BUSY */
 };
 
-static size_t name_hash(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	return (size_t)(h ^ (h >> 32));
-}
 
 static int set_init(struct name_set *s)
 {
@@ -77,7 +69,7 @@ static void set_destroy(struct name_set *s)
 /* The link that points at `name`'s entry, or at its chain's end. */
 static struct name_entry **set_find(struct name_set *s, const char *name)
 {
-	struct name_entry **p = &s->buckets[name_hash(name) &
+	struct name_entry **p = &s->buckets[shmfs_name_hash(name) &
 					      (s->nbuckets - 1)];
 
 	for (; *p; p = &(*p)->hash_next)
@@ -95,7 +87,7 @@ static void set_maybe_grow(struct name_set *s)
 	if (s->count < s->nbuckets * 2 || !(nb = calloc(size, sizeof(*nb))))
 		return;
 	for (e = s->head; e; e = e->next) {
-		slot = name_hash(e->name) & (size - 1);
+		slot = shmfs_name_hash(e->name) & (size - 1);
 		e->hash_next = nb[slot];
 		nb[slot] = e;
 	}
@@ -256,7 +248,7 @@ static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
 		goto out;
 	}
 	while ((errno = 0, de = readdir(dir))) {
-		if (!ns_mount_name(fs, de->d_name) ||
+		if (!shmfs_mount_name(fs, de->d_name) ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		e = set_add(&fresh, de->d_name, 0);

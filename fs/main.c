@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +13,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "cleanup.h"
 #include "fs.h"
 #include "inode.h"
 #include "listing.h"
+#include "ops.h"
 #include "passthrough.h"
 #include "shmblock.h"
+#include "shmdir.h"
 #include "stale.h"
 #include "watch.h"
 
@@ -49,40 +49,6 @@ static const struct fuse_opt shmfs_opts[] = {
 	OPT("timeout=%lf", timeout, 0),
 	FUSE_OPT_END
 };
-
-void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (fs->foreground) {
-		char line[1024];
-
-		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "shmfs: %s%s\n",
-			priority <= LOG_ERR ? "error: " :
-			priority == LOG_WARNING ? "warning: " : "", line);
-	} else {
-		vsyslog(priority, fmt, ap);
-	}
-	va_end(ap);
-}
-
-void shmfs_log_mode(struct shmfs *fs)
-{
-	if (atomic_exchange(&fs->mode_logged, true))
-		return;
-	if (passthrough_active(fs->pt))
-		shmfs_log(fs, LOG_INFO, "data path: kernel passthrough; read, "
-			  "write and mmap go straight to the blocks' pages");
-	else
-		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
-			  "read and write see the blocks at once, MAP_SHARED "
-			  "mappings %s", fs->nopassthrough ?
-			  "-o nopassthrough" : "no kernel passthrough",
-			  fs->nommap ? "are refused (-o nommap)" :
-			  "are a page cache copy, not the blocks' pages");
-}
 
 static void usage(const char *prog)
 {
@@ -310,12 +276,12 @@ int main(int argc, char *argv[])
 	if (inode_table_create(&fs, &root_st, &fs.inodes) < 0)
 		goto out_dir;
 	if (listing_create(&fs.listing) < 0)
-		goto out_inodes;
-	if (fs.cleanup && created_set_create(&fs.created) < 0)
-		goto out_inodes;
+		goto out_shmdir;
+	if (shmdir_open(&fs) < 0)
+		goto out_shmdir;
 	fs.se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), &fs);
 	if (!fs.se)
-		goto out_created;
+		goto out_shmdir;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs.se, mountpoint) != 0)
@@ -349,20 +315,17 @@ int main(int argc, char *argv[])
 out_unmount:
 	fuse_session_unmount(fs.se);
 	watch_free(fs.watch);
-	if (fs.created) {
-		rc = created_set_unlink_all(fs.created, fs.dirfd, fs.prefix);
-		if (rc < 0)
-			shmfs_log(&fs, LOG_ERR, "cleanup of %s: %s",
-				  fs.shmdir, strerror(-rc));
-	}
+	rc = shmdir_cleanup(&fs);
+	if (rc < 0)
+		shmfs_log(&fs, LOG_ERR, "cleanup of %s: %s", fs.shmdir,
+			  strerror(-rc));
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
 	passthrough_free(fs.pt);
-out_created:
-	created_set_free(fs.created);
-out_inodes:
+out_shmdir:
+	shmdir_close(&fs);
 	listing_free(fs.listing);
 	inode_table_free(fs.inodes);
 out_dir:

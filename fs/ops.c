@@ -3,31 +3,35 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 
-#include "fs.h"
-#include "inode.h"
+#include "node_ops.h"
+#include "ops.h"
 
-void reply_rc(fuse_req_t req, int rc)
-{
-	/* A success here would be a handler bug; don't answer it with 0. */
-	fuse_reply_err(req, rc < 0 ? -rc : EIO);
-}
+/* Each kind's handlers; a block's .raw is a block. */
+static const struct node_ops *const kind_ops[] = {
+	[NODE_ROOT] = &root_ops,
+	[NODE_BLOCK] = &block_ops,
+	[NODE_LIST] = &list_ops,
+	[NODE_LIST_ENTRY] = &item_ops,
+	[NODE_LIST_RAW] = &block_ops,
+	[NODE_LIST_META] = &item_ops,
+};
 
 static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 {
 	return inode_get(req_fs(req)->inodes, ino);
 }
 
-/* A block's bytes as a file: the block itself, or a list's .raw. */
-static bool is_block(const struct node *node)
+static const struct node_ops *ops_of(const struct node *node)
 {
-	return node->kind == NODE_BLOCK || node->kind == NODE_LIST_RAW;
+	return kind_ops[node->kind];
 }
 
-/* An item of a list, or its .format or .json. */
-static bool is_list_file(const struct node *node)
+/* Whether a node is a directory: what a missing handler answers depends. */
+static bool is_dir(const struct node *node)
 {
-	return node->kind == NODE_LIST_ENTRY || node->kind == NODE_LIST_META;
+	return node->kind == NODE_ROOT || node->kind == NODE_LIST;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -56,10 +60,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		ns_lookup(req, dir, name);
-	else if (dir->kind == NODE_LIST)
-		list_lookup(req, dir, name);
+	if (ops_of(dir)->lookup)
+		ops_of(dir)->lookup(req, dir, name);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -87,12 +89,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_ROOT)
-		ns_getattr(req, node);
-	else if (is_block(node))
-		block_getattr(req, node);
-	else
-		list_getattr(req, node);
+	ops_of(node)->getattr(req, node);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -100,13 +97,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct node *node = req_node(req, ino);
 
-	/* The shm directory itself is not ours to change. */
-	if (node->kind == NODE_ROOT)
-		reply_rc(req, -EPERM);
-	else if (is_block(node))
-		block_setattr(req, node, attr, to_set, fi);
-	else
-		list_setattr(req, node, attr, to_set);
+	ops_of(node)->setattr(req, node, attr, to_set, fi);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -114,24 +105,21 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		ns_mknod(req, dir, name, mode);
-	else if (dir->kind == NODE_LIST)
-		list_mknod(req, dir, name, mode);
+	if (ops_of(dir)->mknod)
+		ops_of(dir)->mknod(req, dir, name, mode);
 	else
 		reply_rc(req, -ENOTDIR);
 }
 
-/* A directory in the root is a list; lists hold no directories. */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		list_mkdir(req, name, mode);
+	if (ops_of(dir)->mkdir)
+		ops_of(dir)->mkdir(req, dir, name, mode);
 	else
-		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
+		reply_rc(req, -ENOTDIR);
 }
 
 /* No symlinks or hard links. */
@@ -152,19 +140,18 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node *dir = req_node(req, parent);
 
-	/* A list's items can't be removed: CPython lists have a fixed length. */
-	if (dir->kind == NODE_ROOT)
-		ns_unlink(req, dir, name);
+	if (ops_of(dir)->unlink)
+		ops_of(dir)->unlink(req, dir, name);
 	else
-		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
+		reply_rc(req, -ENOTDIR);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		ns_rmdir(req, dir, name);
+	if (ops_of(dir)->rmdir)
+		ops_of(dir)->rmdir(req, dir, name);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -175,21 +162,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		ns_rename(req, dir, name, req_node(req, newparent), newname,
-			  flags);
+	if (ops_of(dir)->rename)
+		ops_of(dir)->rename(req, dir, name, req_node(req, newparent),
+				    newname, flags);
 	else
-		reply_rc(req, dir->kind == NODE_LIST ? -EPERM : -ENOTDIR);
+		reply_rc(req, -ENOTDIR);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_open(req, node, fi);
-	else if (is_list_file(node))
-		list_open(req, node, fi);
+	if (ops_of(node)->open)
+		ops_of(node)->open(req, node, fi);
 	else
 		reply_rc(req, -EISDIR);
 }
@@ -199,10 +184,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct node *dir = req_node(req, parent);
 
-	if (dir->kind == NODE_ROOT)
-		ns_create(req, dir, name, mode, fi);
-	else if (dir->kind == NODE_LIST)
-		list_create(req, dir, name, mode, fi);
+	if (ops_of(dir)->create)
+		ops_of(dir)->create(req, dir, name, mode, fi);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -212,10 +195,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node) && node->blk)
-		block_read(req, node, size, off, fi);
-	else if (is_list_file(node))
-		list_read(req, node, size, off, fi);
+	if (ops_of(node)->read)
+		ops_of(node)->read(req, node, size, off, fi);
 	else
 		reply_rc(req, -EBADF);
 }
@@ -225,10 +206,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node) && node->blk)
-		block_write(req, node, buf, size, off, fi);
-	else if (is_list_file(node))
-		list_write(req, node, buf, size, off, fi);
+	if (ops_of(node)->write)
+		ops_of(node)->write(req, node, buf, size, off, fi);
 	else
 		reply_rc(req, -EBADF);
 }
@@ -237,23 +216,25 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	reply_rc(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	reply_rc(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	/* An open file pins its node: it is still there. */
-	if (is_list_file(req_node(req, ino)))
-		list_release(req, fi);
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->release)
+		ops_of(node)->release(req, node, fi);
 	else
-		block_release(req, fi);
+		reply_rc(req, 0);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -261,10 +242,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_ROOT)
-		ns_opendir(req, node, fi);
-	else if (node->kind == NODE_LIST)
-		list_opendir(req, node, fi);
+	if (ops_of(node)->opendir)
+		ops_of(node)->opendir(req, node, fi);
 	else
 		reply_rc(req, -ENOTDIR);
 }
@@ -274,10 +253,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_LIST)
-		list_readdir(req, node, size, off, fi, false);
+	if (ops_of(node)->readdir)
+		ops_of(node)->readdir(req, node, size, off, fi, false);
 	else
-		ns_readdir(req, node, size, off, fi, false);
+		reply_rc(req, -ENOTDIR);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -285,30 +264,37 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct node *node = req_node(req, ino);
 
-	if (node->kind == NODE_LIST)
-		list_readdir(req, node, size, off, fi, true);
+	if (ops_of(node)->readdir)
+		ops_of(node)->readdir(req, node, size, off, fi, true);
 	else
-		ns_readdir(req, node, size, off, fi, true);
+		reply_rc(req, -ENOTDIR);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	if (req_node(req, ino)->kind == NODE_LIST)
-		list_releasedir(req, fi);
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->releasedir)
+		ops_of(node)->releasedir(req, node, fi);
 	else
-		ns_releasedir(req, fi);
+		reply_rc(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	reply_rc(req, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	ns_statfs(req);
+	struct statvfs sv;
+
+	if (fstatvfs(req_fs(req)->dirfd, &sv) < 0)
+		reply_rc(req, -errno);
+	else
+		fuse_reply_statfs(req, &sv);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -316,12 +302,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_setxattr(req, node, name, value, size, flags);
-	else if (node->kind != NODE_ROOT)
-		list_setxattr(req, node, name, value, size, flags, false);
-	else
-		reply_rc(req, -EPERM);
+	ops_of(node)->setxattr(req, node, name, value, size, flags);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -329,38 +310,21 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_getxattr(req, node, name, size);
-	else if (node->kind != NODE_ROOT)
-		list_getxattr(req, node, name, size);
-	else
-		reply_rc(req, -ENODATA);
+	ops_of(node)->getxattr(req, node, name, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_listxattr(req, node, size);
-	else if (node->kind != NODE_ROOT)
-		list_listxattr(req, node, size);
-	else if (size == 0)
-		fuse_reply_xattr(req, 0);
-	else
-		fuse_reply_buf(req, NULL, 0);
+	ops_of(node)->listxattr(req, node, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_removexattr(req, node, name);
-	else if (node->kind != NODE_ROOT)
-		list_setxattr(req, node, name, NULL, 0, 0, true);
-	else
-		reply_rc(req, -EPERM);
+	ops_of(node)->removexattr(req, node, name);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -368,10 +332,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 {
 	struct node *node = req_node(req, ino);
 
-	if (is_block(node))
-		block_fallocate(req, node, mode, offset, length);
+	if (ops_of(node)->fallocate)
+		ops_of(node)->fallocate(req, node, mode, offset, length);
 	else
-		reply_rc(req, is_list_file(node) ? -EOPNOTSUPP : -EISDIR);
+		reply_rc(req, is_dir(node) ? -EISDIR : -EOPNOTSUPP);
 }
 
 const struct fuse_lowlevel_ops shmfs_ops = {

@@ -10,10 +10,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs.h"
-#include "inode.h"
+#include "ops_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
+#include "shmdir.h"
 
 /* Largest xattr value Linux allows. */
 #define XATTR_VALUE_MAX 65536
@@ -41,7 +41,7 @@ static int node_block(struct shmfs *fs, struct node *node,
 		goto out;
 	rc = inode_name(fs->inodes, node, name);
 	if (rc == 0)
-		rc = ns_block_name(fs, name, shm_name);
+		rc = shmfs_block_name(fs, name, shm_name);
 	if (rc < 0)
 		goto out_stale;
 	rc = shmblock_attach_at(fs->dirfd, shm_name, flags, &blk);
@@ -111,7 +111,7 @@ static int node_stat(struct shmfs *fs, struct node *node, struct stat *st)
 		return fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
 	rc = inode_name(fs->inodes, node, name);
 	if (rc == 0)
-		rc = ns_block_name(fs, name, shm_name);
+		rc = shmfs_block_name(fs, name, shm_name);
 	if (rc < 0)
 		return -ESTALE;
 	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -121,7 +121,7 @@ static int node_stat(struct shmfs *fs, struct node *node, struct stat *st)
 	return 0;
 }
 
-void block_getattr(fuse_req_t req, struct node *node)
+static void block_getattr(fuse_req_t req, struct node *node)
 {
 	struct shmfs *fs = req_fs(req);
 	struct stat st;
@@ -178,34 +178,6 @@ static int clear_set_id(fuse_req_t req, int fd)
 	return 0;
 }
 
-int fd_set_attrs(int fd, const struct stat *attr, int to_set, mode_t mode_mask)
-{
-	struct timespec times[2] = {
-		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
-	};
-
-	/* Owner before mode: chown clears set-id bits a chmod may set. */
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) &&
-	    fchown(fd, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
-		   to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1) < 0)
-		return -errno;
-	if (to_set & FUSE_SET_ATTR_MODE &&
-	    fchmod(fd, attr->st_mode & 07777 & mode_mask) < 0)
-		return -errno;
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		times[0].tv_nsec = UTIME_NOW;
-	else if (to_set & FUSE_SET_ATTR_ATIME)
-		times[0] = attr->st_atim;
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		times[1].tv_nsec = UTIME_NOW;
-	else if (to_set & FUSE_SET_ATTR_MTIME)
-		times[1] = attr->st_mtim;
-	if ((times[0].tv_nsec != UTIME_OMIT || times[1].tv_nsec != UTIME_OMIT)
-	    && futimens(fd, times) < 0)
-		return -errno;
-	return 0;
-}
-
 static int set_attrs(struct shmfs *fs, struct shmblock *blk,
 		     const struct stat *attr, int to_set)
 {
@@ -219,10 +191,10 @@ static int set_attrs(struct shmfs *fs, struct shmblock *blk,
 		if (rc < 0)
 			return rc;
 	}
-	return fd_set_attrs(shmblock_fd(blk), attr, to_set, 07777);
+	return shmdir_set_attrs(shmblock_fd(blk), attr, to_set, 07777);
 }
 
-void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
+static void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		   int to_set, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
@@ -351,7 +323,7 @@ void block_close_fh(struct fuse_file_info *fi)
 	fi->fh = 0;
 }
 
-void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
+static void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	int rc, backing_id;
@@ -373,19 +345,26 @@ void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 		block_close_fh(fi);
 }
 
-void block_release(fuse_req_t req, struct fuse_file_info *fi)
+static void block_release(fuse_req_t req, struct node *node,
+			  struct fuse_file_info *fi)
 {
 	/* The node may already be forgotten: only the file's own state. */
 	block_close_fh(fi);
 	fuse_reply_err(req, 0);
 }
 
-void block_read(fuse_req_t req, struct node *node, size_t size, off_t off,
-		struct fuse_file_info *fi)
+static void block_read(fuse_req_t req, struct node *node, size_t size,
+		       off_t off, struct fuse_file_info *fi)
 {
-	char *buf = malloc(size ? size : 1);
+	char *buf;
 	ssize_t n;
 
+	/* Only an open file reads, and opening attached the block. */
+	if (!node->blk) {
+		reply_rc(req, -EBADF);
+		return;
+	}
+	buf = malloc(size ? size : 1);
 	if (!buf) {
 		reply_rc(req, -ENOMEM);
 		return;
@@ -398,13 +377,18 @@ void block_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	free(buf);
 }
 
-void block_write(fuse_req_t req, struct node *node, const char *buf,
-		 size_t size, off_t off, struct fuse_file_info *fi)
+static void block_write(fuse_req_t req, struct node *node, const char *buf,
+			size_t size, off_t off, struct fuse_file_info *fi)
 {
-	int fd = fi->fh ? (int)(fi->fh - 1) : shmblock_fd(node->blk);
-	int rc = clear_set_id(req, shmblock_fd(node->blk));
+	int fd, rc;
 	ssize_t n;
 
+	if (!node->blk) {
+		reply_rc(req, -EBADF);
+		return;
+	}
+	fd = fi->fh ? (int)(fi->fh - 1) : shmblock_fd(node->blk);
+	rc = clear_set_id(req, shmblock_fd(node->blk));
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
@@ -416,7 +400,7 @@ void block_write(fuse_req_t req, struct node *node, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
-void block_fallocate(fuse_req_t req, struct node *node, int mode,
+static void block_fallocate(fuse_req_t req, struct node *node, int mode,
 		     off_t offset, off_t length)
 {
 	struct shmblock *blk;
@@ -424,10 +408,10 @@ void block_fallocate(fuse_req_t req, struct node *node, int mode,
 
 	if (rc == 0 && fallocate(shmblock_fd(blk), mode, offset, length) < 0)
 		rc = -errno;
-	fuse_reply_err(req, -rc);
+	reply_rc(req, rc);
 }
 
-void block_setxattr(fuse_req_t req, struct node *node, const char *name,
+static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 		    const char *value, size_t size, int flags)
 {
 	struct shmblock *blk;
@@ -435,19 +419,7 @@ void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 
 	if (rc == 0 && fsetxattr(shmblock_fd(blk), name, value, size, flags))
 		rc = -errno;
-	fuse_reply_err(req, -rc);
-}
-
-/* Replies to a getxattr or listxattr: the size asked for, or the data. */
-static void reply_xattr_result(fuse_req_t req, const char *buf, ssize_t n,
-			       size_t size)
-{
-	if (n < 0)
-		reply_rc(req, (int)n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	reply_rc(req, rc);
 }
 
 /* Replies with the block's xattr `name`, or with its xattr list (name NULL). */
@@ -471,27 +443,41 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 	}
 	n = name ? fgetxattr(shmblock_fd(blk), name, buf, size)
 		 : flistxattr(shmblock_fd(blk), buf, size);
-	reply_xattr_result(req, buf, n < 0 ? -errno : n, size);
+	reply_xattr(req, buf, n < 0 ? -errno : n, size);
 	free(buf);
 }
 
-void block_getxattr(fuse_req_t req, struct node *node, const char *name,
+static void block_getxattr(fuse_req_t req, struct node *node, const char *name,
 		    size_t size)
 {
 	reply_block_xattr(req, node, name, size);
 }
 
-void block_listxattr(fuse_req_t req, struct node *node, size_t size)
+static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
 {
 	reply_block_xattr(req, node, NULL, size);
 }
 
-void block_removexattr(fuse_req_t req, struct node *node, const char *name)
+static void block_removexattr(fuse_req_t req, struct node *node, const char *name)
 {
 	struct shmblock *blk;
 	int rc = node_block(req_fs(req), node, &blk);
 
 	if (rc == 0 && fremovexattr(shmblock_fd(blk), name) < 0)
 		rc = -errno;
-	fuse_reply_err(req, -rc);
+	reply_rc(req, rc);
 }
+
+const struct node_ops block_ops = {
+	.getattr = block_getattr,
+	.setattr = block_setattr,
+	.open = block_open,
+	.read = block_read,
+	.write = block_write,
+	.release = block_release,
+	.fallocate = block_fallocate,
+	.setxattr = block_setxattr,
+	.getxattr = block_getxattr,
+	.listxattr = block_listxattr,
+	.removexattr = block_removexattr,
+};

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expect.h"
 #include "fs.h"
 #include "inode.h"
 #include "listing.h"
@@ -55,79 +56,11 @@ struct watch {
 	pthread_mutex_t lock;   /* protects `done` with `done_cond` */
 	pthread_cond_t done_cond;
 	bool done;
-	pthread_mutex_t expect_lock;    /* protects `expected` */
-	struct expected_event *expected;
 	/* For watch_listing_gen(): batches read and handled, and the gen. */
 	_Atomic uint64_t batches_read;
 	_Atomic uint64_t batches_done;
 	_Atomic uint64_t listing_gen;
 };
-
-/* A namespace event the mount itself is causing (watch_expect). */
-struct expected_event {
-	struct expected_event *next;
-	uint32_t mask;
-	char name[];
-};
-
-void watch_expect(struct watch *w, const char *shm_name, uint32_t mask)
-{
-	size_t len = strlen(shm_name) + 1;
-	struct expected_event *e;
-
-	/*
-	 * Events on names the mount hides (another prefix, the list
-	 * rebuild's temporary blocks) are dropped before they are matched:
-	 * an expectation for one would never be consumed.
-	 */
-	if (!w || !ns_mount_name(w->fs, shm_name) ||
-	    !(e = malloc(sizeof(*e) + len)))
-		return;
-	e->mask = mask;
-	memcpy(e->name, shm_name, len);
-	pthread_mutex_lock(&w->expect_lock);
-	e->next = w->expected;
-	w->expected = e;
-	pthread_mutex_unlock(&w->expect_lock);
-}
-
-/* Removes one expectation of `mask` on `name`; true if there was one. */
-static bool consume(struct watch *w, const char *name, uint32_t mask)
-{
-	struct expected_event **p, *e;
-	bool found = false;
-
-	pthread_mutex_lock(&w->expect_lock);
-	for (p = &w->expected; (e = *p); p = &e->next) {
-		if ((e->mask & mask) && !strcmp(e->name, name)) {
-			*p = e->next;
-			free(e);
-			found = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&w->expect_lock);
-	return found;
-}
-
-void watch_unexpect(struct watch *w, const char *shm_name, uint32_t mask)
-{
-	if (w)
-		consume(w, shm_name, mask);
-}
-
-/* Events were lost: nothing expected can be matched any more. */
-static void forget_expected(struct watch *w)
-{
-	struct expected_event *e;
-
-	pthread_mutex_lock(&w->expect_lock);
-	while ((e = w->expected)) {
-		w->expected = e->next;
-		free(e);
-	}
-	pthread_mutex_unlock(&w->expect_lock);
-}
 
 static void inval_entry(struct shmfs *fs, const char *name)
 {
@@ -169,7 +102,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		listing_note_lost(fs->listing);
-		forget_expected(w);
+		expect_clear(fs->expected);
 		inval_everything(fs);
 		return true;
 	}
@@ -181,13 +114,13 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	}
 	if (!ev->len || (ev->mask & IN_ISDIR))
 		return false;
-	name = ns_mount_name(fs, ev->name);
+	name = shmfs_mount_name(fs, ev->name);
 	if (!name)
 		return false;
 	/* Whatever it was, the listing hears of it, expected or not. */
 	listing_note_event(fs, ev->name, ev->mask);
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
-	    consume(w, ev->name, ev->mask))
+	    expect_take(fs->expected, ev->name, ev->mask))
 		return false;
 	if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 		inval_entry(fs, name);
@@ -221,7 +154,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 
 /*
  * The top level's attributes and the kernel's cached listing of it (kept
- * in the directory's page cache: see ns_opendir).
+ * in the directory's page cache: see ops_root.c).
  */
 static void inval_listing(struct shmfs *fs)
 {
@@ -338,12 +271,10 @@ int watch_start(struct shmfs *fs, struct watch **out)
 	if (w->stop_fd < 0)
 		goto fail_errno;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_mutex_init(&w->expect_lock, NULL);
 	pthread_cond_init(&w->done_cond, NULL);
 	rc = pthread_create(&w->thread, NULL, watch_thread, w);
 	if (rc) {
 		pthread_cond_destroy(&w->done_cond);
-		pthread_mutex_destroy(&w->expect_lock);
 		pthread_mutex_destroy(&w->lock);
 		rc = -rc;
 		goto fail;
@@ -386,8 +317,6 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	pthread_join(w->thread, NULL);
-	forget_expected(w);
-	pthread_mutex_destroy(&w->expect_lock);
 	close(w->stop_fd);
 	close(w->inotify_fd);
 	pthread_cond_destroy(&w->done_cond);

@@ -24,18 +24,6 @@ int watch_start(struct shmfs *fs, struct watch **out);
  */
 int watch_stop(struct watch *w);
 
-/*
- * A handler is about to create, unlink or rename `shm_name` through the
- * mount: the kernel updates its own entries for that, so the watch skips the
- * one matching namespace event (IN_CREATE, IN_DELETE, IN_MOVED_FROM or
- * IN_MOVED_TO) instead of invalidating the fresh entry.  Call before the
- * syscall; call watch_unexpect() if the syscall fails.  Attribute events are
- * never skipped (inotify merges repeated ones, so a skip could swallow an
- * outside change).  Out of memory just means no skip.  `w` may be NULL.
- */
-void watch_expect(struct watch *w, const char *shm_name, uint32_t mask);
-void watch_unexpect(struct watch *w, const char *shm_name, uint32_t mask);
-
 /* watch_listing_gen() while the watch has events still to handle. */
 #define WATCH_BUSY UINT64_MAX
 

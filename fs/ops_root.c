@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The mount's top level: blocks of the shm directory, under the prefix. */
+/* The mount's top level: the blocks of the shm directory, under the prefix. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -8,89 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "fs.h"
-#include "inode.h"
-#include "listing.h"
 #include "list_block.h"
+#include "listing.h"
+#include "node_ops.h"
+#include "ops_block.h"
+#include "ops_list.h"
 #include "passthrough.h"
 #include "shmblock.h"
+#include "shmdir.h"
 #include "watch.h"
-
-/* POSIX named semaphores live in the same directory under this prefix. */
-#define SEM_PREFIX "sem."
-
-int ns_block_name(const struct shmfs *fs, const char *name,
-		  char out[NAME_MAX + 1])
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || strchr(name, '/'))
-		return -EINVAL;
-	if (fs->prefix_len + len > NAME_MAX)
-		return -ENAMETOOLONG;
-	memcpy(out, fs->prefix, fs->prefix_len);
-	memcpy(out + fs->prefix_len, name, len + 1);
-	if (!strncmp(out, SEM_PREFIX, strlen(SEM_PREFIX)) ||
-	    !strncmp(name, LIST_TMP_PREFIX, strlen(LIST_TMP_PREFIX)))
-		return -ENOENT;
-	return shmblock_name_check(out);
-}
-
-const char *ns_mount_name(const struct shmfs *fs, const char *shm_name)
-{
-	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
-		return NULL;
-	if (!strncmp(shm_name, SEM_PREFIX, strlen(SEM_PREFIX)))
-		return NULL;
-	if (!shm_name[fs->prefix_len])
-		return NULL;
-	/* A list being rebuilt (list_block.c) is the mount's own business. */
-	if (!strncmp(shm_name + fs->prefix_len, LIST_TMP_PREFIX,
-		     strlen(LIST_TMP_PREFIX)))
-		return NULL;
-	return shm_name + fs->prefix_len;
-}
-
-void ns_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
-		   struct node *node, const struct stat *st)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = inode_id(node);
-	e->generation = node->generation;
-	e->attr = *st;
-	e->attr_timeout = fs->timeout;
-	e->entry_timeout = fs->timeout;
-}
 
 /* The block `name` of the mount, if it is one: a regular file. */
 static int stat_block(const struct shmfs *fs, const char *name,
 		      struct stat *st)
 {
 	char shm_name[NAME_MAX + 1];
-	int rc = ns_block_name(fs, name, shm_name);
+	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc < 0)
 		return rc;
 	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return S_ISREG(st->st_mode) ? 0 : -ENOENT;
-}
-
-/* Replies with an entry that holds one reference to `node`. */
-static void reply_entry(fuse_req_t req, struct node *node,
-			const struct stat *st)
-{
-	struct shmfs *fs = req_fs(req);
-	struct fuse_entry_param e;
-
-	ns_fill_entry(fs, &e, node, st);
-	if (fuse_reply_entry(req, &e) != 0)
-		inode_forget(fs->inodes, node, 1);
 }
 
 /*
@@ -104,7 +47,7 @@ static int ref_name(struct shmfs *fs, const char *name,
 	char shm_name[NAME_MAX + 1];
 	struct node *node;
 	struct stat st;
-	int rc = ns_block_name(fs, name, shm_name);
+	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == 0)
 		rc = list_classify(fs, shm_name, &st);
@@ -118,12 +61,12 @@ static int ref_name(struct shmfs *fs, const char *name,
 	} else if (rc == 0) {
 		rc = inode_ref_block(fs->inodes, name, &st, &node);
 		if (rc == 0)
-			ns_fill_entry(fs, e, node, &st);
+			shmfs_fill_entry(fs, e, node, &st);
 	}
 	return rc;
 }
 
-void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
+static void root_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
@@ -138,15 +81,13 @@ void ns_lookup(fuse_req_t req, struct node *dir, const char *name)
 	 * the kernel answered from its cache (measured: a stale ENOENT in a
 	 * quarter of tight create-outside-then-stat loops).
 	 */
-	if (rc < 0) {
+	if (rc < 0)
 		reply_rc(req, rc);
-		return;
-	}
-	if (fuse_reply_entry(req, &e) != 0)
-		inode_forget(fs->inodes, inode_get(fs->inodes, e.ino), 1);
+	else
+		reply_entry(req, &e);
 }
 
-void ns_getattr(fuse_req_t req, struct node *dir)
+static void root_getattr(fuse_req_t req, struct node *dir)
 {
 	struct shmfs *fs = req_fs(req);
 	struct stat st;
@@ -158,67 +99,11 @@ void ns_getattr(fuse_req_t req, struct node *dir)
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
-int ns_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
-		  struct stat *st)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct shmfs *fs = req_fs(req);
-	char shm_name[NAME_MAX + 1];
-	int fd, rc;
-
-	rc = ns_block_name(fs, name, shm_name);
-	if (rc == -ENOENT)  /* a name the mount would hide */
-		rc = -EPERM;
-	if (rc < 0)
-		return rc;
-	mode &= 07777;
-	watch_expect(fs->watch, shm_name, IN_CREATE);
-	fd = openat(fs->dirfd, shm_name,
-		    access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0) {
-		rc = -errno;
-		watch_unexpect(fs->watch, shm_name, IN_CREATE);
-		return rc;
-	}
-	/* Owner first: chown clears the set-id bits that fchmod then sets. */
-	if (fs->is_root && (ctx->uid != fs->euid || ctx->gid != fs->egid) &&
-	    fchown(fd, ctx->uid, ctx->gid) < 0)
-		goto fail;
-	if (fstat(fd, st) < 0)
-		goto fail;
-	/* The daemon's umask is 0, so only set-id bits or an ACL differ. */
-	if ((st->st_mode & 07777) != mode &&
-	    (fchmod(fd, mode) < 0 || fstat(fd, st) < 0))
-		goto fail;
-	if (fs->created) {
-		rc = created_set_add(fs->created, fd);
-		if (rc < 0)
-			goto fail_rc;
-	}
-	return fd;
-
-fail:
-	rc = -errno;
-fail_rc:
-	unlinkat(fs->dirfd, shm_name, 0);
-	close(fd);
-	return rc;
-}
-
-void ns_unmake_block(struct shmfs *fs, const char *name, const struct stat *st)
-{
-	char shm_name[NAME_MAX + 1];
-
-	if (fs->created)
-		created_set_remove(fs->created, st->st_dev, st->st_ino);
-	if (ns_block_name(fs, name, shm_name) == 0)
-		shmblock_unlink_name_at(fs->dirfd, shm_name);
-}
-
-void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
-	      mode_t mode)
+static void root_mknod(fuse_req_t req, struct node *dir, const char *name,
+		       mode_t mode)
 {
 	struct shmfs *fs = req_fs(req);
+	struct fuse_entry_param e;
 	struct node *node;
 	struct stat st;
 	int fd, rc;
@@ -228,7 +113,7 @@ void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
-	fd = ns_make_block(req, name, mode, O_RDONLY, &st);
+	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd < 0) {
 		reply_rc(req, fd);
 		return;
@@ -236,14 +121,15 @@ void ns_mknod(fuse_req_t req, struct node *dir, const char *name,
 	close(fd);
 	rc = inode_ref_block(fs->inodes, name, &st, &node);
 	if (rc < 0) {
-		ns_unmake_block(fs, name, &st);
+		shmdir_unmake_block(fs, name, &st);
 		reply_rc(req, rc);
 		return;
 	}
-	reply_entry(req, node, &st);
+	shmfs_fill_entry(fs, &e, node, &st);
+	reply_entry(req, &e);
 }
 
-void ns_create(fuse_req_t req, struct node *dir, const char *name,
+static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
@@ -253,7 +139,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 	bool made = true;
 	int fd, rc, backing_id;
 
-	fd = ns_make_block(req, name, mode, O_RDONLY, &st);
+	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
 		made = false;
@@ -279,7 +165,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 	}
 	/*
 	 * O_TRUNC may have changed an existing block; a block made here is
-	 * empty and has the attributes ns_make_block read.
+	 * empty and has the attributes shmdir_make_block read.
 	 */
 	if (!made && fstat(shmblock_fd(node->blk), &st) < 0) {
 		rc = -errno;
@@ -287,7 +173,7 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 		inode_forget(fs->inodes, node, 1);
 		goto out_unmake;
 	}
-	ns_fill_entry(fs, &e, node, &st);
+	shmfs_fill_entry(fs, &e, node, &st);
 	if (backing_id > 0)
 		passthrough_mark_reply(fs->pt, backing_id);
 	if (fuse_reply_create(req, &e, fi) != 0) {
@@ -298,87 +184,50 @@ void ns_create(fuse_req_t req, struct node *dir, const char *name,
 
 out_unmake:
 	if (made)
-		ns_unmake_block(fs, name, &st);
+		shmdir_unmake_block(fs, name, &st);
 out_err:
 	reply_rc(req, rc);
 }
 
-void ns_unlink(fuse_req_t req, struct node *dir, const char *name)
+static void root_unlink(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	char shm_name[NAME_MAX + 1];
-	struct stat st;
-	int rc = ns_block_name(fs, name, shm_name);
+	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == -EINVAL)
 		rc = -ENOENT;
-	if (rc == 0 && fs->created &&
-	    fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		created_set_remove(fs->created, st.st_dev, st.st_ino);
-	if (rc == 0) {
-		watch_expect(fs->watch, shm_name, IN_DELETE);
-		rc = shmblock_unlink_name_at(fs->dirfd, shm_name);
-		if (rc < 0)
-			watch_unexpect(fs->watch, shm_name, IN_DELETE);
-	}
+	if (rc == 0)
+		rc = shmdir_unlink(fs, shm_name);
 	if (rc == 0)
 		inode_unname(fs->inodes, name);
-	fuse_reply_err(req, -rc);
+	reply_rc(req, rc);
 }
 
 /*
  * The top level's directories are lists: rmdir removes the block even when
  * the list has items, as configfs removes an item with its attributes.
  */
-void ns_rmdir(fuse_req_t req, struct node *dir, const char *name)
+static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	char shm_name[NAME_MAX + 1];
 	struct stat st;
-	int rc = ns_block_name(fs, name, shm_name);
+	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == 0)
 		rc = list_classify(fs, shm_name, &st);
 	if (rc == 0) {
 		rc = -ENOTDIR;
 	} else if (rc == 1) {
-		if (fs->created)
-			created_set_remove(fs->created, st.st_dev, st.st_ino);
-		watch_expect(fs->watch, shm_name, IN_DELETE);
-		rc = shmblock_unlink_name_at(fs->dirfd, shm_name);
-		if (rc < 0)
-			watch_unexpect(fs->watch, shm_name, IN_DELETE);
-		else
+		rc = shmdir_unlink(fs, shm_name);
+		if (rc == 0)
 			inode_unname(fs->inodes, name);
 	}
-	fuse_reply_err(req, rc == -EINVAL ? ENOENT : -rc);
+	reply_rc(req, rc == -EINVAL ? -ENOENT : rc);
 }
 
-int ns_rename_expecting(struct shmfs *fs, const char *from, const char *to,
-			unsigned flags)
-{
-	bool exchange = flags & RENAME_EXCHANGE;
-	int rc;
-
-	watch_expect(fs->watch, from, IN_MOVED_FROM);
-	watch_expect(fs->watch, to, IN_MOVED_TO);
-	if (exchange) {
-		watch_expect(fs->watch, to, IN_MOVED_FROM);
-		watch_expect(fs->watch, from, IN_MOVED_TO);
-	}
-	rc = shmblock_rename_at(fs->dirfd, from, to, flags);
-	if (rc < 0) {
-		watch_unexpect(fs->watch, from, IN_MOVED_FROM);
-		watch_unexpect(fs->watch, to, IN_MOVED_TO);
-		if (exchange) {
-			watch_unexpect(fs->watch, to, IN_MOVED_FROM);
-			watch_unexpect(fs->watch, from, IN_MOVED_TO);
-		}
-	}
-	return rc;
-}
-
-void ns_rename(fuse_req_t req, struct node *dir, const char *name,
+static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 	       struct node *newdir, const char *newname, unsigned flags)
 {
 	struct shmfs *fs = req_fs(req);
@@ -393,23 +242,23 @@ void ns_rename(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EINVAL);
 		return;
 	}
-	rc = ns_block_name(fs, name, from);
+	rc = shmfs_block_name(fs, name, from);
 	if (rc == -EINVAL)
 		rc = -ENOENT;
 	if (rc == 0) {
-		rc = ns_block_name(fs, newname, to);
+		rc = shmfs_block_name(fs, newname, to);
 		if (rc == -ENOENT)
 			rc = (flags & RENAME_EXCHANGE) ? -ENOENT : -EPERM;
 	}
 	if (rc == 0)
-		rc = ns_rename_expecting(fs, from, to, flags);
+		rc = shmdir_rename(fs, from, to, flags);
 	if (rc == 0)
 		inode_rename(fs->inodes, name, newname,
 			     flags & RENAME_EXCHANGE);
-	fuse_reply_err(req, -rc);
+	reply_rc(req, rc);
 }
 
-void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
+static void root_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
@@ -434,7 +283,8 @@ void ns_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
 		free(snap);
 }
 
-void ns_releasedir(fuse_req_t req, struct fuse_file_info *fi)
+static void root_releasedir(fuse_req_t req, struct node *dir,
+			   struct fuse_file_info *fi)
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 
@@ -486,7 +336,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	return need;
 }
 
-void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
+static void root_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
 		struct fuse_file_info *fi, bool plus)
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
@@ -521,13 +371,96 @@ void ns_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
 	free(buf);
 }
 
-void ns_statfs(fuse_req_t req)
+/*
+ * A directory made in the top level is a list: an empty one, 16 zero bytes
+ * marked LIST_XATTR (zeros alone are a plain block, see list_probe).
+ */
+static void root_mkdir(fuse_req_t req, struct node *dir, const char *name,
+		       mode_t mode)
 {
-	struct statvfs sv;
+	struct shmfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	struct node *node;
+	struct stat st;
+	int fd, rc;
 
-	if (fstatvfs(req_fs(req)->dirfd, &sv) < 0) {
-		reply_rc(req, -errno);
-		return;
+	/* The block is a file: its mode is the directory's without x. */
+	fd = shmdir_make_block(req, name, mode & 07666, O_RDWR, &st);
+	if (fd < 0) {
+		rc = fd;
+		goto out_err;
 	}
-	fuse_reply_statfs(req, &sv);
+	/* Marked before it has its 16 bytes: never zeros without the mark. */
+	if (fsetxattr(fd, LIST_XATTR, "1", 1, 0) < 0)
+		goto fail;
+	if (!fs->sparse && (rc = -posix_fallocate(fd, 0, 16)) < 0)
+		goto fail_rc;
+	if (ftruncate(fd, 16) < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	close(fd);
+	rc = inode_ref_list(fs->inodes, name, &st, &node);
+	if (rc < 0) {
+		shmdir_unmake_block(fs, name, &st);
+		goto out_err;
+	}
+	list_fill_dir_entry(fs, &e, node, &st);
+	reply_entry(req, &e);
+	return;
+
+fail:
+	rc = -errno;
+fail_rc:
+	shmdir_unmake_block(fs, name, &st);
+	close(fd);
+out_err:
+	reply_rc(req, rc);
 }
+
+/* The shm directory itself is not the mount's to change. */
+static void root_setattr(fuse_req_t req, struct node *node, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi)
+{
+	reply_rc(req, -EPERM);
+}
+
+static void root_setxattr(fuse_req_t req, struct node *node, const char *name,
+			  const char *value, size_t size, int flags)
+{
+	reply_rc(req, -EPERM);
+}
+
+static void root_removexattr(fuse_req_t req, struct node *node,
+			     const char *name)
+{
+	reply_rc(req, -EPERM);
+}
+
+static void root_getxattr(fuse_req_t req, struct node *node, const char *name,
+			  size_t size)
+{
+	reply_rc(req, -ENODATA);
+}
+
+static void root_listxattr(fuse_req_t req, struct node *node, size_t size)
+{
+	reply_xattr(req, NULL, 0, size);
+}
+
+const struct node_ops root_ops = {
+	.lookup = root_lookup,
+	.mknod = root_mknod,
+	.mkdir = root_mkdir,
+	.create = root_create,
+	.unlink = root_unlink,
+	.rmdir = root_rmdir,
+	.rename = root_rename,
+	.opendir = root_opendir,
+	.readdir = root_readdir,
+	.releasedir = root_releasedir,
+	.getattr = root_getattr,
+	.setattr = root_setattr,
+	.setxattr = root_setxattr,
+	.getxattr = root_getxattr,
+	.listxattr = root_listxattr,
+	.removexattr = root_removexattr,
+};

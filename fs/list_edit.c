@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* Lists as the handlers use them: load, set, append (list_edit.h). */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "list_edit.h"
+#include "list_text.h"
+#include "shmdir.h"
+
+int list_shm_name(struct shmfs *fs, struct node *list,
+		  char shm_name[NAME_MAX + 1])
+{
+	char name[NAME_MAX + 1];
+	int rc = inode_name(fs->inodes, list, name);
+
+	if (rc == 0)
+		rc = shmfs_block_name(fs, name, shm_name);
+	return rc < 0 ? -ESTALE : 0;
+}
+
+int list_view_load(struct shmfs *fs, struct node *list, bool stable,
+		   struct list_view *view)
+{
+	char shm_name[NAME_MAX + 1], mark[8];
+	int rc;
+
+	memset(view, 0, sizeof(*view));
+	view->fd = -1;
+	rc = list_shm_name(fs, list, shm_name);
+	if (rc < 0)
+		return rc;
+	view->fd = list_block_open(fs, shm_name, &view->read_only);
+	if (view->fd < 0) {
+		rc = view->fd == -ENOENT ? -ESTALE : view->fd;
+		view->fd = -1;
+		return rc;
+	}
+	rc = list_snap_take(view->fd, stable, &view->snap);
+	if (rc == -EBADMSG)
+		rc = -ESTALE;
+	if (rc == 0 && view->snap.lay->count == 0 &&
+	    fgetxattr(view->fd, LIST_XATTR, mark, sizeof(mark)) <= 0) {
+		/* Zeros without mkdir's mark are a plain block. */
+		list_snap_free(&view->snap);
+		rc = -ESTALE;
+	}
+	if (rc < 0) {
+		close(view->fd);
+		view->fd = -1;
+	}
+	return rc;
+}
+
+void list_view_close(struct list_view *view)
+{
+	list_snap_free(&view->snap);
+	if (view->fd >= 0)
+		close(view->fd);
+	view->fd = -1;
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/*
+ * Writes the edit to the block at `fd` as CPython does (format, code, then
+ * the data slot).  Errors: pwrite's, -EIO on a short write.
+ */
+static int edit_write(int fd, const struct shmblock_slist_edit *edit)
+{
+	unsigned char *slot;
+	int rc;
+
+	rc = pwrite_full(fd, edit->format, sizeof(edit->format),
+			 (off_t)edit->format_offset);
+	if (rc == 0)
+		rc = pwrite_full(fd, &edit->code, 1, (off_t)edit->code_offset);
+	if (rc < 0)
+		return rc;
+	if (!edit->payload)
+		return pwrite_full(fd, edit->scalar, sizeof(edit->scalar),
+				   (off_t)edit->data_offset);
+	/* The whole slot in one write: value, then NUL padding. */
+	slot = calloc(1, edit->data_len ? edit->data_len : 1);
+	if (!slot)
+		return -ENOMEM;
+	memcpy(slot, edit->payload, edit->payload_len);
+	rc = pwrite_full(fd, slot, edit->data_len, (off_t)edit->data_offset);
+	free(slot);
+	return rc;
+}
+
+/*
+ * The values of every item for a rebuild, item `index` replaced by `value`
+ * (or appended when index == count).  str and bytes items keep their slot's
+ * capacity: they are padded with NULs, which reading strips, as CPython.
+ * *pads gets the padding buffers to free.  Returns the count or -errno.
+ */
+static int rebuild_values(const struct list_snap *snap, uint64_t index,
+			  const struct shmblock_value *value,
+			  struct shmblock_value **out, char ***pads)
+{
+	uint64_t i, count = snap->lay->count;
+	size_t n = index == count ? count + 1 : count;
+	struct shmblock_value *vals = calloc(n, sizeof(*vals));
+	char **pad = calloc(n, sizeof(*pad));
+	int rc = 0;
+
+	if (!vals || !pad) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < count && rc == 0; i++) {
+		uint64_t cap = snap->lay->items[i].capacity;
+
+		if (i == index) {
+			vals[i] = *value;
+			continue;
+		}
+		rc = shmblock_slist_read(snap->lay, snap->buf, snap->len, i,
+					 &vals[i]);
+		if (rc < 0 || (vals[i].type != SHMBLOCK_TYPE_STR &&
+			       vals[i].type != SHMBLOCK_TYPE_BYTES) ||
+		    cap == 0 || cap - 1 <= vals[i].s.len)
+			continue;
+		pad[i] = calloc(1, cap - 1);
+		if (!pad[i]) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(pad[i], vals[i].s.ptr, vals[i].s.len);
+		vals[i].s.ptr = pad[i];
+		vals[i].s.len = cap - 1;
+	}
+	if (rc < 0)
+		goto fail;
+	if (index == count)
+		vals[count] = *value;
+	*out = vals;
+	*pads = pad;
+	return (int)n;
+fail:
+	for (i = 0; pad && i < n; i++)
+		free(pad[i]);
+	free(pad);
+	free(vals);
+	return rc;
+}
+
+/*
+ * A new layout of `values` in a private buffer, validated: what the rebuild
+ * writes, and what the caller may keep as the list's new copy.
+ */
+static int build_snap(const struct shmblock_value *values, size_t count,
+		      struct list_snap *out)
+{
+	size_t size;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = shmblock_slist_layout_size(values, count, &size);
+	if (rc < 0)
+		return rc;
+	if (size > LIST_MAX_BLOCK)
+		return -EFBIG;
+	out->buf = malloc(size);
+	if (!out->buf)
+		return -ENOMEM;
+	out->len = size;
+	rc = shmblock_slist_build(values, count, out->buf, size);
+	if (rc == 0)
+		rc = shmblock_slist_validate(out->buf, size, &out->lay);
+	if (rc < 0)
+		list_snap_free(out);
+	return rc;
+}
+
+/*
+ * Rebuilds the list with item `index` set (or appended) to `value` and
+ * swaps it in under the same name.  `after`, when not NULL, gets the new
+ * list's copy.
+ */
+static int rebuild_with(struct shmfs *fs, struct node *list,
+			const struct list_view *view, uint64_t index,
+			const struct shmblock_value *value,
+			struct list_snap *after)
+{
+	char shm_name[NAME_MAX + 1], **pads = NULL;
+	struct shmblock_value *vals = NULL;
+	struct list_snap built;
+	int n, i, rc;
+
+	/* New layouts are 3.9+; rewriting a 3.8 list would break its peers. */
+	if (view->snap.lay->version != SHMBLOCK_SLIST_PY39)
+		return -EOPNOTSUPP;
+	rc = list_shm_name(fs, list, shm_name);
+	if (rc < 0)
+		return rc;
+	n = rebuild_values(&view->snap, index, value, &vals, &pads);
+	if (n < 0)
+		return n;
+	rc = build_snap(vals, (size_t)n, &built);
+	if (rc == 0)
+		rc = shmdir_swap(fs, shm_name, view->fd, &view->snap.st,
+				 built.buf, built.len, &built.st);
+	if (rc == 0)
+		inode_rekey(fs->inodes, list, &built.st);
+	if (rc == 0 && after)
+		*after = built;
+	else
+		list_snap_free(&built);
+	for (i = 0; i < n; i++)
+		free(pads[i]);
+	free(pads);
+	free(vals);
+	return rc;
+}
+
+int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index,
+		  int type, const char *text, size_t len, bool may_grow)
+{
+	struct shmblock_slist_edit edit;
+	struct shmblock_value v;
+	struct list_view view;
+	int rc;
+
+	pthread_mutex_lock(&list->lock);
+	rc = list_view_load(fs, list, false, &view);
+	if (rc < 0)
+		goto out_unlock;
+	if (index >= view.snap.lay->count) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (type == LIST_TYPE_BARE)
+		type = (int)view.snap.lay->items[index].type;
+	rc = list_text_value(type, text, len, &v);
+	if (rc < 0)
+		goto out;
+	rc = shmblock_slist_encode_set(view.snap.lay, index, &v, &edit);
+	if (rc == -EFBIG && may_grow)
+		rc = rebuild_with(fs, list, &view, index, &v, NULL);
+	else if (rc == 0)
+		rc = edit_write(view.fd, &edit);
+	if (rc == -ERANGE)
+		rc = -ENOENT;
+out:
+	list_view_close(&view);
+out_unlock:
+	pthread_mutex_unlock(&list->lock);
+	return rc;
+}
+
+int list_edit_append(struct shmfs *fs, struct node *list, uint64_t index,
+		     int type, struct list_snap *after, bool *read_only)
+{
+	struct shmblock_value v = { .type = (enum shmblock_type)type };
+	struct list_view view;
+	int rc;
+
+	if (type == SHMBLOCK_TYPE_STR || type == SHMBLOCK_TYPE_BYTES) {
+		v.s.ptr = "";
+		v.s.len = 0;
+	}
+	pthread_mutex_lock(&list->lock);
+	rc = list_view_load(fs, list, false, &view);
+	if (rc < 0)
+		goto out_unlock;
+	*read_only = view.read_only;
+	if (index < view.snap.lay->count)
+		rc = 0;
+	else if (index > view.snap.lay->count)
+		rc = -ENOENT;
+	else if (view.read_only)
+		rc = -EACCES;
+	else
+		rc = rebuild_with(fs, list, &view, index, &v, after);
+	if (rc == 0 && index == view.snap.lay->count) {
+		rc = 1;
+	} else if (rc == 0) {
+		/* The copy taken is the list as it is: hand it over. */
+		*after = view.snap;
+		memset(&view.snap, 0, sizeof(view.snap));
+	}
+	list_view_close(&view);
+out_unlock:
+	pthread_mutex_unlock(&list->lock);
+	return rc;
+}

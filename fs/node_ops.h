@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The handlers of one kind of node, as the kernel's inode_operations: ops.c
+ * finds a request's node, picks its kind's table once and calls the
+ * handler.  A NULL handler gets ops.c's answer for "not for this kind"
+ * (ENOTDIR for a lookup in a file, EISDIR for an open of a directory...).
+ */
+#ifndef SHMFS_NODE_OPS_H
+#define SHMFS_NODE_OPS_H
+
+#include "fs.h"
+#include "inode.h"
+
+struct node_ops {
+	/* Directories. */
+	void (*lookup)(fuse_req_t req, struct node *dir, const char *name);
+	void (*mknod)(fuse_req_t req, struct node *dir, const char *name,
+		      mode_t mode);
+	void (*mkdir)(fuse_req_t req, struct node *dir, const char *name,
+		      mode_t mode);
+	void (*create)(fuse_req_t req, struct node *dir, const char *name,
+		       mode_t mode, struct fuse_file_info *fi);
+	void (*unlink)(fuse_req_t req, struct node *dir, const char *name);
+	void (*rmdir)(fuse_req_t req, struct node *dir, const char *name);
+	void (*rename)(fuse_req_t req, struct node *dir, const char *name,
+		       struct node *newdir, const char *newname,
+		       unsigned flags);
+	void (*opendir)(fuse_req_t req, struct node *dir,
+			struct fuse_file_info *fi);
+	void (*readdir)(fuse_req_t req, struct node *dir, size_t size,
+			off_t off, struct fuse_file_info *fi, bool plus);
+	void (*releasedir)(fuse_req_t req, struct node *dir,
+			   struct fuse_file_info *fi);
+
+	/* Every node: required in every table. */
+	void (*getattr)(fuse_req_t req, struct node *node);
+	void (*setattr)(fuse_req_t req, struct node *node, struct stat *attr,
+			int to_set, struct fuse_file_info *fi);
+	void (*setxattr)(fuse_req_t req, struct node *node, const char *name,
+			 const char *value, size_t size, int flags);
+	void (*getxattr)(fuse_req_t req, struct node *node, const char *name,
+			 size_t size);
+	void (*listxattr)(fuse_req_t req, struct node *node, size_t size);
+	void (*removexattr)(fuse_req_t req, struct node *node,
+			    const char *name);
+
+	/* Files. */
+	void (*open)(fuse_req_t req, struct node *node,
+		     struct fuse_file_info *fi);
+	void (*read)(fuse_req_t req, struct node *node, size_t size,
+		     off_t off, struct fuse_file_info *fi);
+	void (*write)(fuse_req_t req, struct node *node, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi);
+	void (*release)(fuse_req_t req, struct node *node,
+			struct fuse_file_info *fi);
+	void (*fallocate)(fuse_req_t req, struct node *node, int mode,
+			  off_t offset, off_t length);
+};
+
+/* The mount's top level (ops_root.c). */
+extern const struct node_ops root_ops;
+/* A block as a file, and a list's .raw (ops_block.c). */
+extern const struct node_ops block_ops;
+/* A list as a directory (ops_list.c). */
+extern const struct node_ops list_ops;
+/* The files inside a list: items, .format, .json (ops_item.c). */
+extern const struct node_ops item_ops;
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* A block as a file: what the top level's create needs of it. */
+#ifndef SHMFS_OPS_BLOCK_H
+#define SHMFS_OPS_BLOCK_H
+
+#include "node_ops.h"
+
+/*
+ * Opens `node` for an OPEN or CREATE reply: fills `fi` and sets
+ * *backing_id to the passthrough backing id, or 0 when the daemon serves the
+ * data.  On error nothing is left open.  Errors: -ESTALE (the name no longer
+ * names this block), -EACCES, and the core's.
+ */
+int block_open_prepare(struct shmfs *fs, struct node *node,
+		       struct fuse_file_info *fi, int *backing_id);
+
+/* Closes what block_open_prepare left in fi->fh. */
+void block_close_fh(struct fuse_file_info *fi);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one writer of the shm directory: every block the mount makes,
+ * removes, renames or swaps goes through here, which tells the watch which
+ * events are the mount's own and keeps the -o cleanup set.
+ */
+#ifndef SHMFS_SHMDIR_H
+#define SHMFS_SHMDIR_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+
+/* Sets up the expectations and (-o cleanup) the created set.  -ENOMEM. */
+int shmdir_open(struct shmfs *fs);
+/* Unlinks what the mount created (-o cleanup); returns how many or -errno. */
+int shmdir_cleanup(struct shmfs *fs);
+/* Frees what shmdir_open made. */
+void shmdir_close(struct shmfs *fs);
+
+/*
+ * Creates the block file for the mount name `name` (open with `access`,
+ * O_RDONLY or O_RDWR), owned by the caller with exactly `mode`, records it
+ * for -o cleanup and stats it.  Leaves nothing behind on error.  Returns the
+ * open descriptor or -errno (-EPERM for a name the mount would hide).  The
+ * core can't do this: like CPython it refuses to create an empty block,
+ * while a file system creates empty files.
+ */
+int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode,
+		      int access, struct stat *st);
+/* Undoes shmdir_make_block (the caller still closes the descriptor). */
+void shmdir_unmake_block(struct shmfs *fs, const char *name,
+			 const struct stat *st);
+
+/* Unlinks the block `shm_name`.  Errors: those of unlinkat. */
+int shmdir_unlink(struct shmfs *fs, const char *shm_name);
+
+/* Renames `from` to `to` (renameat2 `flags`).  Returns 0 or -errno. */
+int shmdir_rename(struct shmfs *fs, const char *from, const char *to,
+		  unsigned flags);
+
+/*
+ * Replaces the block `shm_name`, open at `old_fd` with stat `old`, by a new
+ * block holding the `size` bytes of `buf`: written into a hidden temporary
+ * block with the old one's mode, owner and user.* xattrs, swapped in with
+ * RENAME_EXCHANGE, and the old file unlinked.  Processes attached to the
+ * old block keep it.  On error the name is left as it was and no temporary
+ * block remains.  Fills `new_st`.  Errors: -EAGAIN (another block took the
+ * name meanwhile), -ENOSPC and the others of creating and filling a block.
+ */
+int shmdir_swap(struct shmfs *fs, const char *shm_name, int old_fd,
+		const struct stat *old, const void *buf, size_t size,
+		struct stat *new_st);
+
+/*
+ * chown, chmod (mode & mode_mask) and utimens of `to_set` (FUSE_SET_ATTR_*)
+ * on a block's descriptor, in that order.  Returns 0 or -errno.
+ */
+int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
+		     mode_t mode_mask);
+
+#endif

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* The ground floor: name mapping, the log and the reply helpers (fs.h). */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fs.h"
+#include "inode.h"
+#include "passthrough.h"
+#include "shmblock.h"
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+int shmfs_block_name(const struct shmfs *fs, const char *name,
+		     char out[NAME_MAX + 1])
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || strchr(name, '/'))
+		return -EINVAL;
+	if (fs->prefix_len + len > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, fs->prefix, fs->prefix_len);
+	memcpy(out + fs->prefix_len, name, len + 1);
+	if (has_prefix(out, SHMFS_SEM_PREFIX) ||
+	    has_prefix(name, SHMFS_TMP_PREFIX))
+		return -ENOENT;
+	return shmblock_name_check(out);
+}
+
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
+{
+	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
+		return NULL;
+	if (has_prefix(shm_name, SHMFS_SEM_PREFIX))
+		return NULL;
+	if (!shm_name[fs->prefix_len])
+		return NULL;
+	/* A list being rebuilt (shmdir.c) is the mount's own business. */
+	if (has_prefix(shm_name + fs->prefix_len, SHMFS_TMP_PREFIX))
+		return NULL;
+	return shm_name + fs->prefix_len;
+}
+
+size_t shmfs_name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32));
+}
+
+void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (fs->foreground) {
+		char line[1024];
+
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "shmfs: %s%s\n",
+			priority <= LOG_ERR ? "error: " :
+			priority == LOG_WARNING ? "warning: " : "", line);
+	} else {
+		vsyslog(priority, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void shmfs_log_mode(struct shmfs *fs)
+{
+	if (atomic_exchange(&fs->mode_logged, true))
+		return;
+	if (passthrough_active(fs->pt))
+		shmfs_log(fs, LOG_INFO, "data path: kernel passthrough; read, "
+			  "write and mmap go straight to the blocks' pages");
+	else
+		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
+			  "read and write see the blocks at once, MAP_SHARED "
+			  "mappings %s", fs->nopassthrough ?
+			  "-o nopassthrough" : "no kernel passthrough",
+			  fs->nommap ? "are refused (-o nommap)" :
+			  "are a page cache copy, not the blocks' pages");
+}
+
+void reply_rc(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc <= 0 ? -rc : EIO);
+}
+
+void shmfs_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
+		      struct node *node, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = inode_id(node);
+	e->generation = node->generation;
+	e->attr = *st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+}
+
+void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	struct inode_table *t = req_fs(req)->inodes;
+
+	if (fuse_reply_entry(req, e) != 0)
+		inode_forget(t, inode_get(t, e->ino), 1);
+}
+
+void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
+{
+	if (n < 0)
+		reply_rc(req, (int)n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else if ((size_t)n > size)
+		reply_rc(req, -ERANGE);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}

@@ -557,25 +557,28 @@ static void stat_mapped(struct scan *sc, int piddir, size_t first_rec)
 	}
 }
 
-/* The command name and real uid, read only for processes that hold. */
+/*
+ * The command name and real uid, read only for processes that hold: one
+ * read of status gives both ("Name:" is comm, with \ and newlines escaped).
+ */
 static int read_identity(struct scan *sc, int piddir, struct proc *pr)
 {
 	ssize_t len;
-	char *p;
+	char *p, *end;
 
-	len = read_proc_file(sc, piddir, "comm");
-	if (len < 0)
-		return (int)len;
-	if (len > 0 && sc->buf[len - 1] == '\n')
-		sc->buf[--len] = '\0';
-	snprintf(pr->comm, sizeof(pr->comm), "%s", sc->buf);
 	len = read_proc_file(sc, piddir, "status");
 	if (len < 0)
 		return (int)len;
-	p = strstr(sc->buf, "\nUid:");
+	if (strncmp(sc->buf, "Name:\t", 6))
+		return -ESRCH;
+	end = strchr(sc->buf + 6, '\n');
+	if (end)
+		*end = '\0';
+	snprintf(pr->comm, sizeof(pr->comm), "%s", sc->buf + 6);
+	p = strstr(end ? end + 1 : sc->buf, "Uid:");
 	if (!p)
 		return -ESRCH;
-	pr->uid = (uid_t)strtoul(p + 5, NULL, 10);
+	pr->uid = (uid_t)strtoul(p + 4, NULL, 10);
 	return 0;
 }
 

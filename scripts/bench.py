@@ -70,7 +70,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["holders"],
+                    help="run one section alone (holders: lsshm and the core scan"
+                    " against lsof and fuser)")
     args = ap.parse_args()
+    if args.only == "holders":
+        return holders_main(args)
 
     rounds = 3 if args.quick else 11
     size = (64 if args.quick else 256) * MiB
@@ -190,6 +195,7 @@ def main():
 
         list_rows(rounds, pt, prefix, row)
         c_api_rows(row)
+        holders_rows(rounds, prefix, row, args.quick)
         coherence = coherence_gap(pt, prefix)
     finally:
         for m in reversed(mounts):
@@ -384,6 +390,182 @@ def c_api_rows(row):
             c_ns, py_ns = float(f[1]), float(f[2])
             row("list int %s, C API vs CPython" % f[0], "CPython", 1e9 / py_ns,
                 1e9 / c_ns, py_ns / c_ns, "ops/s", "20x")
+
+
+# ---- holders: who holds each block, against lsof and fuser ----
+
+# Holds blocks in many processes: argv = nprocs, per_proc, nblocks, prefix.
+# Child i holds `per_proc` blocks spread over the directory, even ones by a
+# descriptor, odd ones by a shared mapping (the descriptor closed).  The
+# parent prints "ready" when every child holds its blocks, and kills them
+# all when its stdin closes; a child dies with its parent (PDEATHSIG).
+HOLDERS_LOAD_C = r"""
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int nprocs = atoi(argv[1]), per = atoi(argv[2]), nblocks = atoi(argv[3]);
+	pid_t *kids = calloc(nprocs, sizeof(*kids));
+	int ready[2], i, j;
+	char c;
+
+	if (pipe(ready) < 0)
+		return 1;
+	for (i = 0; i < nprocs; i++) {
+		kids[i] = fork();
+		if (kids[i] < 0)
+			return 1;
+		if (kids[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(1);
+			for (j = 0; j < per; j++) {
+				char path[512];
+				int fd, b = (i * per + j * 7919) % nblocks;
+
+				snprintf(path, sizeof(path), "/dev/shm/%s%d", argv[4], b);
+				fd = open(path, O_RDWR);
+				if (fd < 0)
+					_exit(1);
+				if (j % 2 &&
+				    (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) ==
+				     MAP_FAILED || close(fd) < 0))
+					_exit(1);
+			}
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+	}
+	for (i = 0; i < nprocs; i++)
+		if (read(ready[0], &c, 1) != 1)
+			return 1;
+	printf("ready\n");
+	fflush(stdout);
+	while (read(0, &c, 1) > 0)
+		;
+	for (i = 0; i < nprocs; i++)
+		kill(kids[i], SIGKILL);
+	for (i = 0; i < nprocs; i++)
+		waitpid(kids[i], NULL, 0);
+	return 0;
+}
+"""
+
+
+def timed(cmd):
+    """Runs a command, its output thrown away; returns (seconds, 1)."""
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t, 1
+
+
+def holders_rows(rounds, prefix, row, quick):
+    """The full holders table of 10,000 blocks held by 500 processes (20
+    blocks each, half by a descriptor, half by a mapping): lsshm --json and
+    the core scan alone, against lsof +D and fuser doing the same job."""
+    import ctypes
+    nblocks, nprocs, per = (2000, 100, 20) if quick else (10000, 500, 20)
+    hprefix = prefix + "h-"
+    load_bin = os.path.join(BUILD, "bench_holders_load")
+    src = load_bin + ".c"
+    with open(src, "w") as f:
+        f.write(HOLDERS_LOAD_C)
+    subprocess.run(["cc", "-O2", "-Wall", "-Werror", "-o", load_bin, src], check=True)
+    lib = ctypes.CDLL(os.path.join(BUILD, "core", "libshmblock.so"))
+    lib.shmblock_holders_scan.argtypes = [ctypes.c_int, ctypes.c_uint,
+                                          ctypes.POINTER(ctypes.c_void_p)]
+    lib.shmblock_holders_free.argtypes = [ctypes.c_void_p]
+    lsshm = os.path.join(BUILD, "core", "lsshm")
+    paths = [os.path.join(SHM, "%s%d" % (hprefix, i)) for i in range(nblocks)]
+    loader = None
+    try:
+        for p in paths:
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            os.ftruncate(fd, 4096)
+            os.close(fd)
+        loader = subprocess.Popen([load_bin, str(nprocs), str(per), str(nblocks), hprefix],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if loader.stdout.readline().strip() != "ready":
+            raise RuntimeError("the holders' load did not start")
+
+        # The tables must agree before they are timed.
+        out = json.loads(subprocess.run([lsshm, "-J"], capture_output=True,
+                                        text=True).stdout)
+        held = sum(r["nholders"] for r in out["shmblocks"] if r["name"].startswith(hprefix))
+        print("(holders: %d blocks, %d processes, lsshm sees %d holdings of %d)"
+              % (nblocks, nprocs, held, nprocs * per), flush=True)
+
+        def core_scan():
+            snap = ctypes.c_void_p()
+            t = time.perf_counter()
+            rc = lib.shmblock_holders_scan(-1, 0, ctypes.byref(snap))
+            sec = time.perf_counter() - t
+            if rc < 0:
+                raise OSError(-rc, "shmblock_holders_scan")
+            lib.shmblock_holders_free(snap)
+            return sec, 1
+
+        lsof = lambda: timed(["lsof", "-w", "-n", "+D", SHM])
+        fuser = lambda: timed(["fuser", "-v", *paths])
+        label = "holders of %d blocks, %d procs" % (nblocks, nprocs)
+        for subject, sname in ((lambda: timed([lsshm, "--json"]), "lsshm --json"),
+                               (core_scan, "core scan")):
+            ra, rs, r = compare(rounds, lsof, subject, higher_is_better=False)
+            row("%s: %s (time)" % (label, sname), "lsof +D /dev/shm", 1 / ra, 1 / rs, r,
+                "s", "at most 0.1x time", kind="x time")
+        ra, rs, r = compare(rounds, fuser, lambda: timed([lsshm, "--json"]),
+                            higher_is_better=False)
+        row("%s: lsshm --json (time)" % label, "fuser -v", 1 / ra, 1 / rs, r, "s", "-",
+            kind="x time")
+    finally:
+        if loader:
+            loader.stdin.close()
+            try:
+                loader.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                loader.kill()
+                loader.wait()
+            loader.stdout.close()
+        for p in paths:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+
+def holders_main(args):
+    """scripts/bench --only holders: the holders rows alone, no mount."""
+    rounds = 3 if args.quick else 5
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-60s %10.4g %10.4g %8.3f%s (target %s)" %
+              (figure, ra, rs, ratio, kind, target), flush=True)
+
+    holders_rows(rounds, prefix, row, args.quick)
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
+                  rounds=rounds, rows=rows)
+    out = os.path.splitext(args.out)[0] + "-holders.json"
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print()
+    print_markdown(result)
+    print("results written to", out)
 
 
 def machine():

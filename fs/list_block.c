@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* List blocks, read only: private copies of a block, and whether it is a list. */
+/* List blocks, read only: a block's layout, its items, and whether it is a list. */
 
 /*
  * The daemon never maps a block.  Everything it knows about a list comes
- * from a private pread copy validated by the core (shmblock_slist_validate),
- * so a block that another process truncates, grows or scribbles on while we
- * look can only make a copy fail validation, never make the daemon read out
- * of bounds or take a SIGBUS.
+ * from preads checked by the core (the header walker and the per-item
+ * reads), so a block that another process truncates, grows or scribbles on
+ * while we look can only make a read fail, never make the daemon read out
+ * of bounds or take a SIGBUS.  It reads the header and tables, then only
+ * the items a request needs, so a request costs what the list holds.
  */
 
 #include <errno.h>
@@ -16,38 +17,69 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "list_block.h"
 
-/* Copies of a block whose size keeps changing are given up after this. */
-#define SNAP_TRIES 8
-/* Copies of a block that keeps changing, for a stable snapshot. */
-#define STABLE_TRIES 16
-/* 3.8 item sizes read at a time by the probe. */
-#define PROBE_CHUNK 256
+/* Probes of a block whose header is a list's but whose tables are not. */
+#define PROBE_TRIES 8
 
-/* Reads exactly len bytes at off; -EAGAIN when the file is shorter now. */
-static int pread_full(int fd, void *buf, size_t len, off_t off)
+/*
+ * Whether the block's size is backed by memory.  Every page of a list that
+ * CPython, the core or the mount made has been written (the struct packing
+ * writes every slot), so its allocated size covers all its whole pages.  A
+ * sparse block that claims a list of 256 MiB may cost its maker 4 KiB; it
+ * is a plain block here, and the daemon never reads its holes.
+ */
+static bool backed(const struct stat *st)
 {
-	unsigned char *p = buf;
-	ssize_t n;
+	uint64_t whole = (uint64_t)st->st_size & ~(uint64_t)4095;
 
-	while (len) {
-		n = pread(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	return (uint64_t)st->st_blocks * 512 >= whole;
+}
+
+/* Sleeps a little longer each try: a writer preempted midway finishes. */
+static void back_off(int tries)
+{
+	struct timespec ts = { 0, 50000L << (tries < 6 ? tries : 6) };
+
+	if (tries == 0)
+		sched_yield();
+	else
+		nanosleep(&ts, NULL);
+}
+
+int list_snap_take(int fd, struct list_snap *snap)
+{
+	int rc, tries;
+
+	memset(snap, 0, sizeof(*snap));
+	snap->fd = fd;
+	for (tries = 0;; tries++) {
+		if (fstat(fd, &snap->st) < 0)
 			return -errno;
-		}
-		if (n == 0)
-			return -EAGAIN;
-		p += n;
-		len -= (size_t)n;
-		off += n;
+		if (snap->st.st_size < 8 ||
+		    (uint64_t)snap->st.st_size > LIST_MAX_BLOCK ||
+		    !backed(&snap->st))
+			return -EBADMSG;
+		snap->len = (size_t)snap->st.st_size;
+		rc = shmblock_slist_probe_fd(fd, (uint64_t)snap->len, 0,
+					     &snap->lay);
+		if ((rc != -EBADMSG && rc != -EAGAIN) || tries == PROBE_TRIES)
+			break;
+		/* Broken tables under a list's header: a store half done? */
+		if (rc == -EBADMSG &&
+		    shmblock_slist_probe_fd(fd, (uint64_t)snap->len,
+					    SHMBLOCK_PROBE_SHALLOW, NULL) < 0)
+			break;
+		back_off(tries);
 	}
-	return 0;
+	if (rc < 0)
+		list_snap_free(snap);
+	return rc;
 }
 
 void list_snap_free(struct list_snap *snap)
@@ -55,123 +87,33 @@ void list_snap_free(struct list_snap *snap)
 	shmblock_slist_layout_free(snap->lay);
 	free(snap->buf);
 	memset(snap, 0, sizeof(*snap));
+	snap->fd = -1;
 }
 
-/* One copy of the whole block, of the size it had before and after. */
-static int copy_block(int fd, struct list_snap *snap)
+int list_snap_read(const struct list_snap *snap, uint64_t index,
+		   struct shmblock_value *v, char **owned)
 {
-	struct stat after;
-	int rc, tries;
-
-	for (tries = 0; tries < SNAP_TRIES; tries++) {
-		if (fstat(fd, &snap->st) < 0)
-			return -errno;
-		if (snap->st.st_size < 8 ||
-		    (uint64_t)snap->st.st_size > LIST_MAX_BLOCK)
-			return -EBADMSG;
-		free(snap->buf);
-		snap->len = (size_t)snap->st.st_size;
-		snap->buf = malloc(snap->len);
-		if (!snap->buf)
-			return -ENOMEM;
-		rc = pread_full(fd, snap->buf, snap->len, 0);
-		if (rc == -EAGAIN)
-			continue;       /* shrunk under us: again */
-		if (rc < 0)
-			return rc;
-		if (fstat(fd, &after) < 0)
-			return -errno;
-		if (after.st_size == snap->st.st_size)
-			return 0;
-	}
-	return -EAGAIN;
-}
-
-int list_snap_take(int fd, bool stable, struct list_snap *snap)
-{
-	struct list_snap other = { 0 };
-	int rc, tries;
-
-	memset(snap, 0, sizeof(*snap));
-	rc = copy_block(fd, snap);
-	for (tries = 0; stable && rc == 0; tries++) {
-		if (tries == STABLE_TRIES) {
-			rc = -EAGAIN;
-			break;
-		}
-		rc = copy_block(fd, &other);
-		if (rc < 0)
-			break;
-		if (other.len == snap->len &&
-		    !memcmp(other.buf, snap->buf, snap->len))
-			break;
-		/* Changed between the two copies: keep the newer, read again. */
-		free(snap->buf);
-		*snap = other;
-		memset(&other, 0, sizeof(other));
-	}
-	free(other.buf);
-	if (rc == 0)
-		rc = shmblock_slist_validate(snap->buf, snap->len, &snap->lay);
-	if (rc < 0)
-		list_snap_free(snap);
-	return rc;
-}
-
-/* The 8-byte native integer at `off`, or -EAGAIN past the end. */
-static int read_i64(int fd, off_t off, int64_t *out)
-{
-	return pread_full(fd, out, sizeof(*out), off);
-}
-
-/*
- * Cheap checks on the header alone: the count fits the size, and the sizes
- * the header implies (3.9+: 16 + 8N + D + 9N with D the last offset; 3.8:
- * 8 + 8N + sum of the item sizes + 9N) match the block.  Returns 1 when the
- * block may be a list, 0 when it can't, or -errno.
- */
-static int probe_header(int fd, uint64_t size)
-{
-	int64_t n, last, first, item, sizes[PROBE_CHUNK];
-	uint64_t i, count, sum;
+	size_t cap;
 	int rc;
 
-	rc = read_i64(fd, 0, &n);
-	if (rc < 0)
-		return rc == -EAGAIN ? 0 : rc;
-	if (n < 0 || (uint64_t)n > (size - 8) / 17)
-		return 0;
-	count = (uint64_t)n;
-	if (16 + 8 * count + 9 * count <= size) {
-		rc = read_i64(fd, (off_t)(8 + 8 * count), &last);
-		if (rc < 0)
-			return rc == -EAGAIN ? 0 : rc;
-		if (last >= 0 && (uint64_t)last <= size &&
-		    16 + 17 * count + (uint64_t)last == size)
-			return 1;
+	*owned = NULL;
+	if (index >= snap->lay->count)
+		return -ERANGE;
+	if (snap->buf)
+		return shmblock_slist_read(snap->lay, snap->buf, snap->len,
+					   index, v);
+	/* A str or bytes value is at most its slot; scalars need no room. */
+	cap = (size_t)snap->lay->items[index].capacity;
+	*owned = malloc(cap ? cap : 1);
+	if (!*owned)
+		return -ENOMEM;
+	rc = shmblock_slist_get_fd(snap->fd, snap->lay, index, v, *owned, cap);
+	if (rc < 0 || (v->type != SHMBLOCK_TYPE_STR &&
+		       v->type != SHMBLOCK_TYPE_BYTES)) {
+		free(*owned);
+		*owned = NULL;
 	}
-	if (count == 0)
-		return size == 8;       /* 3.8's empty list */
-	rc = read_i64(fd, 8, &first);
-	if (rc < 0)
-		return rc == -EAGAIN ? 0 : rc;
-	if (first <= 0)
-		return 0;               /* 3.9's offsets start at 0 */
-	for (i = 0, sum = 0; i < count; i++) {
-		if (i % PROBE_CHUNK == 0) {
-			uint64_t k = count - i < PROBE_CHUNK ? count - i
-							     : PROBE_CHUNK;
-
-			rc = pread_full(fd, sizes, k * 8, (off_t)(8 + 8 * i));
-			if (rc < 0)
-				return rc == -EAGAIN ? 0 : rc;
-		}
-		memcpy(&item, &sizes[i % PROBE_CHUNK], sizeof(item));
-		if (item < 0 || (uint64_t)item > size - sum)
-			return 0;
-		sum += (uint64_t)item;
-	}
-	return 8 + 17 * count + sum == size;
+	return rc;
 }
 
 int list_probe(int fd, const struct stat *st)
@@ -184,10 +126,7 @@ int list_probe(int fd, const struct stat *st)
 	if (!S_ISREG(st->st_mode) || st->st_size < 8 ||
 	    (uint64_t)st->st_size > LIST_MAX_BLOCK)
 		return 0;
-	rc = probe_header(fd, (uint64_t)st->st_size);
-	if (rc <= 0)
-		return rc;
-	rc = list_snap_take(fd, false, &snap);
+	rc = list_snap_take(fd, &snap);
 	if (rc == -EBADMSG || rc == -EAGAIN)
 		return 0;
 	if (rc < 0)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* List blocks, read only: private copies of a block, and whether it is a list. */
+/* List blocks, read only: a block's layout, its items, and whether it is a list. */
 #ifndef SHMFS_LIST_BLOCK_H
 #define SHMFS_LIST_BLOCK_H
 
@@ -7,40 +7,53 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+#include "fs.h"
 #include "shmblock.h"
-
-struct shmfs;
 
 /* The xattr mkdir puts on an empty list's block; value "1". */
 #define LIST_XATTR "user.shmfs.list"
 
-/* Blocks larger than this are never shown as lists (the daemon copies them). */
+/* Blocks larger than this are never shown as lists. */
 #define LIST_MAX_BLOCK (256u << 20)
 
-/* A validated private copy of a list block. */
+/*
+ * A list as the daemon reads it: the layout from the block's header and
+ * tables (shmblock_slist_probe_fd), and its items read one by one, each a
+ * value the item really held (shmblock_slist_get_fd), never a whole copy
+ * of the block.  Or a list built in memory (a rebuild's), with `buf`.
+ */
 struct list_snap {
-	unsigned char *buf;
+	int fd;                 /* the block, borrowed; -1 for a built list */
+	unsigned char *buf;     /* a built list's bytes, else NULL */
 	size_t len;
-	struct stat st;                         /* of the block, at the copy */
+	struct stat st;         /* of the block, at the probe */
 	struct shmblock_slist_layout *lay;
 };
 
 /*
- * Copies the block open at `fd` with pread (its size from fstat, copied
- * again when the size changed meanwhile, a bounded number of times) and
- * validates the copy.  With `stable`, the copy is taken until two
- * consecutive ones are identical, so no store can be half in it.
- * Errors: -EBADMSG (not a list, or larger than LIST_MAX_BLOCK), -EAGAIN (the
- * block kept changing), -ENOMEM, pread's and fstat's.
+ * Reads the layout of the block open at `fd`.  A store half done by another
+ * process (CPython zero-fills a format before writing it) makes a layout
+ * look broken for an instant: a block whose header is a list's is probed
+ * again, a bounded number of times, before it is called no list.
+ * Errors: -EBADMSG (not a list; or larger than LIST_MAX_BLOCK; or sparse:
+ * its size is not backed by memory, so reading it would cost the daemon
+ * what its maker never paid), -EAGAIN, -ENOMEM, pread's and fstat's.
  */
-int list_snap_take(int fd, bool stable, struct list_snap *snap);
+int list_snap_take(int fd, struct list_snap *snap);
 void list_snap_free(struct list_snap *snap);
 
 /*
- * Whether the block open at `fd` (stat `st`) is shown as a list: its bytes
- * validate, and a list of no items needs the LIST_XATTR mark (a 16-byte
- * block of zeros is byte for byte an empty list).  A few small preads reject
- * most non-lists before the whole block is copied.  Returns 1, 0 or -errno.
+ * Reads item `index`: str and bytes point into *owned, a buffer to free
+ * (NULL for other types).  Errors: -ERANGE, -EAGAIN, -EBADMSG, -EILSEQ,
+ * -ENOMEM, pread's.
+ */
+int list_snap_read(const struct list_snap *snap, uint64_t index,
+		   struct shmblock_value *v, char **owned);
+
+/*
+ * Whether the block open at `fd` (stat `st`) is shown as a list: its layout
+ * is a list's, and a list of no items needs the LIST_XATTR mark (a 16-byte
+ * block of zeros is byte for byte an empty list).  Returns 1, 0 or -errno.
  */
 int list_probe(int fd, const struct stat *st);
 

@@ -23,7 +23,7 @@ int list_shm_name(struct shmfs *fs, struct node *list,
 	return rc < 0 ? -ESTALE : 0;
 }
 
-int list_view_load(struct shmfs *fs, struct node *list, bool stable,
+int list_view_load(struct shmfs *fs, struct node *list,
 		   struct list_view *view)
 {
 	char shm_name[NAME_MAX + 1], mark[8];
@@ -40,7 +40,7 @@ int list_view_load(struct shmfs *fs, struct node *list, bool stable,
 		view->fd = -1;
 		return rc;
 	}
-	rc = list_snap_take(view->fd, stable, &view->snap);
+	rc = list_snap_take(view->fd, &view->snap);
 	if (rc == -EBADMSG)
 		rc = -ESTALE;
 	if (rc == 0 && view->snap.lay->count == 0 &&
@@ -128,19 +128,22 @@ static int rebuild_values(const struct list_snap *snap, uint64_t index,
 			vals[i] = *value;
 			continue;
 		}
-		rc = shmblock_slist_read(snap->lay, snap->buf, snap->len, i,
-					 &vals[i]);
+		rc = list_snap_read(snap, i, &vals[i], &pad[i]);
 		if (rc < 0 || (vals[i].type != SHMBLOCK_TYPE_STR &&
 			       vals[i].type != SHMBLOCK_TYPE_BYTES) ||
 		    cap == 0 || cap - 1 <= vals[i].s.len)
 			continue;
-		pad[i] = calloc(1, cap - 1);
+		/* Read from a descriptor, the bytes are in pad[i], cap long. */
 		if (!pad[i]) {
-			rc = -ENOMEM;
-			break;
+			pad[i] = malloc(cap);
+			if (!pad[i]) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(pad[i], vals[i].s.ptr, vals[i].s.len);
+			vals[i].s.ptr = pad[i];
 		}
-		memcpy(pad[i], vals[i].s.ptr, vals[i].s.len);
-		vals[i].s.ptr = pad[i];
+		memset(pad[i] + vals[i].s.len, 0, cap - 1 - vals[i].s.len);
 		vals[i].s.len = cap - 1;
 	}
 	if (rc < 0)
@@ -169,6 +172,7 @@ static int build_snap(const struct shmblock_value *values, size_t count,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	out->fd = -1;
 	rc = shmblock_slist_layout_size(values, count, &size);
 	if (rc < 0)
 		return rc;
@@ -236,7 +240,7 @@ int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index,
 	int rc;
 
 	pthread_mutex_lock(&list->lock);
-	rc = list_view_load(fs, list, false, &view);
+	rc = list_view_load(fs, list, &view);
 	if (rc < 0)
 		goto out_unlock;
 	if (index >= view.snap.lay->count) {
@@ -274,7 +278,7 @@ int list_edit_append(struct shmfs *fs, struct node *list, uint64_t index,
 		v.s.len = 0;
 	}
 	pthread_mutex_lock(&list->lock);
-	rc = list_view_load(fs, list, false, &view);
+	rc = list_view_load(fs, list, &view);
 	if (rc < 0)
 		goto out_unlock;
 	*read_only = view.read_only;

@@ -13,7 +13,7 @@
 #include "inode.h"
 #include "list_block.h"
 
-/* A list as one request sees it: its block's descriptor and one copy. */
+/* A list as one request sees it: its block's descriptor and layout. */
 struct list_view {
 	int fd;
 	bool read_only;                 /* the daemon could only open it so */
@@ -28,12 +28,11 @@ int list_shm_name(struct shmfs *fs, struct node *list,
 		  char shm_name[NAME_MAX + 1]);
 
 /*
- * Opens the list's block by its name and takes one validated copy (with
- * `stable`, one no store was half way through).  Close it with
- * list_view_close.  Errors: -ESTALE (the name is gone or no longer holds a
+ * Opens the list's block by its name and reads its layout (list_block.h).
+ * Close it with list_view_close.  Errors: -ESTALE (the name is gone or no longer holds a
  * list), -EAGAIN, -ENOMEM, I/O errors.
  */
-int list_view_load(struct shmfs *fs, struct node *list, bool stable,
+int list_view_load(struct shmfs *fs, struct node *list,
 		   struct list_view *view);
 void list_view_close(struct list_view *view);
 

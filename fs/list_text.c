@@ -259,10 +259,10 @@ int list_text_item(const struct list_snap *snap, uint64_t index,
 		   struct text *t)
 {
 	struct shmblock_value v;
-	char num[64];
+	char num[64], *owned;
 	int rc;
 
-	rc = shmblock_slist_read(snap->lay, snap->buf, snap->len, index, &v);
+	rc = list_snap_read(snap, index, &v, &owned);
 	if (rc < 0)
 		return rc;
 	switch (v.type) {
@@ -280,6 +280,7 @@ int list_text_item(const struct list_snap *snap, uint64_t index,
 		if (rc == 0)
 			rc = text_str(t, "\n");
 	}
+	free(owned);
 	return rc;
 }
 
@@ -355,17 +356,20 @@ static int json_value(struct text *t, const struct shmblock_value *v)
 int list_text_json(const struct list_snap *snap, struct text *t)
 {
 	struct shmblock_value v;
+	char *owned = NULL;
 	uint64_t i;
 	int rc = text_str(t, "[");
 
+	/* Each item is one it held; the list as a whole may be mid-change. */
 	for (i = 0; i < snap->lay->count && rc == 0; i++) {
 		if (i)
 			rc = text_str(t, ", ");
 		if (rc == 0)
-			rc = shmblock_slist_read(snap->lay, snap->buf,
-						 snap->len, i, &v);
+			rc = list_snap_read(snap, i, &v, &owned);
 		if (rc == 0)
 			rc = json_value(t, &v);
+		free(owned);
+		owned = NULL;
 	}
 	return rc ? rc : text_str(t, "]\n");
 }

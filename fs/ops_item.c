@@ -116,10 +116,10 @@ static int attr_from(const struct list_snap *snap, bool read_only,
 	return rc;
 }
 
-/* Loads the list of `node`, stable for .json. */
+/* Loads the list of `node`. */
 static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 {
-	return list_view_load(fs, node->parent, is_json(node), view);
+	return list_view_load(fs, node->parent, view);
 }
 
 /* Attributes of `node` from a fresh copy of its list. */
@@ -424,7 +424,7 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 		reply_rc(req, -ENODATA);
 		return;
 	}
-	rc = list_view_load(req_fs(req), node->parent, false, &view);
+	rc = list_view_load(req_fs(req), node->parent, &view);
 	if (rc == 0 && key_index(node) >= view.snap.lay->count)
 		rc = -ESTALE;
 	if (rc == 0)

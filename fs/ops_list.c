@@ -102,7 +102,7 @@ static void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 			return;
 		}
 	}
-	rc = list_view_load(req_fs(req), dir, json, &view);
+	rc = list_view_load(req_fs(req), dir, &view);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
@@ -124,7 +124,7 @@ static void list_getattr(fuse_req_t req, struct node *node)
 {
 	struct list_view view;
 	struct stat st;
-	int rc = list_view_load(req_fs(req), node, false, &view);
+	int rc = list_view_load(req_fs(req), node, &view);
 
 	if (rc == 0)
 		dir_attr(&view.snap.st, &st);
@@ -143,7 +143,7 @@ static void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc;
 
-	rc = list_view_load(req_fs(req), node, false, &view);
+	rc = list_view_load(req_fs(req), node, &view);
 	if (rc == 0 && to_set & FUSE_SET_ATTR_SIZE)
 		rc = -EISDIR;
 	/* The block keeps a file's mode: the directory's x bits are derived. */
@@ -298,7 +298,7 @@ static int list_dir_load(struct shmfs *fs, struct node *list,
 			 struct list_dir *d)
 {
 	struct list_view view;
-	int rc = list_view_load(fs, list, false, &view);
+	int rc = list_view_load(fs, list, &view);
 
 	if (rc == 0)
 		rc = list_dir_take(&view.snap, d);
@@ -401,7 +401,7 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 	struct list_view view;
 	char *buf = NULL;
 	ssize_t n;
-	int rc = list_view_load(req_fs(req), node, false, &view);
+	int rc = list_view_load(req_fs(req), node, &view);
 
 	if (rc < 0) {
 		reply_rc(req, rc);
@@ -437,7 +437,7 @@ static void list_listxattr(fuse_req_t req, struct node *node, size_t size)
 	char *buf = NULL;
 	ssize_t n;
 	size_t len;
-	int rc = list_view_load(req_fs(req), node, false, &view);
+	int rc = list_view_load(req_fs(req), node, &view);
 
 	if (rc < 0)
 		goto out;
@@ -478,7 +478,7 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
-	rc = list_view_load(req_fs(req), node, false, &view);
+	rc = list_view_load(req_fs(req), node, &view);
 	if (rc == 0 && (remove ? fremovexattr(view.fd, name)
 			       : fsetxattr(view.fd, name, value, size, flags)))
 		rc = -errno;

@@ -37,7 +37,8 @@ struct shmfs {
 	bool sparse;            /* -o sparse: grow without reserving memory */
 	bool cleanup;           /* -o cleanup: unlink our blocks on unmount */
 	bool nopassthrough;     /* -o nopassthrough */
-	bool nommap;            /* -o nommap: no MAP_SHARED without passthrough */
+	bool mmapcopy;          /* -o mmapcopy: MAP_SHARED without passthrough
+				 * is a page cache copy (default: refused) */
 	bool foreground;        /* log to stderr rather than syslog */
 	double timeout;         /* entry and attribute cache, seconds */
 	bool is_root;           /* euid 0: new blocks are chowned to the caller */

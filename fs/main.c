@@ -16,6 +16,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "listing.h"
+#include "notify.h"
 #include "ops.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -30,6 +31,7 @@ struct options {
 	int cleanup;
 	int nopassthrough;
 	int nommap;
+	int mmapcopy;
 	double timeout;
 	/* Non-option arguments: [source] mountpoint. */
 	char *nonopt[2];
@@ -46,6 +48,7 @@ static const struct fuse_opt shmfs_opts[] = {
 	OPT("cleanup", cleanup, 1),
 	OPT("nopassthrough", nopassthrough, 1),
 	OPT("nommap", nommap, 1),
+	OPT("mmapcopy", mmapcopy, 1),
 	OPT("timeout=%lf", timeout, 0),
 	FUSE_OPT_END
 };
@@ -65,8 +68,13 @@ static void usage(const char *prog)
 	       "the mount on unmount\n"
 	       "    -o nopassthrough       serve read and write through the "
 	       "daemon\n"
-	       "    -o nommap              without passthrough, refuse "
-	       "MAP_SHARED mappings\n"
+	       "    -o mmapcopy            without passthrough, let "
+	       "MAP_SHARED mappings be page\n"
+	       "                           cache copies, not the blocks' "
+	       "pages (default: refused\n"
+	       "                           with ENODEV)\n"
+	       "    -o nommap              the default refusal, accepted "
+	       "for old command lines\n"
 	       "    -o timeout=SECS        cache entries and attributes "
 	       "(default 1)\n\n", prog);
 }
@@ -208,6 +216,7 @@ int main(int argc, char *argv[])
 	struct options opts = { .timeout = 1.0 };
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct shmfs fs = { .dirfd = -1 };
+	struct notify *notify = NULL;
 	struct stat root_st;
 	char *mountpoint = NULL;
 	int ret = 1, rc, i;
@@ -225,6 +234,8 @@ int main(int argc, char *argv[])
 	}
 	if (cmd.show_version) {
 		printf("shmfs version %s\n", SHMBLOCK_VERSION);
+		printf("readiness notification (sd_notify): %s\n",
+		       notify_has_sd_notify() ? "yes" : "no");
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_args;
@@ -242,6 +253,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "shmfs: timeout must not be negative\n");
 		goto out_args;
 	}
+	if (opts.mmapcopy && opts.nommap) {
+		fprintf(stderr, "shmfs: -o mmapcopy and -o nommap contradict "
+			"each other\n");
+		goto out_args;
+	}
 	fs.prefix = opts.prefix ? opts.prefix : "";
 	fs.prefix_len = strlen(fs.prefix);
 	if (strchr(fs.prefix, '/') || fs.prefix_len >= NAME_MAX) {
@@ -251,7 +267,7 @@ int main(int argc, char *argv[])
 	fs.sparse = opts.sparse;
 	fs.cleanup = opts.cleanup;
 	fs.nopassthrough = opts.nopassthrough;
-	fs.nommap = opts.nommap;
+	fs.mmapcopy = opts.mmapcopy;
 	fs.timeout = opts.timeout;
 	fs.foreground = cmd.foreground;
 	fs.euid = geteuid();
@@ -287,29 +303,42 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(fs.se, mountpoint) != 0)
 		goto out_signals;
 	rc = passthrough_install(fs.se, opts.nopassthrough ? PASSTHROUGH_OFF :
-				 PASSTHROUGH_AUTO, !opts.nommap, &fs.pt);
+				 PASSTHROUGH_AUTO, opts.mmapcopy, &fs.pt);
 	if (rc < 0) {
 		fprintf(stderr, "shmfs: passthrough setup: %s\n",
 			strerror(-rc));
 		goto out_unmount;
 	}
-	if (fuse_daemonize(cmd.foreground) != 0)
+	/* The background parent exits only when the mount answers. */
+	rc = notify_daemonize(cmd.foreground, &notify);
+	if (rc < 0) {
+		fprintf(stderr, "shmfs: going to the background: %s\n",
+			strerror(-rc));
 		goto out_unmount;
+	}
+	/* Until ready, the one who mounted sees what goes wrong, too. */
 	if (!cmd.foreground)
-		openlog("shmfs", LOG_PID, LOG_DAEMON);
+		openlog("shmfs", LOG_PID | LOG_PERROR, LOG_DAEMON);
 	rc = watch_start(&fs, &fs.watch);
 	if (rc < 0) {
 		shmfs_log(&fs, LOG_ERR, "watching %s: %s", fs.shmdir,
 			  strerror(-rc));
 		goto out_unmount;
 	}
+	rc = notify_start(notify, &fs, mountpoint);
+	if (rc < 0) {
+		shmfs_log(&fs, LOG_ERR, "readiness thread: %s", strerror(-rc));
+		goto out_watch;
+	}
 
 	rc = run_session(&fs, &cmd);
+	notify_stopping(notify);
 	/* A signal (a positive number) is a normal way to end. */
 	ret = rc < 0 ? 1 : 0;
 	if (rc < 0)
 		shmfs_log(&fs, LOG_ERR, "session ended: %s", strerror(-rc));
 
+out_watch:
 	if (watch_stop(fs.watch) < 0)
 		abort_connection(mountpoint);
 out_unmount:
@@ -323,6 +352,8 @@ out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
+	/* After the session: a readiness stat still waiting has failed. */
+	notify_finish(notify);
 	passthrough_free(fs.pt);
 out_shmdir:
 	shmdir_close(&fs);

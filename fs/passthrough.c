@@ -392,6 +392,29 @@ bool passthrough_active(const struct passthrough *pt)
 	       !atomic_load(&pt->denied);
 }
 
+const char *passthrough_reason(const struct passthrough *pt)
+{
+	uint64_t offered;
+
+	if (passthrough_active(pt))
+		return NULL;
+	if (pt == NULL)
+		return "not set up";
+	if (pt->mode == PASSTHROUGH_OFF)
+		return "-o nopassthrough";
+	if (!pt->may_register)
+		return "the daemon lacks CAP_SYS_ADMIN, not root";
+	if (atomic_load(&pt->denied))
+		return "the kernel refused a backing file";
+	if (!atomic_load(&pt->init_replied))
+		return "INIT not answered yet";
+	offered = atomic_load_explicit(&pt->init_offered, memory_order_relaxed);
+	if (!(offered & PT_FUSE_PASSTHROUGH))
+		return "the kernel does not offer it, Linux before 6.9 or "
+		       "without CONFIG_FUSE_PASSTHROUGH";
+	return "the kernel refused it";
+}
+
 int passthrough_backing_open(struct passthrough *pt, int fd)
 {
 	struct pt_backing_map map = { .fd = fd, .flags = 0, .padding = 0 };

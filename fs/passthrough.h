@@ -21,9 +21,9 @@ enum passthrough_mode {
 
 /*
  * Installs the I/O hook on a mounted session, before its loop runs.
- * `allow_shared_mmap` false (-o nommap) makes MAP_SHARED mappings of files
- * in fallback mode fail instead of being served from a page cache that is not
- * the block's pages.  The hook's state is one per process (libfuse 3.14
+ * `allow_shared_mmap` (-o mmapcopy) lets MAP_SHARED mappings of files in
+ * fallback mode be served from the FUSE page cache, a copy that is not the
+ * block's pages; without it (the default) such mappings fail with ENODEV.  The hook's state is one per process (libfuse 3.14
  * hands the hooks the daemon's userdata, not ours).  Errors: -ENOMEM,
  * -EBUSY (already installed in this process), or libfuse's refusal as
  * -EINVAL.
@@ -40,6 +40,12 @@ void passthrough_free(struct passthrough *pt);
  * the kernel refused a backing file with EPERM.
  */
 bool passthrough_active(const struct passthrough *pt);
+
+/*
+ * Why passthrough is not active, in a few words for the log ("-o
+ * nopassthrough", "the daemon lacks CAP_SYS_ADMIN", ...); NULL when it is.
+ */
+const char *passthrough_reason(const struct passthrough *pt);
 
 /*
  * Registers `fd` with the kernel as a backing file.  Returns the backing id

@@ -76,18 +76,25 @@ void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 
 void shmfs_log_mode(struct shmfs *fs)
 {
+	const char *why;
+
 	if (atomic_exchange(&fs->mode_logged, true))
 		return;
-	if (passthrough_active(fs->pt))
+	why = passthrough_reason(fs->pt);
+	/* One line: what a program that maps a file of the mount gets. */
+	if (!why)
 		shmfs_log(fs, LOG_INFO, "data path: kernel passthrough; read, "
 			  "write and mmap go straight to the blocks' pages");
+	else if (fs->mmapcopy)
+		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
+			  "read and write see the blocks at once, MAP_SHARED "
+			  "mappings are a page cache copy, not the blocks' "
+			  "pages (-o mmapcopy)", why);
 	else
 		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
 			  "read and write see the blocks at once, MAP_SHARED "
-			  "mappings %s", fs->nopassthrough ?
-			  "-o nopassthrough" : "no kernel passthrough",
-			  fs->nommap ? "are refused (-o nommap)" :
-			  "are a page cache copy, not the blocks' pages");
+			  "mappings are refused with ENODEV (-o mmapcopy "
+			  "allows copies)", why);
 }
 
 void reply_rc(fuse_req_t req, int rc)

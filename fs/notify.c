@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/* Readiness: the background parent and systemd learn when the mount works. */
+
+/*
+ * libfuse's fuse_daemonize() lets the parent exit as soon as the child has
+ * detached, before the session loop runs: `shmfs DIR && ls DIR` then meets a
+ * mount whose daemon may still fail (the watch, the loop), and the mounter
+ * has already been told "success".  So the daemon forks itself and the
+ * parent waits on a pipe for one byte that a thread writes only after a
+ * stat of the mount's root came back, that is after the kernel's INIT was
+ * answered and a GETATTR served by the running loop.  The same moment is
+ * systemd's READY=1 for Type=notify.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef SHMFS_HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "fs.h"
+#include "notify.h"
+
+enum { REPORT_READY = 0, REPORT_FAILED = 1 };
+
+struct notify {
+	bool foreground;
+	atomic_int parent_fd;	/* the pipe to the waiting parent, or -1 */
+	bool thread_started;
+	pthread_t thread;
+	struct shmfs *fs;
+	const char *mountpoint;
+};
+
+bool notify_has_sd_notify(void)
+{
+#ifdef SHMFS_HAVE_LIBSYSTEMD
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* sd_notify without NOTIFY_SOCKET does nothing, which is what we want. */
+static void send_state(const char *state)
+{
+#ifdef SHMFS_HAVE_LIBSYSTEMD
+	(void)sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* Tells a waiting parent how the mount went; only the first report counts. */
+static void report(struct notify *n, unsigned char status)
+{
+	int fd = atomic_exchange(&n->parent_fd, -1);
+	ssize_t res;
+
+	if (fd < 0)
+		return;
+	do
+		res = write(fd, &status, 1);
+	while (res < 0 && errno == EINTR);
+	close(fd);
+}
+
+/* The parent's whole life after fork: the child's verdict is the status. */
+static _Noreturn void wait_for_child(int fd)
+{
+	unsigned char status = REPORT_FAILED;
+	ssize_t res;
+
+	do
+		res = read(fd, &status, 1);
+	while (res < 0 && errno == EINTR);
+	/* EOF: the child died before it was ready. */
+	_exit(res == 1 && status == REPORT_READY ? 0 : 1);
+}
+
+int notify_daemonize(bool foreground, struct notify **out)
+{
+	struct notify *n = calloc(1, sizeof(*n));
+	int fds[2];
+	pid_t pid;
+
+	if (!n)
+		return -ENOMEM;
+	n->foreground = foreground;
+	atomic_init(&n->parent_fd, -1);
+	if (!foreground) {
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			goto err;
+		pid = fork();
+		if (pid < 0) {
+			close(fds[0]);
+			close(fds[1]);
+			goto err;
+		}
+		if (pid > 0) {
+			close(fds[1]);
+			wait_for_child(fds[0]);
+		}
+		close(fds[0]);
+		atomic_store(&n->parent_fd, fds[1]);
+		/* No controlling terminal: a hangup must not end the mount. */
+		if (setsid() < 0) {
+			report(n, REPORT_FAILED);
+			goto err;
+		}
+	}
+	/* Don't keep the directory we were started in busy. */
+	if (chdir("/") < 0) {
+		report(n, REPORT_FAILED);
+		goto err;
+	}
+	*out = n;
+	return 0;
+
+err:
+	free(n);
+	return -errno;
+}
+
+/* Points stdin, stdout and stderr at /dev/null once nobody reads them. */
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+static void *wait_ready(void *arg)
+{
+	struct notify *n = arg;
+	struct stat st;
+	int rc;
+
+	do
+		rc = stat(n->mountpoint, &st);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0) {
+		shmfs_log(n->fs, LOG_ERR, "mount point %s does not answer: %s",
+			  n->mountpoint, strerror(errno));
+		report(n, REPORT_FAILED);
+		/* The signal handlers end the loop and unmount. */
+		kill(getpid(), SIGTERM);
+		return NULL;
+	}
+	shmfs_log_mode(n->fs);
+	send_state("READY=1");
+	report(n, REPORT_READY);
+	if (!n->foreground)
+		detach_stdio();
+	return NULL;
+}
+
+int notify_start(struct notify *n, struct shmfs *fs, const char *mountpoint)
+{
+	int rc;
+
+	n->fs = fs;
+	n->mountpoint = mountpoint;
+	rc = pthread_create(&n->thread, NULL, wait_ready, n);
+	if (rc != 0)
+		return -rc;
+	n->thread_started = true;
+	return 0;
+}
+
+void notify_stopping(struct notify *n)
+{
+	if (n)
+		send_state("STOPPING=1");
+}
+
+void notify_finish(struct notify *n)
+{
+	if (!n)
+		return;
+	if (n->thread_started)
+		pthread_join(n->thread, NULL);
+	report(n, REPORT_FAILED);
+	free(n);
+}

@@ -2,18 +2,20 @@
 """mmap of a file of the mount against CPython's SharedMemory and the core
 library attached by name: with passthrough they are the same pages, both
 ways, without msync; without passthrough read/write stay coherent and
-MAP_SHARED is either a page cache copy or refused (-o nommap)."""
+MAP_SHARED is refused (the default, and -o nommap, its old name) or, with
+-o mmapcopy, a page cache copy."""
 
 import ctypes
 import errno
 import mmap
 import os
+import subprocess
 from multiprocessing import shared_memory
 
 import pytest
 
 from conftest import SHMBLOCK_NOMAP, lib, untrack  # noqa: F401
-from mountutil import shmfs  # noqa: F401
+from mountutil import SHMFS, shmfs  # noqa: F401
 
 SIZE = 1 << 16
 
@@ -31,10 +33,7 @@ def pt_mount(shmfs):
     if os.geteuid() != 0:
         pytest.skip("passthrough needs root")
     m = shmfs()
-    # Open once so that the daemon logs its data path.
-    with open(m.path("probe"), "wb"):
-        pass
-    os.unlink(m.path("probe"))
+    # The daemon logs its data path once the mount is ready.
     if m.mode() != "passthrough":
         pytest.skip("no kernel passthrough here:\n" + m.stderr())
     return m
@@ -161,9 +160,10 @@ def test_fallback_read_write_are_coherent(fallback_mount, prefix):
 
 def test_fallback_shared_mapping_reaches_block_at_msync(fallback_mount,
                                                         prefix):
-    """Documented behaviour (docs/fallback-mmap.md): the mapping is a page
-    cache copy; stores reach the block at msync."""
-    m = fallback_mount()
+    """Documented behaviour of -o mmapcopy (docs/fallback-mmap.md): the
+    mapping is a page cache copy; stores reach the block at msync."""
+    m = fallback_mount("mmapcopy")
+    assert "(-o mmapcopy)" in m.stderr()
     shm = shared_memory.SharedMemory(name=prefix + "c", create=True,
                                      size=SIZE)
     untrack(shm)
@@ -181,8 +181,13 @@ def test_fallback_shared_mapping_reaches_block_at_msync(fallback_mount,
         shm.close()
 
 
-def test_nommap_refuses_shared_mappings_in_fallback(fallback_mount, prefix):
-    m = fallback_mount("nommap")
+@pytest.mark.parametrize("options", [(), ("nommap",)])
+def test_fallback_refuses_shared_mappings_by_default(fallback_mount, prefix,
+                                                     options):
+    """No silent copies: without passthrough, MAP_SHARED (writable or not)
+    fails; -o nommap is the same thing under its old name."""
+    m = fallback_mount(*options)
+    assert "MAP_SHARED mappings are refused with ENODEV" in m.stderr()
     with open(m.path("n"), "wb") as f:
         f.write(b"n" * SIZE)
     assert m.mode() == "fallback"
@@ -191,9 +196,18 @@ def test_nommap_refuses_shared_mappings_in_fallback(fallback_mount, prefix):
         with pytest.raises(OSError) as e:
             mmap.mmap(fd, SIZE, flags=mmap.MAP_SHARED)
         assert e.value.errno == errno.ENODEV
+        with pytest.raises(OSError) as e:
+            mmap.mmap(fd, SIZE, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+        assert e.value.errno == errno.ENODEV
         # A private mapping is a copy by definition and stays allowed.
         mm = mmap.mmap(fd, SIZE, flags=mmap.MAP_PRIVATE)
         assert mm[:3] == b"nnn"
         mm.close()
     finally:
         os.close(fd)
+
+
+def test_mmapcopy_and_nommap_contradict(tmp_path):
+    r = subprocess.run([SHMFS, "-f", "-o", "nommap,mmapcopy", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "contradict" in r.stderr

@@ -118,4 +118,14 @@ void reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
  */
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
 
+/*
+ * The names of the xattrs of the file open at `fd` that the caller of `req`
+ * may see, NUL separated, in *out (malloc'd; `extra` more bytes of room at
+ * the end for the caller).  The daemon runs as root, so it lists trusted.*
+ * names, which tmpfs shows only to callers with CAP_SYS_ADMIN: they are
+ * left out for other callers.  An xattr added between sizing and reading
+ * is caught: it reads again.  Returns the length or -errno.
+ */
+ssize_t shmfs_xattr_names(fuse_req_t req, int fd, size_t extra, char **out);
+
 #endif

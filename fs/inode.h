@@ -23,6 +23,8 @@ enum node_kind {
 	NODE_LIST_ENTRY,        /* one item of a list: L/<i>[.<type>] */
 	NODE_LIST_RAW,  /* L/.raw: the list's block as a file (block ops) */
 	NODE_LIST_META, /* L/.format, L/.json: text made from the list */
+	NODE_DELETED_DIR,       /* .deleted/: blocks unlinked but held */
+	NODE_DELETED_FILE,      /* one of them (ops_deleted.c) */
 };
 
 struct node {
@@ -50,12 +52,13 @@ struct node {
 
 	/*
 	 * Protected by `lock`, taken before the table lock when both are held.
-	 * blk is set once and then stays until the node is freed, so a
-	 * handler that got it may use it unlocked while the kernel holds the
-	 * node (an open file pins the node).
+	 * blk stays while nheld > 0, so a handler that holds it (ops_block.c:
+	 * an open file, or one request) may use it unlocked.  No descriptor
+	 * is kept for a node nobody has open.
 	 */
 	pthread_mutex_t lock;
-	struct shmblock *blk;   /* opened at first need, NOMAP */
+	struct shmblock *blk;   /* while held (nheld > 0), NOMAP */
+	unsigned nheld;         /* open files and requests using blk */
 	bool read_only;         /* blk could only be opened O_RDONLY */
 	int backing_id;         /* > 0 registered, 0 not yet, < 0 refused */
 };

@@ -139,18 +139,34 @@ int list_probe(int fd, const struct stat *st)
 	return fgetxattr(fd, LIST_XATTR, mark, sizeof(mark)) > 0;
 }
 
+/*
+ * Opens a block for the daemon's own reads.  O_NOATIME: looking at a block
+ * to show it is not a read by anyone, and tmpfs leaves atime alone when
+ * nobody reads (only the owner or CAP_FOWNER may ask, so a daemon that is
+ * not root opens others' blocks without it).
+ */
+static int open_own(const struct shmfs *fs, const char *shm_name, int flags)
+{
+	int fd;
+
+	flags |= O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	fd = openat(fs->dirfd, shm_name, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(fs->dirfd, shm_name, flags);
+	return fd;
+}
+
 int list_block_open(const struct shmfs *fs, const char *shm_name,
 		    bool *read_only)
 {
-	const int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 	struct stat st;
 	int fd, rc;
 
 	*read_only = false;
-	fd = openat(fs->dirfd, shm_name, O_RDWR | flags);
+	fd = open_own(fs, shm_name, O_RDWR);
 	if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
 		*read_only = true;
-		fd = openat(fs->dirfd, shm_name, O_RDONLY | flags);
+		fd = open_own(fs, shm_name, O_RDONLY);
 	}
 	if (fd < 0)
 		return errno == ELOOP || errno == ENXIO ? -ENOENT : -errno;
@@ -176,10 +192,10 @@ int list_classify(const struct shmfs *fs, const char *shm_name,
 		return -errno;
 	if (!S_ISREG(st->st_mode))
 		return -ENOENT;
-	if (st->st_size < 8 || (uint64_t)st->st_size > LIST_MAX_BLOCK)
+	if (st->st_size < 8 || (uint64_t)st->st_size > LIST_MAX_BLOCK ||
+	    !backed(st))
 		return 0;
-	fd = openat(fs->dirfd, shm_name,
-		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	fd = open_own(fs, shm_name, O_RDONLY);
 	if (fd < 0)
 		/* Unreadable by the daemon: it can't show it as a list. */
 		return errno == ENOENT ? -ENOENT : 0;

@@ -289,12 +289,17 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct shmfs *fs = req_fs(req);
 	struct statvfs sv;
 
-	if (fstatvfs(req_fs(req)->dirfd, &sv) < 0)
+	if (fstatvfs(fs->dirfd, &sv) < 0) {
 		reply_rc(req, -errno);
-	else
-		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	/* The prefix takes its length from every name the mount shows. */
+	sv.f_namemax = sv.f_namemax > fs->prefix_len ?
+		       sv.f_namemax - fs->prefix_len : 0;
+	fuse_reply_statfs(req, &sv);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -19,16 +19,20 @@
 #define XATTR_VALUE_MAX 65536
 
 /*
- * The node's block handle, attached by name at first need and then kept
- * until the node is forgotten, so that renames and unlinks outside the mount
- * don't matter to anyone who has the file open.  The daemon never maps a
- * block (SHMBLOCK_NOMAP): its data path is pread/pwrite, which can't SIGBUS
- * when someone shrinks the block.  Errors: -ESTALE when the node's name now
- * names another file or none (the kernel then looks the name up again), and
- * the core's.
+ * The node's block handle, attached by name when the node has none and held
+ * while an open file or a request uses it: every hold is dropped with
+ * node_drop, and the last drop closes the handle.  So the daemon keeps a
+ * descriptor only for blocks open through the mount, and `ls -l` of a
+ * million blocks costs none (stat never attaches; xattr calls hold and drop).
+ * An open file holds the block it opened, so renames and unlinks outside
+ * the mount don't matter to it.  The daemon never maps a block
+ * (SHMBLOCK_NOMAP): its data path is pread/pwrite, which can't SIGBUS when
+ * someone shrinks the block.  Errors: -ESTALE when the node's name now names
+ * another file or none (the kernel then looks the name up again), and the
+ * core's.
  */
-static int node_block(struct shmfs *fs, struct node *node,
-		      struct shmblock **out)
+static int node_hold(struct shmfs *fs, struct node *node,
+		     struct shmblock **out)
 {
 	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
 	struct shmblock *blk = NULL;
@@ -73,9 +77,25 @@ out_stale:
 	if (rc == -ENOENT || rc == -EINVAL || rc == -ELOOP)
 		rc = -ESTALE;
 out:
+	if (rc == 0)
+		node->nheld++;
 	*out = node->blk;
 	pthread_mutex_unlock(&node->lock);
 	return rc;
+}
+
+/* Drops a hold of node_hold; the last one closes the handle. */
+static void node_drop(struct node *node)
+{
+	struct shmblock *blk = NULL;
+
+	pthread_mutex_lock(&node->lock);
+	if (--node->nheld == 0) {
+		blk = node->blk;
+		node->blk = NULL;
+	}
+	pthread_mutex_unlock(&node->lock);
+	shmblock_close(blk);
 }
 
 /*
@@ -106,9 +126,10 @@ static int node_stat(struct shmfs *fs, struct node *node, struct stat *st)
 
 	pthread_mutex_lock(&node->lock);
 	blk = node->blk;
+	rc = blk && fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
 	pthread_mutex_unlock(&node->lock);
 	if (blk)
-		return fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
+		return rc;
 	rc = inode_name(fs->inodes, node, name);
 	if (rc == 0)
 		rc = shmfs_block_name(fs, name, shm_name);
@@ -198,10 +219,12 @@ static void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		   int to_set, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
-	struct shmblock *blk;
+	struct shmblock *blk = NULL;
 	struct stat st;
-	int rc = node_block(fs, node, &blk);
+	int rc = node_hold(fs, node, &blk);
 
+	if (rc < 0)
+		blk = NULL;
 	/* A truncate(2) by name; ftruncate(2) of an open file comes with fi. */
 	if (rc == 0 && !fi && unlinked_behind_us(fs, node, blk))
 		rc = -ESTALE;
@@ -211,6 +234,8 @@ static void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		rc = clear_set_id(req, shmblock_fd(blk));
 	if (rc == 0)
 		rc = fstat(shmblock_fd(blk), &st) < 0 ? -errno : 0;
+	if (blk)
+		node_drop(node);
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
@@ -265,6 +290,27 @@ static bool is_set_id(const struct shmblock *blk)
 	       st.st_mode & (S_ISUID | S_ISGID);
 }
 
+/* The open of an open file's block, held until it is released. */
+static int open_checked(struct shmfs *fs, struct node *node,
+			struct fuse_file_info *fi, struct shmblock **out)
+{
+	struct shmblock *blk;
+	int rc = node_hold(fs, node, &blk);
+
+	if (rc < 0)
+		return rc;
+	if (unlinked_behind_us(fs, node, blk))
+		rc = -ESTALE;
+	else if ((fi->flags & O_ACCMODE) != O_RDONLY && node->read_only)
+		rc = -EACCES;
+	else if (fi->flags & O_TRUNC)
+		rc = shmblock_resize(blk, 0, 0);
+	if (rc < 0)
+		node_drop(node);
+	*out = blk;
+	return rc;
+}
+
 int block_open_prepare(struct shmfs *fs, struct node *node,
 		       struct fuse_file_info *fi, int *backing_id)
 {
@@ -273,18 +319,9 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 
 	*backing_id = 0;
 	fi->fh = 0;
-	rc = node_block(fs, node, &blk);
+	rc = open_checked(fs, node, fi, &blk);
 	if (rc < 0)
 		return rc;
-	if (unlinked_behind_us(fs, node, blk))
-		return -ESTALE;
-	if (accmode != O_RDONLY && node->read_only)
-		return -EACCES;
-	if (fi->flags & O_TRUNC) {
-		rc = shmblock_resize(blk, 0, 0);
-		if (rc < 0)
-			return rc;
-	}
 	shmfs_log_mode(fs);
 	/* close(2) needn't ask the daemon: there is nothing to flush. */
 	fi->noflush = 1;
@@ -309,18 +346,21 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 	fi->keep_cache = 0;
 	if (fi->flags & O_APPEND && accmode != O_RDONLY) {
 		fd = open_append_fd(blk);
-		if (fd < 0)
+		if (fd < 0) {
+			node_drop(node);
 			return fd;
+		}
 		fi->fh = (uint64_t)fd + 1;
 	}
 	return 0;
 }
 
-void block_close_fh(struct fuse_file_info *fi)
+void block_open_undo(struct node *node, struct fuse_file_info *fi)
 {
 	if (fi->fh)
 		close((int)(fi->fh - 1));
 	fi->fh = 0;
+	node_drop(node);
 }
 
 static void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
@@ -335,22 +375,22 @@ static void block_open(fuse_req_t req, struct node *node, struct fuse_file_info 
 	}
 	if (fi->flags & O_TRUNC &&
 	    (rc = clear_set_id(req, shmblock_fd(node->blk))) < 0) {
-		block_close_fh(fi);
+		block_open_undo(node, fi);
 		reply_rc(req, rc);
 		return;
 	}
 	if (backing_id > 0)
 		passthrough_mark_reply(fs->pt, backing_id);
 	if (fuse_reply_open(req, fi) != 0)
-		block_close_fh(fi);
+		block_open_undo(node, fi);
 }
 
 static void block_release(fuse_req_t req, struct node *node,
 			  struct fuse_file_info *fi)
 {
-	/* The node may already be forgotten: only the file's own state. */
-	block_close_fh(fi);
-	fuse_reply_err(req, 0);
+	/* An open file pins its node: it is still there. */
+	block_open_undo(node, fi);
+	reply_rc(req, 0);
 }
 
 static void block_read(fuse_req_t req, struct node *node, size_t size,
@@ -404,10 +444,13 @@ static void block_fallocate(fuse_req_t req, struct node *node, int mode,
 		     off_t offset, off_t length)
 {
 	struct shmblock *blk;
-	int rc = node_block(req_fs(req), node, &blk);
+	int rc = node_hold(req_fs(req), node, &blk);
 
-	if (rc == 0 && fallocate(shmblock_fd(blk), mode, offset, length) < 0)
-		rc = -errno;
+	if (rc == 0) {
+		if (fallocate(shmblock_fd(blk), mode, offset, length) < 0)
+			rc = -errno;
+		node_drop(node);
+	}
 	reply_rc(req, rc);
 }
 
@@ -415,10 +458,13 @@ static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 		    const char *value, size_t size, int flags)
 {
 	struct shmblock *blk;
-	int rc = node_block(req_fs(req), node, &blk);
+	int rc = node_hold(req_fs(req), node, &blk);
 
-	if (rc == 0 && fsetxattr(shmblock_fd(blk), name, value, size, flags))
-		rc = -errno;
+	if (rc == 0) {
+		if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
+			rc = -errno;
+		node_drop(node);
+	}
 	reply_rc(req, rc);
 }
 
@@ -429,7 +475,7 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 	struct shmblock *blk;
 	char *buf = NULL;
 	ssize_t n;
-	int rc = node_block(req_fs(req), node, &blk);
+	int rc = node_hold(req_fs(req), node, &blk);
 
 	if (rc < 0) {
 		reply_rc(req, rc);
@@ -437,13 +483,14 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 	}
 	if (size > XATTR_VALUE_MAX)
 		size = XATTR_VALUE_MAX;
-	if (size && !(buf = malloc(size))) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	n = name ? fgetxattr(shmblock_fd(blk), name, buf, size)
-		 : flistxattr(shmblock_fd(blk), buf, size);
-	reply_xattr(req, buf, n < 0 ? -errno : n, size);
+	if (!name)
+		n = shmfs_xattr_names(req, shmblock_fd(blk), 0, &buf);
+	else if (size && !(buf = malloc(size)))
+		n = -ENOMEM;
+	else if ((n = fgetxattr(shmblock_fd(blk), name, buf, size)) < 0)
+		n = -errno;
+	node_drop(node);
+	reply_xattr(req, buf, n, size);
 	free(buf);
 }
 
@@ -461,10 +508,13 @@ static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
 static void block_removexattr(fuse_req_t req, struct node *node, const char *name)
 {
 	struct shmblock *blk;
-	int rc = node_block(req_fs(req), node, &blk);
+	int rc = node_hold(req_fs(req), node, &blk);
 
-	if (rc == 0 && fremovexattr(shmblock_fd(blk), name) < 0)
-		rc = -errno;
+	if (rc == 0) {
+		if (fremovexattr(shmblock_fd(blk), name) < 0)
+			rc = -errno;
+		node_drop(node);
+	}
 	reply_rc(req, rc);
 }
 

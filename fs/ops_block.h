@@ -14,7 +14,7 @@
 int block_open_prepare(struct shmfs *fs, struct node *node,
 		       struct fuse_file_info *fi, int *backing_id);
 
-/* Closes what block_open_prepare left in fi->fh. */
-void block_close_fh(struct fuse_file_info *fi);
+/* Undoes a block_open_prepare that succeeded (the reply failed). */
+void block_open_undo(struct node *node, struct fuse_file_info *fi);
 
 #endif

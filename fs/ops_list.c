@@ -436,33 +436,19 @@ static void list_listxattr(fuse_req_t req, struct node *node, size_t size)
 	struct list_view view;
 	char *buf = NULL;
 	ssize_t n;
-	size_t len;
 	int rc = list_view_load(req_fs(req), node, &view);
 
-	if (rc < 0)
-		goto out;
-	n = flistxattr(view.fd, NULL, 0);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	len = (size_t)n + sizeof(format);
-	buf = malloc(len);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	n = flistxattr(view.fd, buf, (size_t)n);
-	if (n < 0) {
-		rc = errno == ERANGE ? -EAGAIN : -errno;
-		goto out;
-	}
-	memcpy(buf + n, format, sizeof(format));
-	len = (size_t)n + sizeof(format);
-	reply_xattr(req, buf, (ssize_t)len, size);
-out:
-	if (rc < 0)
+	if (rc < 0) {
 		reply_rc(req, rc);
+		return;
+	}
+	/* The block's own, then the computed format. */
+	n = shmfs_xattr_names(req, view.fd, sizeof(format), &buf);
+	if (n >= 0) {
+		memcpy(buf + n, format, sizeof(format));
+		n += (ssize_t)sizeof(format);
+	}
+	reply_xattr(req, buf, n, size);
 	free(buf);
 	list_view_close(&view);
 }

@@ -169,7 +169,7 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	 */
 	if (!made && fstat(shmblock_fd(node->blk), &st) < 0) {
 		rc = -errno;
-		block_close_fh(fi);
+		block_open_undo(node, fi);
 		inode_forget(fs->inodes, node, 1);
 		goto out_unmake;
 	}
@@ -177,7 +177,7 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	if (backing_id > 0)
 		passthrough_mark_reply(fs->pt, backing_id);
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		block_close_fh(fi);
+		block_open_undo(node, fi);
 		inode_forget(fs->inodes, node, 1);
 	}
 	return;

@@ -52,9 +52,12 @@ int list_text_format(const struct list_snap *snap, struct text *t);
 
 /*
  * The value `text` means for `type`.  str and bytes point into `text`.
+ * Numbers are read as Python's int(text) and float(text) (pynum.h); bools
+ * and None as docs/lists.md says.
  * Surrounding whitespace and a trailing newline are accepted around numbers,
  * booleans and None; one trailing newline is dropped from a str.
- * Errors: -EINVAL (not a value of that type, or an int out of range).
+ * Errors: -EINVAL (not a value of that type, or an int out of range),
+ * -ENOMEM.
  */
 int list_text_value(int type, const char *text, size_t len,
 		    struct shmblock_value *v);

@@ -51,6 +51,9 @@ struct node_ops {
 		     off_t off, struct fuse_file_info *fi);
 	void (*write)(fuse_req_t req, struct node *node, const char *buf,
 		      size_t size, off_t off, struct fuse_file_info *fi);
+	/* Each close(2) of a file opened without fi->noflush; its error is close's. */
+	void (*flush)(fuse_req_t req, struct node *node,
+		      struct fuse_file_info *fi);
 	void (*release)(fuse_req_t req, struct node *node,
 			struct fuse_file_info *fi);
 	void (*fallocate)(fuse_req_t req, struct node *node, int mode,

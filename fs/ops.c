@@ -216,7 +216,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
-	reply_rc(req, 0);
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->flush)
+		ops_of(node)->flush(req, node, fi);
+	else
+		reply_rc(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

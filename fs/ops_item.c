@@ -10,6 +10,12 @@
  * opened direct_io.  Each request works on one copy of the list
  * (list_edit.h).  A list that went away answers ESTALE where the kernel can
  * look the path up again (getattr, open) and EIO on an open file.
+ *
+ * A value is stored whole or not at all, as CPython's sl[i] = v: a
+ * writable handle collects what is written and stores it once, at FLUSH
+ * (each close(2), whose error FLUSH's is) or at RELEASE if no flush came.
+ * Only what can't fit is refused at write(): a handle holds at most what
+ * its item can (item_limit), so an open file never pins more.
  */
 
 #include <errno.h>
@@ -23,11 +29,12 @@
 #include "list_text.h"
 #include "ops_item.h"
 
-/* Largest value one handle accumulates: an appended str may be this big. */
-#define WRITE_MAX (SLIST_MAX_SLOT_BYTES + 1)
-#define SLIST_MAX_SLOT_BYTES 9999992u
-/* Largest value written to an existing item's handle beyond its capacity. */
-#define WRITE_SLACK 4096
+/*
+ * Room for a number's text beyond its slot: int() and float() take
+ * whitespace, underscores and non-ASCII digits, so a number's text may be
+ * longer than its 8 bytes.
+ */
+#define NUMBER_TEXT_SLACK 4096
 
 #define XATTR_CAPACITY "user.shmfs.capacity"
 
@@ -43,6 +50,9 @@ struct item_fh {
 	bool have_text;
 	char *wbuf;             /* what the handle wrote, offset-addressed */
 	size_t wlen, wcap;
+	size_t limit;           /* wlen never exceeds it (item_limit) */
+	bool dirty;             /* wbuf is a value to store */
+	int failed;             /* a refused write: the value is lost */
 	bool append;            /* created the item: may rebuild the list */
 };
 
@@ -163,22 +173,49 @@ static void item_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, 0);
 }
 
+/*
+ * truncate(2) of an item to 0: through an open handle (ftruncate) its
+ * pending value becomes empty, stored at close like a written one; by path
+ * there is no handle to wait for, so the empty value ('' or b''; an error
+ * for the types whose empty text is no value) is stored at once.  Other
+ * sizes have no meaning for a value: -EINVAL.
+ */
+static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
+			 struct fuse_file_info *fi)
+{
+	struct item_fh *fh = fi ? (struct item_fh *)(uintptr_t)fi->fh : NULL;
+
+	if (node->kind == NODE_LIST_META)
+		return -EACCES;
+	if (size != 0)
+		return -EINVAL;
+	if (!fh)
+		return open_file_rc(list_edit_set(fs, node->parent,
+						  key_index(node),
+						  key_type(node), "", 0,
+						  false));
+	pthread_mutex_lock(&fh->lock);
+	fh->wlen = 0;
+	fh->dirty = true;
+	pthread_mutex_unlock(&fh->lock);
+	return 0;
+}
+
 static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
 {
 	struct stat st;
 	int rc;
 
-	/* Items: truncating to 0 is how shells open for writing; a no-op. */
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 		      FUSE_SET_ATTR_GID)) {
 		rc = -EPERM;
 		goto out_err;
 	}
-	if (to_set & FUSE_SET_ATTR_SIZE &&
-	    (attr->st_size != 0 || node->kind == NODE_LIST_META)) {
-		rc = node->kind == NODE_LIST_META ? -EACCES : -EINVAL;
-		goto out_err;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		rc = item_truncate(req_fs(req), node, attr->st_size, fi);
+		if (rc < 0)
+			goto out_err;
 	}
 	rc = node_attr(req_fs(req), node, &st);
 	if (rc < 0)
@@ -204,6 +241,59 @@ static void fh_free(struct item_fh *fh)
 	free(fh->text);
 	free(fh->wbuf);
 	free(fh);
+}
+
+/*
+ * The most text a writable handle of `node` collects: what the item can
+ * hold.  str and bytes must fit the slot (a str's one trailing newline is
+ * dropped), numbers get their text's slack; the handle of an appended item
+ * rebuilds the list, so it may hold the largest slot.
+ */
+static size_t item_limit(const struct list_snap *snap,
+			 const struct node *node, bool append)
+{
+	const struct shmblock_slist_item *item =
+		&snap->lay->items[key_index(node)];
+	int type = key_type(node);
+
+	if (append)
+		return (size_t)SHMBLOCK_SLIST_MAX_SLOT + 1;
+	if (type == LIST_TYPE_BARE)
+		type = (int)item->type;
+	if (type == SHMBLOCK_TYPE_BYTES)
+		return (size_t)item->capacity;
+	if (type == SHMBLOCK_TYPE_STR)
+		return (size_t)item->capacity + 1;
+	return (size_t)item->capacity + NUMBER_TEXT_SLACK;
+}
+
+/*
+ * Sets a writable handle up: O_TRUNC makes the empty value pending (stored
+ * at close even if nothing is written), unless the open just appended the
+ * item, which then holds its type's default already; O_APPEND starts from
+ * the item's text `t` at open, so what is written adds to it as to a file.
+ */
+static int open_for_writing(const struct list_snap *snap, struct node *node,
+			    struct fuse_file_info *fi, struct item_fh *fh,
+			    const struct text *t)
+{
+	fh->limit = item_limit(snap, node, fh->append);
+	if (fi->flags & O_TRUNC) {
+		fh->dirty = !fh->append;
+		return 0;
+	}
+	if (!(fi->flags & O_APPEND) || t->len == 0)
+		return 0;
+	/* Read through another type's name, the text may exceed the limit:
+	 * storing it tells. */
+	if (t->len > fh->limit)
+		fh->limit = t->len;
+	fh->wbuf = malloc(t->len);
+	if (!fh->wbuf)
+		return -ENOMEM;
+	memcpy(fh->wbuf, t->buf, t->len);
+	fh->wlen = fh->wcap = t->len;
+	return 0;
 }
 
 /* Opens `node` from a copy of its list: checks and fills fi. */
@@ -240,10 +330,19 @@ static int open_from(const struct list_snap *snap, bool read_only,
 		t.buf = NULL;
 	}
 	fh->append = append;
+	fi->noflush = 1;
+	if (node->kind == NODE_LIST_ENTRY && accmode != O_RDONLY) {
+		rc = open_for_writing(snap, node, fi, fh, &t);
+		if (rc < 0) {
+			fh_free(fh);
+			goto fail;
+		}
+		/* Each close stores the value and reports its error. */
+		fi->noflush = 0;
+	}
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	fi->noflush = 1;
 	rc = 0;
 fail:
 	text_free(&t);
@@ -289,10 +388,54 @@ static void item_open(fuse_req_t req, struct node *node,
 		fh_free((struct item_fh *)(uintptr_t)fi->fh);
 }
 
+/*
+ * Stores the handle's pending value, once.  After a refused write there is
+ * none: the writer heard of it from write(), so the close answers 0.
+ */
+static int store_locked(struct shmfs *fs, struct node *node,
+			struct item_fh *fh)
+{
+	int rc;
+
+	fh->failed = 0;
+	if (!fh->dirty)
+		return 0;
+	fh->dirty = false;
+	fh->have_text = false;
+	rc = list_edit_set(fs, node->parent, key_index(node), key_type(node),
+			   fh->wbuf ? fh->wbuf : "", fh->wlen, fh->append);
+	return open_file_rc(rc);
+}
+
+static void item_flush(fuse_req_t req, struct node *node,
+		       struct fuse_file_info *fi)
+{
+	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	if (node->kind == NODE_LIST_ENTRY) {
+		pthread_mutex_lock(&fh->lock);
+		rc = store_locked(req_fs(req), node, fh);
+		pthread_mutex_unlock(&fh->lock);
+	}
+	reply_rc(req, rc);
+}
+
+/*
+ * A value no flush stored (the kernel sends FLUSH at each close, so this
+ * is a backstop) is stored at release; nobody is left to hear an error.
+ */
 static void item_release(fuse_req_t req, struct node *node,
 			 struct fuse_file_info *fi)
 {
-	fh_free((struct item_fh *)(uintptr_t)fi->fh);
+	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
+
+	if (node->kind == NODE_LIST_ENTRY && fh->dirty) {
+		pthread_mutex_lock(&fh->lock);
+		store_locked(req_fs(req), node, fh);
+		pthread_mutex_unlock(&fh->lock);
+	}
+	fh_free(fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -332,78 +475,91 @@ out_unlock:
 	pthread_mutex_unlock(&fh->lock);
 }
 
-static void write_locked(fuse_req_t req, struct node *node, const char *buf,
-			 size_t size, off_t off, struct fuse_file_info *fi)
+/*
+ * A refused write loses the pending value, as a failed sl[i] = v stores
+ * nothing: the buffer goes (an open file keeps no memory for it), and the
+ * later writes until the next close fail alike, so that no part of the
+ * value is ever stored.
+ */
+static int write_refused(struct item_fh *fh, int rc)
 {
-	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
-	struct shmfs *fs = req_fs(req);
-	size_t end, limit = WRITE_MAX;
-	char *old = NULL;
-	size_t old_len = fh->wlen;
+	free(fh->wbuf);
+	fh->wbuf = NULL;
+	fh->wlen = fh->wcap = 0;
+	fh->dirty = false;
+	fh->failed = rc;
+	return rc;
+}
+
+/* Makes room for `end` bytes, within the handle's limit. */
+static int reserve(struct item_fh *fh, size_t end)
+{
+	size_t cap = end < 64 ? 64 : end;
+	char *b;
+
+	if (end <= fh->wcap)
+		return 0;
+	if (cap <= fh->limit / 2)
+		cap *= 2;
+	else if (cap < fh->limit)
+		cap = fh->limit;
+	b = realloc(fh->wbuf, cap);
+	if (!b)
+		return -ENOMEM;
+	fh->wbuf = b;
+	fh->wcap = cap;
+	return 0;
+}
+
+/*
+ * Adds a write to the handle's pending value; nothing is stored yet.  A
+ * chunk may end anywhere, inside a UTF-8 character too: the value is
+ * checked whole, at close.  Returns the bytes taken or -errno.
+ */
+static int write_locked(struct item_fh *fh, const char *buf, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	size_t end;
 	int rc;
 
-	if (node->kind != NODE_LIST_ENTRY) {
-		reply_rc(req, -EBADF);
-		return;
-	}
+	if (fh->failed)
+		return fh->failed;
+	/* The kernel's offset comes from a size it cached: the handle knows. */
 	if (fi->flags & O_APPEND)
 		off = (off_t)fh->wlen;
-	if (off < 0 || (uint64_t)off > limit || size > limit - (size_t)off) {
-		reply_rc(req, -EFBIG);
-		return;
-	}
+	if (off < 0 || (uint64_t)off > fh->limit ||
+	    size > fh->limit - (size_t)off)
+		return write_refused(fh, -EFBIG);
 	end = (size_t)off + size;
-	if (end > fh->wcap) {
-		size_t cap = end < 64 ? 64 : end * 2 > limit ? limit : end * 2;
-		char *b = realloc(fh->wbuf, cap);
-
-		if (!b) {
-			reply_rc(req, -ENOMEM);
-			return;
-		}
-		fh->wbuf = b;
-		fh->wcap = cap;
-	}
-	/* Keep what this write overwrites, to undo it if the value fails. */
-	if (off < (off_t)fh->wlen) {
-		size_t n = end < fh->wlen ? size : fh->wlen - (size_t)off;
-
-		old = malloc(n ? n : 1);
-		if (!old) {
-			reply_rc(req, -ENOMEM);
-			return;
-		}
-		memcpy(old, fh->wbuf + off, n);
-	}
+	rc = reserve(fh, end);
+	if (rc < 0)
+		return write_refused(fh, rc);
 	if ((size_t)off > fh->wlen)
 		memset(fh->wbuf + fh->wlen, 0, (size_t)off - fh->wlen);
 	memcpy(fh->wbuf + off, buf, size);
 	if (end > fh->wlen)
 		fh->wlen = end;
-	rc = list_edit_set(fs, node->parent, key_index(node), key_type(node),
-			   fh->wbuf ? fh->wbuf : "", fh->wlen, fh->append);
-	if (rc < 0) {
-		if (old)
-			memcpy(fh->wbuf + off, old,
-			       end < old_len ? size : old_len - (size_t)off);
-		fh->wlen = old_len;
-		free(old);
-		reply_rc(req, open_file_rc(rc));
-		return;
-	}
-	free(old);
-	fh->have_text = false;
-	fuse_reply_write(req, size);
+	fh->dirty = true;
+	return (int)size;
 }
 
 static void item_write(fuse_req_t req, struct node *node, const char *buf,
 		       size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
+	int rc;
 
+	if (node->kind != NODE_LIST_ENTRY) {
+		reply_rc(req, -EBADF);
+		return;
+	}
 	pthread_mutex_lock(&fh->lock);
-	write_locked(req, node, buf, size, off, fi);
+	rc = write_locked(fh, buf, size, off, fi);
 	pthread_mutex_unlock(&fh->lock);
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		fuse_reply_write(req, (size_t)rc);
 }
 
 /* Replies to getxattr with `value` (or its size). */
@@ -472,6 +628,7 @@ const struct node_ops item_ops = {
 	.open = item_open,
 	.read = item_read,
 	.write = item_write,
+	.flush = item_flush,
 	.release = item_release,
 	.fallocate = item_fallocate,
 	.setxattr = item_setxattr,

@@ -7,6 +7,7 @@
 
 #include "node_ops.h"
 #include "ops.h"
+#include "ops_deleted.h"
 
 /* Each kind's handlers; a block's .raw is a block. */
 static const struct node_ops *const kind_ops[] = {
@@ -16,6 +17,8 @@ static const struct node_ops *const kind_ops[] = {
 	[NODE_LIST_ENTRY] = &item_ops,
 	[NODE_LIST_RAW] = &block_ops,
 	[NODE_LIST_META] = &item_ops,
+	[NODE_DELETED_DIR] = &deleted_ops,
+	[NODE_DELETED_FILE] = &deleted_ops,
 };
 
 static struct node *req_node(fuse_req_t req, fuse_ino_t ino)

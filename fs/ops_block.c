@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "holders_cache.h"
 #include "ops_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -458,7 +459,8 @@ static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 		    const char *value, size_t size, int flags)
 {
 	struct shmblock *blk;
-	int rc = node_hold(req_fs(req), node, &blk);
+	int rc = holders_xattr_is(name) ? -EPERM
+					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
 		if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
@@ -484,11 +486,14 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 	if (size > XATTR_VALUE_MAX)
 		size = XATTR_VALUE_MAX;
 	if (!name)
-		n = shmfs_xattr_names(req, shmblock_fd(blk), 0, &buf);
+		n = shmfs_xattr_names(req, shmblock_fd(blk),
+				      sizeof(HOLDERS_XATTR_NAMES), &buf);
 	else if (size && !(buf = malloc(size)))
 		n = -ENOMEM;
 	else if ((n = fgetxattr(shmblock_fd(blk), name, buf, size)) < 0)
 		n = -errno;
+	if (!name)
+		n = holders_xattr_list_append(buf, n);
 	node_drop(node);
 	reply_xattr(req, buf, n, size);
 	free(buf);
@@ -497,7 +502,10 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 static void block_getxattr(fuse_req_t req, struct node *node, const char *name,
 		    size_t size)
 {
-	reply_block_xattr(req, node, name, size);
+	if (holders_xattr_is(name))
+		holders_reply_node(req, node, name, size);
+	else
+		reply_block_xattr(req, node, name, size);
 }
 
 static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
@@ -508,7 +516,8 @@ static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
 static void block_removexattr(fuse_req_t req, struct node *node, const char *name)
 {
 	struct shmblock *blk;
-	int rc = node_hold(req_fs(req), node, &blk);
+	int rc = holders_xattr_is(name) ? -EPERM
+					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
 		if (fremovexattr(shmblock_fd(blk), name) < 0)

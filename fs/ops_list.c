@@ -22,6 +22,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "holders_cache.h"
 #include "list_edit.h"
 #include "list_text.h"
 #include "ops_item.h"
@@ -401,8 +402,13 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 	struct list_view view;
 	char *buf = NULL;
 	ssize_t n;
-	int rc = list_view_load(req_fs(req), node, &view);
+	int rc;
 
+	if (holders_xattr_is(name)) {
+		holders_reply_node(req, node, name, size);
+		return;
+	}
+	rc = list_view_load(req_fs(req), node, &view);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
@@ -443,11 +449,13 @@ static void list_listxattr(fuse_req_t req, struct node *node, size_t size)
 		return;
 	}
 	/* The block's own, then the computed format. */
-	n = shmfs_xattr_names(req, view.fd, sizeof(format), &buf);
+	n = shmfs_xattr_names(req, view.fd,
+			      sizeof(format) + sizeof(HOLDERS_XATTR_NAMES), &buf);
 	if (n >= 0) {
 		memcpy(buf + n, format, sizeof(format));
 		n += (ssize_t)sizeof(format);
 	}
+	n = holders_xattr_list_append(buf, n);
 	reply_xattr(req, buf, n, size);
 	free(buf);
 	list_view_close(&view);
@@ -460,7 +468,7 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 	struct list_view view;
 	int rc;
 
-	if (!strcmp(name, XATTR_FORMAT)) {
+	if (!strcmp(name, XATTR_FORMAT) || holders_xattr_is(name)) {
 		reply_rc(req, -EPERM);
 		return;
 	}

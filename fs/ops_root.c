@@ -16,6 +16,7 @@
 #include "listing.h"
 #include "node_ops.h"
 #include "ops_block.h"
+#include "ops_deleted.h"
 #include "ops_list.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -70,7 +71,8 @@ static void root_lookup(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
-	int rc = ref_name(fs, name, &e);
+	int rc = deleted_is_dir_name(name) ? deleted_dir_entry(req, &e)
+					   : ref_name(fs, name, &e);
 
 	/* A name that can't be a block simply isn't there. */
 	if (rc == -EINVAL)
@@ -215,6 +217,9 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
+	/* .deleted/ shadows a block of that name: not the mount's to remove. */
+	if (deleted_is_dir_name(name))
+		rc = -EPERM;
 	if (rc == 0)
 		rc = list_classify(fs, shm_name, &st);
 	if (rc == 0) {
@@ -240,6 +245,10 @@ static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 	}
 	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		reply_rc(req, -EINVAL);
+		return;
+	}
+	if (deleted_is_dir_name(name) || deleted_is_dir_name(newname)) {
+		reply_rc(req, -EPERM);
 		return;
 	}
 	rc = shmfs_block_name(fs, name, from);
@@ -294,7 +303,8 @@ static void root_releasedir(fuse_req_t req, struct node *dir,
 }
 
 /*
- * Adds the entry at index `i` (0 ".", 1 "..", then the snapshot) to `buf`.
+ * Adds the entry at index `i` (0 ".", 1 "..", 2 ".deleted", then the
+ * snapshot) to `buf`.
  * Returns the bytes used, 0 to skip the entry, or more than `room` when it
  * doesn't fit (nothing is referenced then).
  */
@@ -306,15 +316,20 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	const char *name;
 	size_t need;
 
+	if (i == 2)
+		return deleted_dir_dirent(req, buf, room, (off_t)i + 1, plus);
+	/* The directory shadows a block named .deleted. */
+	if (i > 2 && deleted_is_dir_name(snap->entries[i - 3].name))
+		return 0;
 	/* fuse_add_direntry reads only the inode number and the type. */
 	if (i < 2) {
 		name = i == 0 ? "." : "..";
 		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
 		e.attr.st_mode = S_IFDIR;
 	} else {
-		name = snap->entries[i - 2].name;
-		e.attr.st_ino = snap->entries[i - 2].ino;
-		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
+		name = snap->entries[i - 3].name;
+		e.attr.st_ino = snap->entries[i - 3].ino;
+		e.attr.st_mode = snap->entries[i - 3].is_list ? S_IFDIR
 							       : S_IFREG;
 	}
 	if (!plus)
@@ -361,7 +376,7 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size, off_t of
 		reply_rc(req, -ENOMEM);
 		return;
 	}
-	for (i = (size_t)off; i < snap->count + 2; i++) {
+	for (i = (size_t)off; i < snap->count + 3; i++) {
 		n = add_entry(req, snap, i, buf + used, size - used, plus);
 		if (n > size - used)
 			break;

@@ -10,6 +10,7 @@ import errno
 import mmap
 import os
 import subprocess
+import time
 from multiprocessing import shared_memory
 
 import pytest
@@ -18,6 +19,15 @@ from conftest import SHMBLOCK_NOMAP, lib, untrack  # noqa: F401
 from mountutil import SHMFS, shmfs  # noqa: F401
 
 SIZE = 1 << 16
+
+
+def wait_logged(m, timeout=10):
+    """The mount's data path line: logged when the mount is ready, which can
+    be a moment after the mount point shows."""
+    deadline = time.monotonic() + timeout
+    while m.mode() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return m.mode()
 
 
 def open_mapping(path, size=SIZE, flags=mmap.MAP_SHARED):
@@ -33,8 +43,7 @@ def pt_mount(shmfs):
     if os.geteuid() != 0:
         pytest.skip("passthrough needs root")
     m = shmfs()
-    # The daemon logs its data path once the mount is ready.
-    if m.mode() != "passthrough":
+    if wait_logged(m) != "passthrough":
         pytest.skip("no kernel passthrough here:\n" + m.stderr())
     return m
 
@@ -163,6 +172,7 @@ def test_fallback_shared_mapping_reaches_block_at_msync(fallback_mount,
     """Documented behaviour of -o mmapcopy (docs/fallback-mmap.md): the
     mapping is a page cache copy; stores reach the block at msync."""
     m = fallback_mount("mmapcopy")
+    assert wait_logged(m) == "fallback"
     assert "(-o mmapcopy)" in m.stderr()
     shm = shared_memory.SharedMemory(name=prefix + "c", create=True,
                                      size=SIZE)
@@ -187,6 +197,7 @@ def test_fallback_refuses_shared_mappings_by_default(fallback_mount, prefix,
     """No silent copies: without passthrough, MAP_SHARED (writable or not)
     fails; -o nommap is the same thing under its old name."""
     m = fallback_mount(*options)
+    assert wait_logged(m) == "fallback"
     assert "MAP_SHARED mappings are refused with ENODEV" in m.stderr()
     with open(m.path("n"), "wb") as f:
         f.write(b"n" * SIZE)

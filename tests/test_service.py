@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -162,9 +163,18 @@ def shared_mount(shmfs):
     def start(*options):
         m = shmfs("allow_other", *options)
         # The data path is logged when the mount is ready, before any open.
-        assert m.mode() is not None, m.stderr()
+        assert wait_logged(m) is not None, m.stderr()
         return m
     return start
+
+
+def wait_logged(m, timeout=10):
+    """The mount's data path line: logged when the mount is ready, which can
+    be a moment after the mount point shows."""
+    deadline = time.monotonic() + timeout
+    while m.mode() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return m.mode()
 
 
 def passthrough_mount(shared_mount):

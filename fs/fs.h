@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
@@ -85,7 +86,14 @@ int shmfs_block_name(const struct shmfs *fs, const char *name,
 const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name);
 
 /* A string hash for the daemon's tables (FNV-1a). */
-size_t shmfs_name_hash(const char *name);
+static inline size_t shmfs_name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32));
+}
 
 /* Logs a line to stderr in the foreground, to syslog in the background. */
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)

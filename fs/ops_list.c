@@ -136,6 +136,25 @@ static void list_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, 0);
 }
 
+/*
+ * A chown keeps a directory's set-id bits on tmpfs, where it clears a
+ * regular file's: the block is a file, so put back what its chown took.
+ */
+static int keep_set_id(int fd, const struct stat *before, int to_set)
+{
+	struct stat after;
+
+	if (!(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+	    to_set & FUSE_SET_ATTR_MODE || !(before->st_mode & 06000))
+		return 0;
+	if (fstat(fd, &after) < 0)
+		return -errno;
+	if ((after.st_mode & 06000) == (before->st_mode & 06000))
+		return 0;
+	return fchmod(fd, (after.st_mode & 01777) |
+			  (before->st_mode & 06000)) < 0 ? -errno : 0;
+}
+
 /* chmod, chown and times of a list directory go to its block. */
 static void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
@@ -150,6 +169,8 @@ static void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	/* The block keeps a file's mode: the directory's x bits are derived. */
 	if (rc == 0)
 		rc = shmdir_set_attrs(view.fd, attr, to_set, ~(mode_t)0111);
+	if (rc == 0)
+		rc = keep_set_id(view.fd, &view.snap.st, to_set);
 	if (rc == 0 && fstat(view.fd, &st) < 0)
 		rc = -errno;
 	list_view_close(&view);
@@ -251,8 +272,14 @@ static void list_rename(fuse_req_t req, struct node *dir, const char *name,
 	reply_rc(req, -EPERM);
 }
 
-/* A listing: the hidden files, then "<i>.<type>" per item. */
+/*
+ * A listing: the hidden files, then "<i>.<type>" per item.  The handle
+ * keeps the block it opened, as an open directory of tmpfs keeps its
+ * inode: a list renamed over or appended to meanwhile (a new block under
+ * the name) is still read, never an error.
+ */
 struct list_dir {
+	int fd;                 /* the block opendir found */
 	char **names;
 	size_t count;
 	bool fresh;             /* taken by opendir, not read yet */
@@ -294,33 +321,47 @@ static int list_dir_take(const struct list_snap *snap, struct list_dir *d)
 	return rc;
 }
 
-/* Takes the listing from a fresh copy of the list. */
-static int list_dir_load(struct shmfs *fs, struct node *list,
-			 struct list_dir *d)
+/* Takes the listing again from the handle's block, as it is now. */
+static int list_dir_reload(struct list_dir *d)
 {
-	struct list_view view;
-	int rc = list_view_load(fs, list, &view);
+	struct list_snap snap;
+	int rc = list_snap_take(d->fd, &snap);
 
 	if (rc == 0)
-		rc = list_dir_take(&view.snap, d);
-	list_view_close(&view);
-	return rc;
+		rc = list_dir_take(&snap, d);
+	list_snap_free(&snap);
+	/* The block the directory was opened on is no list any more. */
+	return rc == -EBADMSG ? -EIO : rc;
+}
+
+static void list_dir_free(struct list_dir *d)
+{
+	list_dir_clear(d);
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d);
 }
 
 static void list_opendir(fuse_req_t req, struct node *dir,
 			 struct fuse_file_info *fi)
 {
 	struct list_dir *d = calloc(1, sizeof(*d));
+	struct list_view view;
 	int rc;
 
 	if (!d) {
 		reply_rc(req, -ENOMEM);
 		return;
 	}
-	/* The first readdir lists what opendir saw: one copy for both. */
-	rc = list_dir_load(req_fs(req), dir, d);
+	/* The first readdir lists what opendir saw: one load for both. */
+	rc = list_view_load(req_fs(req), dir, &view);
+	if (rc == 0)
+		rc = list_dir_take(&view.snap, d);
+	d->fd = view.fd;
+	view.fd = -1;
+	list_view_close(&view);
 	if (rc < 0) {
-		free(d);
+		list_dir_free(d);
 		reply_rc(req, rc);
 		return;
 	}
@@ -329,20 +370,15 @@ static void list_opendir(fuse_req_t req, struct node *dir,
 	/* The listing changes without any event: never cache it. */
 	fi->cache_readdir = 0;
 	fi->keep_cache = 0;
-	if (fuse_reply_open(req, fi) != 0) {
-		list_dir_clear(d);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		list_dir_free(d);
 }
 
 static void list_releasedir(fuse_req_t req, struct node *dir,
 			    struct fuse_file_info *fi)
 {
-	struct list_dir *d = (struct list_dir *)(uintptr_t)fi->fh;
-
-	list_dir_clear(d);
-	free(d);
-	fuse_reply_err(req, 0);
+	list_dir_free((struct list_dir *)(uintptr_t)fi->fh);
+	reply_rc(req, 0);
 }
 
 static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
@@ -357,9 +393,9 @@ static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 
 	/* A rewind lists the list as it is now. */
 	if (off == 0 && !d->fresh) {
-		rc = list_dir_load(req_fs(req), dir, d);
+		rc = list_dir_reload(d);
 		if (rc < 0) {
-			reply_rc(req, rc == -ESTALE ? -EIO : rc);
+			reply_rc(req, rc);
 			return;
 		}
 	}

@@ -3,7 +3,7 @@
  * Kernel FUSE passthrough (Linux 6.9+) on libfuse 3.14, which has no API for
  * it: a custom I/O hook negotiates FUSE_PASSTHROUGH at INIT and marks OPEN and
  * CREATE replies, so read, write and mmap of an open file go straight to the
- * block's own pages.  See shared/design/kernel-passthrough.md.
+ * block's own pages.  See docs/passthrough.md.
  */
 #ifndef SHMFS_PASSTHROUGH_H
 #define SHMFS_PASSTHROUGH_H

@@ -46,19 +46,10 @@ const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
 		return NULL;
 	if (!shm_name[fs->prefix_len])
 		return NULL;
-	/* A list being rebuilt (shmdir.c) is the mount's own business. */
-	if (has_prefix(shm_name + fs->prefix_len, SHMFS_TMP_PREFIX))
+	/* A list being rebuilt (shmdir.c), by any mount, is no one's block. */
+	if (shmfs_tmp_block(fs, shm_name))
 		return NULL;
 	return shm_name + fs->prefix_len;
-}
-
-size_t shmfs_name_hash(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	return (size_t)(h ^ (h >> 32));
 }
 
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)

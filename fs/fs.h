@@ -63,10 +63,25 @@ static inline struct shmfs *req_fs(fuse_req_t req)
 }
 
 /*
- * Names of the mount's own temporary blocks (the list rebuild's, in
- * shmdir.c), after the prefix.  The mount never shows them.
+ * The temporary blocks of list rebuilds (shmdir.c) are named
+ * "<prefix>.shmfs-tmp-<pid>-<8 hex digits>" and carry the xattr
+ * SHMFS_TMP_XATTR ("<pid> <start time> <pid namespace>" of the daemon that
+ * made them).  Every mount, whatever its prefix, hides a name that ends in
+ * that pattern and has the mark (shmfs_tmp_block); a user's lookalike
+ * without it is an ordinary block.
  */
 #define SHMFS_TMP_PREFIX ".shmfs-tmp-"
+#define SHMFS_TMP_XATTR "user.shmfs.tmp"
+
+/*
+ * Whether `shm_name` is a temporary block of some mount: its name ends in
+ * the pattern and the daemon can't tell it apart from one (it has the
+ * mark, or it is gone, or its xattrs can't be read).
+ */
+bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name);
+
+/* Whether `shm_name` ends in the temporary pattern; *pid gets its pid. */
+bool shmfs_tmp_name(const char *shm_name, long *pid);
 
 /* POSIX named semaphores live in the same directory under this prefix. */
 #define SHMFS_SEM_PREFIX "sem."

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The one writer of the shm directory (shmdir.h). */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,9 +21,184 @@
 #define XATTR_LIST_MAX 65536
 #define XATTR_VALUE_MAX 65536
 
+/*
+ * The mark of this daemon's temporary blocks (fs.h): its pid, its start
+ * time (a pid is reused, the pair is not) and its pid namespace (a pid of
+ * another namespace can't be checked from here).  Set at shmdir_open.
+ */
+static char tmp_mark[96];
+
+/*
+ * Gives the unnamed block `fd` a temporary name (or, fd -1, creates a
+ * block under one with `mode`): "<prefix>.shmfs-tmp-<pid>-<8 hex>".
+ * Returns 0 (or the new descriptor) or -errno.
+ */
+static int tmp_link(struct shmfs *fs, int fd, mode_t mode,
+		    char name[NAME_MAX + 1])
+{
+	char path[64];
+	uint32_t r;
+	int tries, rc = -EEXIST;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	for (tries = 0; tries < 16 && rc == -EEXIST; tries++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)rand();
+		if (snprintf(name, NAME_MAX + 1, "%s" SHMFS_TMP_PREFIX "%ld-%08x",
+			     fs->prefix, (long)getpid(), r) > NAME_MAX)
+			return -ENAMETOOLONG;
+		if (fd < 0)
+			rc = openat(fs->dirfd, name, O_RDWR | O_CREAT | O_EXCL |
+				    O_NOFOLLOW | O_CLOEXEC, mode);
+		else
+			rc = linkat(AT_FDCWD, path, fs->dirfd, name,
+				    AT_SYMLINK_FOLLOW);
+		/* Without /proc, only CAP_DAC_READ_SEARCH links a descriptor. */
+		if (rc < 0 && fd >= 0 && errno == ENOENT)
+			rc = linkat(fd, "", fs->dirfd, name, AT_EMPTY_PATH);
+		if (rc < 0)
+			rc = -errno;
+	}
+	if (rc >= 0 && fd < 0 && tmp_mark[0])
+		fsetxattr(rc, SHMFS_TMP_XATTR, tmp_mark, strlen(tmp_mark), 0);
+	return rc;
+}
+
+/* The start time of process `pid` (field 22 of its stat), or 0. */
+static unsigned long long start_time(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past it. */
+	p = strrchr(buf, ')');
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/* The inode of our pid namespace, or 0. */
+static unsigned long long pid_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
+}
+
+static void tmp_mark_init(void)
+{
+	snprintf(tmp_mark, sizeof(tmp_mark), "%ld %llu %llu", (long)getpid(),
+		 start_time((long)getpid()), pid_ns());
+}
+
+/*
+ * Whether the mark `mark` of a temporary block named with `name_pid` is
+ * that of a daemon known to be dead: same namespace, and no process with
+ * its pid and start time.  Anything unreadable counts as alive.
+ */
+static bool mark_is_dead(const char *mark, long name_pid)
+{
+	unsigned long long start, ns;
+	long pid;
+
+	if (sscanf(mark, "%ld %llu %llu", &pid, &start, &ns) != 3 ||
+	    pid != name_pid || pid <= 0 || start == 0 || ns != pid_ns())
+		return false;
+	return start_time(pid) != start;
+}
+
+/*
+ * Removes the temporary blocks that daemons killed during a rebuild left
+ * behind, whatever their prefix.  A block is removed only when its name
+ * has the pattern, its mark says which daemon made it, and that daemon is
+ * gone: a user's lookalike (no mark) and a live daemon's block stay.
+ */
+static void sweep_tmp_blocks(struct shmfs *fs)
+{
+	char path[64 + NAME_MAX], mark[sizeof(tmp_mark)];
+	struct dirent *de;
+	ssize_t n;
+	long pid;
+	int fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!shmfs_tmp_name(de->d_name, &pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->dirfd,
+			 de->d_name);
+		n = lgetxattr(path, SHMFS_TMP_XATTR, mark, sizeof(mark) - 1);
+		if (n < 0)
+			continue;
+		mark[n] = '\0';
+		if (mark_is_dead(mark, pid) &&
+		    unlinkat(fs->dirfd, de->d_name, 0) == 0)
+			shmfs_log(fs, LOG_INFO, "removed %s, a temporary block "
+				  "of a daemon that died", de->d_name);
+	}
+	closedir(d);
+}
+
+/*
+ * Creates an unnamed block (O_TMPFILE: nothing to leave behind if the
+ * daemon dies now) with the mode and owner of `old`, marked as ours.
+ * Without O_TMPFILE in the shm directory, it is created under a temporary
+ * name at once (*named set).
+ */
+static int make_tmp(struct shmfs *fs, const struct stat *old,
+		    char name[NAME_MAX + 1], bool *named)
+{
+	int fd, rc;
+
+	*named = false;
+	fd = openat(fs->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    old->st_mode & 0777);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		rc = tmp_link(fs, -1, old->st_mode & 0777, name);
+		if (rc < 0)
+			return rc;
+		fd = rc;
+		*named = true;
+	}
+	if (fd < 0)
+		return -errno;
+	if (fs->is_root && fchown(fd, old->st_uid, old->st_gid) < 0)
+		goto fail;
+	if ((old->st_mode & 07777) != 0777 && fchmod(fd, old->st_mode & 07777))
+		goto fail;
+	return fd;
+fail:
+	rc = -errno;
+	if (*named)
+		unlinkat(fs->dirfd, name, 0);
+	close(fd);
+	return rc;
+}
+
 int shmdir_open(struct shmfs *fs)
 {
 	int rc = expect_set_create(&fs->expected);
+
+	tmp_mark_init();
+	sweep_tmp_blocks(fs);
 
 	if (rc == 0 && fs->cleanup)
 		rc = created_set_create(&fs->created);
@@ -190,39 +366,6 @@ int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
 	return 0;
 }
 
-/* Creates a hidden temporary block with the mode and owner of `old`. */
-static int make_tmp(struct shmfs *fs, const struct stat *old,
-		    char name[NAME_MAX + 1])
-{
-	uint32_t r;
-	int fd = -1, tries;
-
-	for (tries = 0; tries < 16; tries++) {
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint32_t)rand();
-		if (snprintf(name, NAME_MAX + 1, "%s" SHMFS_TMP_PREFIX "%08x",
-			     fs->prefix, r) > NAME_MAX)
-			return -ENAMETOOLONG;
-		fd = openat(fs->dirfd, name,
-			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    old->st_mode & 0777);
-		if (fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (fd < 0)
-		return -errno;
-	if (fs->is_root && fchown(fd, old->st_uid, old->st_gid) < 0)
-		goto fail;
-	if ((old->st_mode & 07777) != 0777 && fchmod(fd, old->st_mode & 07777))
-		goto fail;
-	return fd;
-fail:
-	tries = -errno;
-	close(fd);
-	unlinkat(fs->dirfd, name, 0);
-	return tries;
-}
-
 /* Copies the user.* xattrs of `from` to `to`.  Returns 0 or -errno. */
 static int copy_user_xattrs(int from, int to)
 {
@@ -241,7 +384,8 @@ static int copy_user_xattrs(int from, int to)
 		goto out;
 	}
 	for (p = names; p < names + n && rc == 0; p += strlen(p) + 1) {
-		if (strncmp(p, "user.", 5))
+		/* A mark left by a rebuild killed midway is not the list's. */
+		if (strncmp(p, "user.", 5) || !strcmp(p, SHMFS_TMP_XATTR))
 			continue;
 		len = fgetxattr(from, p, value, XATTR_VALUE_MAX);
 		if (len < 0)
@@ -265,40 +409,84 @@ static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+/* Marks `fd` as a temporary block of ours; no xattrs: nothing to do. */
+static int mark(int fd)
+{
+	if (fsetxattr(fd, SHMFS_TMP_XATTR, tmp_mark, strlen(tmp_mark), 0) < 0 &&
+	    errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
+}
+
+static void unmark(int fd)
+{
+	fremovexattr(fd, SHMFS_TMP_XATTR);
+}
+
+/*
+ * Fills the unnamed block `tfd` with the new list: its bytes, the old
+ * block's user.* xattrs, our mark.
+ */
+static int fill_tmp(struct shmfs *fs, int tfd, int old_fd, const void *buf,
+		    size_t size, struct stat *new_st)
+{
+	int rc;
+
+	if (!fs->sparse) {
+		rc = -posix_fallocate(tfd, 0, (off_t)size);
+		if (rc < 0)
+			return rc;
+	}
+	if (ftruncate(tfd, (off_t)size) < 0)
+		return -errno;
+	rc = pwrite_full(tfd, buf, size, 0);
+	if (rc == 0)
+		rc = copy_user_xattrs(old_fd, tfd);
+	if (rc == 0)
+		rc = mark(tfd);
+	if (rc == 0 && fstat(tfd, new_st) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/*
+ * The swap leaves nothing behind whenever the daemon dies: the new block
+ * is unnamed until just before the exchange; from then on, both the new
+ * block and the old list (which the exchange moves to the temporary name)
+ * carry our mark, so whichever one a death leaves under the temporary name
+ * is hidden by every mount and removed by the next daemon's sweep.  A mark
+ * a death leaves on a list under its own name means nothing (the name is
+ * not a temporary one) and is not carried to the next rebuild.
+ */
 int shmdir_swap(struct shmfs *fs, const char *shm_name, int old_fd,
 		const struct stat *old, const void *buf, size_t size,
 		struct stat *new_st)
 {
 	char tmp[NAME_MAX + 1];
 	struct stat swapped;
+	bool named;
 	int tfd, rc;
 
-	tfd = make_tmp(fs, old, tmp);
+	tfd = make_tmp(fs, old, tmp, &named);
 	if (tfd < 0)
 		return tfd;
-	if (!fs->sparse) {
-		rc = -posix_fallocate(tfd, 0, (off_t)size);
-		if (rc < 0)
-			goto out_unlink;
-	}
-	if (ftruncate(tfd, (off_t)size) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
-	rc = pwrite_full(tfd, buf, size, 0);
-	if (rc == 0)
-		rc = copy_user_xattrs(old_fd, tfd);
+	rc = fill_tmp(fs, tfd, old_fd, buf, size, new_st);
 	if (rc < 0)
-		goto out_unlink;
-	if (fstat(tfd, new_st) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
+		goto out_close;
 	if (fs->created && created_set_has_fd(fs->created, old_fd)) {
 		rc = created_set_add(fs->created, tfd);
 		if (rc < 0)
-			goto out_unlink;
+			goto out_close;
 	}
+	/* Best effort: without it, a death right after the exchange would
+	 * leave the old list under a name no sweep takes. */
+	mark(old_fd);
+	if (!named) {
+		rc = tmp_link(fs, tfd, 0, tmp);
+		named = rc == 0;
+	}
+	if (rc < 0)
+		goto out_uncreate;
 	rc = shmdir_rename(fs, tmp, shm_name, RENAME_EXCHANGE);
 	if (rc < 0)
 		goto out_uncreate;
@@ -309,6 +497,7 @@ int shmdir_swap(struct shmfs *fs, const char *shm_name, int old_fd,
 			/* Someone else's block is under tmp: never unlink it. */
 			shmfs_log(fs, LOG_ERR, "list rebuild: could not swap "
 				  "%s back from %s", shm_name, tmp);
+			unmark(old_fd);
 			close(tfd);
 			return -EIO;
 		}
@@ -318,14 +507,17 @@ int shmdir_swap(struct shmfs *fs, const char *shm_name, int old_fd,
 	if (fs->created)
 		created_set_remove(fs->created, old->st_dev, old->st_ino);
 	unlinkat(fs->dirfd, tmp, 0);
+	unmark(tfd);
 	close(tfd);
 	return 0;
 
 out_uncreate:
 	if (fs->created)
 		created_set_remove(fs->created, new_st->st_dev, new_st->st_ino);
-out_unlink:
-	unlinkat(fs->dirfd, tmp, 0);
+out_close:
+	unmark(old_fd);
+	if (named)
+		unlinkat(fs->dirfd, tmp, 0);
 	close(tfd);
 	return rc;
 }

@@ -21,6 +21,49 @@ static bool has_prefix(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix));
 }
 
+bool shmfs_tmp_name(const char *shm_name, long *pid)
+{
+	const char *p = NULL, *q = shm_name;
+	long v = 0;
+	int n;
+
+	/* The last occurrence: a prefix may hold the pattern's start too. */
+	while ((q = strstr(q, SHMFS_TMP_PREFIX))) {
+		p = q;
+		q++;
+	}
+	if (!p)
+		return false;
+	p += strlen(SHMFS_TMP_PREFIX);
+	for (n = 0; *p >= '0' && *p <= '9' && n < 10; p++, n++)
+		v = v * 10 + (*p - '0');
+	if (n == 0 || *p++ != '-')
+		return false;
+	for (n = 0; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+	     p++)
+		n++;
+	if (n != 8 || *p)
+		return false;
+	if (pid)
+		*pid = v;
+	return true;
+}
+
+bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name)
+{
+	char path[64 + NAME_MAX];
+
+	if (!shmfs_tmp_name(shm_name, NULL))
+		return false;
+	/* lgetxattr has no *at form; the directory's descriptor has a path. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->dirfd,
+		 shm_name);
+	if (lgetxattr(path, SHMFS_TMP_XATTR, NULL, 0) >= 0)
+		return true;
+	/* Only a block the daemon can read and that has no mark is a user's. */
+	return errno != ENODATA;
+}
+
 int shmfs_block_name(const struct shmfs *fs, const char *name,
 		     char out[NAME_MAX + 1])
 {
@@ -32,8 +75,7 @@ int shmfs_block_name(const struct shmfs *fs, const char *name,
 		return -ENAMETOOLONG;
 	memcpy(out, fs->prefix, fs->prefix_len);
 	memcpy(out + fs->prefix_len, name, len + 1);
-	if (has_prefix(out, SHMFS_SEM_PREFIX) ||
-	    has_prefix(name, SHMFS_TMP_PREFIX))
+	if (has_prefix(out, SHMFS_SEM_PREFIX) || shmfs_tmp_block(fs, out))
 		return -ENOENT;
 	return shmblock_name_check(out);
 }

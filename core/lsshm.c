@@ -235,6 +235,39 @@ static long list_length(int fd, uint64_t size)
 	return n;
 }
 
+/*
+ * The kind of a block that has no memory allocated (st_blocks 0): it reads
+ * as zeros, so what the validator says of zeros of its size is its kind,
+ * found without opening it.  Asked once per size (a directory of blocks
+ * made by ftruncate has one size or a few).  Returns the item count, a
+ * negative errno for a plain block, or -E2BIG when it is too big to ask.
+ */
+static long zeros_kind(uint64_t size)
+{
+	static uint64_t last_size = UINT64_MAX;
+	static long last = -EBADMSG;
+	struct shmblock_slist_layout *lay;
+	void *zeros;
+	int rc;
+
+	if (size > (1u << 20))
+		return -E2BIG;
+	if (size == last_size)
+		return last;
+	zeros = calloc(1, size ? size : 1);
+	if (!zeros)
+		return -E2BIG;
+	rc = size < 16 ? -EBADMSG : shmblock_slist_validate(zeros, size, &lay);
+	free(zeros);
+	last = rc;
+	if (rc == 0) {
+		last = (long)lay->count;
+		shmblock_slist_layout_free(lay);
+	}
+	last_size = size;
+	return last;
+}
+
 /* KIND: from the name for semaphores, else from the bytes. */
 static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
 		    const struct shmblock_holders_entry *e, char *buf, size_t len)
@@ -245,6 +278,14 @@ static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
 
 	if (!e->deleted && !strncmp(e->name, "sem.", 4)) {
 		snprintf(buf, len, "semaphore");
+		return;
+	}
+	/* No pages: zeros, whose kind needs no open (a list has data). */
+	if (e->have_stat && e->alloc == 0 && (n = zeros_kind(e->size)) != -E2BIG) {
+		if (n >= 0)
+			snprintf(buf, len, "list[%ld]", n);
+		else
+			snprintf(buf, len, "plain");
 		return;
 	}
 	if (e->deleted)

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import time
-from multiprocessing import Process, Queue, shared_memory
+from multiprocessing import Process, Queue, resource_tracker, shared_memory
 
 from mountlib import Mount
 
@@ -117,6 +117,101 @@ def worker(wid, mnt, deadline, has_lists, results):
         results.put((wid, "error: %r" % (e,), counter, ops, own))
 
 
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def hostile(kind, mnt, prefix, deadline, results):
+    """One of the hostile or careless loads of --hostile, run beside the
+    ordinary workers until the deadline.  What it checks is a clean answer
+    to every request; the daemon's resources are sampled by main()."""
+    rnd = random.Random(kind)
+    n = 0
+    try:
+        if kind == "sparse":
+            # 4 KiB blocks that claim a 256 MiB list, made and looked at.
+            while time.time() < deadline:
+                name = "sparse%d" % (n % 4)
+                with open(os.path.join(SHM, prefix + name), "wb") as f:
+                    f.write((1).to_bytes(8, "little") + bytes(8) +
+                            ((256 << 20) - 33).to_bytes(8, "little"))
+                    f.truncate(256 << 20)
+                os.stat(os.path.join(mnt, name))
+                os.listdir(mnt)
+                n += 1
+        elif kind == "xattrs":
+            # Another process's xattr churn on a list while it is listed.
+            block = os.path.join(SHM, prefix + "hlist")
+            while time.time() < deadline:
+                os.setxattr(block, "user.h%d" % (n % 30), b"v" * rnd.randint(1, 200))
+                if n % 2:
+                    try:
+                        os.removexattr(block, "user.h%d" % rnd.randrange(30))
+                    except OSError as e:
+                        if e.errno != errno.ENODATA:
+                            raise
+                names = os.listxattr(os.path.join(mnt, "hlist"))
+                assert "user.shmfs.format" in names, names
+                n += 1
+        elif kind == "ls":
+            # ls -l of many blocks: a stat and an xattr call per entry.
+            for i in range(300):
+                with open(os.path.join(SHM, prefix + "many%03d" % i), "wb") as f:
+                    f.write(b"m")
+            while time.time() < deadline:
+                for e in os.scandir(mnt):
+                    try:  # the workers' blocks come and go
+                        e.stat()
+                        os.listxattr(e.path)
+                    except OSError as err:
+                        if err.errno not in CLEAN:
+                            raise
+                n += 1
+        elif kind == "stores":
+            # CPython stores in a loop while the mount reads the list.
+            sl = shared_memory.ShareableList(name=prefix + "hlist")
+            resource_tracker.unregister(sl.shm._name, "shared_memory")
+            try:
+                while time.time() < deadline:
+                    sl[0] = [7, 2.5, True, None][n % 4]
+                    sl[1] = "s%d" % (n % 10)
+                    n += 1
+            finally:
+                sl.shm.close()
+        elif kind == "reader":
+            while time.time() < deadline:
+                try:
+                    assert len(os.listdir(os.path.join(mnt, "hlist"))) == 6
+                    with open(os.path.join(mnt, "hlist", "1")) as f:
+                        assert f.read().startswith("s")
+                    with open(os.path.join(mnt, "hlist", ".json")) as f:
+                        f.read()
+                except OSError as e:
+                    if e.errno != errno.EAGAIN:  # rare, documented
+                        raise
+                n += 1
+        elif kind == "renames":
+            # Two lists exchanged outside while one is listed.
+            a = os.path.join(SHM, prefix + "ra")
+            b = os.path.join(SHM, prefix + "rb")
+            while time.time() < deadline:
+                os.rename(a, os.path.join(SHM, prefix + "rtmp"))
+                os.rename(b, a)
+                os.rename(os.path.join(SHM, prefix + "rtmp"), b)
+                try:  # the name is missing for an instant: ENOENT
+                    assert len(os.listdir(os.path.join(mnt, "ra"))) in (5, 6)
+                except OSError as e:
+                    if e.errno not in CLEAN:
+                        raise
+                n += 1
+        results.put(("hostile " + kind, "ok", n, n, {}))
+    except BaseException as e:
+        results.put(("hostile " + kind, "error: %r" % (e,), n, n, {}))
+
+
+HOSTILE = ["sparse", "xattrs", "ls", "stores", "reader", "renames"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=60)
@@ -124,6 +219,11 @@ def main():
     ap.add_argument("--valgrind", action="store_true",
                     help="run the daemon under valgrind and fail on leaks")
     ap.add_argument("--max-rss-growth-mib", type=float, default=32)
+    ap.add_argument("--hostile", action="store_true",
+                    help="also run the hostile loads beside the workers and "
+                    "bound the daemon's descriptors and memory throughout")
+    ap.add_argument("--max-fds", type=int, default=96,
+                    help="--hostile: the most descriptors the daemon may have")
     args = ap.parse_args()
 
     prefix = "shmfs-stress-%s-" % secrets.token_hex(3)
@@ -141,6 +241,12 @@ def main():
                                            size=REGION * args.workers)
             shared.append(s)
         sl = shared_memory.ShareableList([0] * args.workers, name=prefix + "list")
+        if args.hostile:
+            for name, values in (("hlist", [0, "s0", "tail"]),
+                                 ("ra", [1, 2, 3]), ("rb", ["x", "y"])):
+                h = shared_memory.ShareableList(values, name=prefix + name)
+                resource_tracker.unregister(h.shm._name, "shared_memory")
+                h.shm.close()
 
         m = Mount(prefix, wrapper=wrapper, timeout=60)
         try:
@@ -153,15 +259,38 @@ def main():
             results = Queue()
             procs = [Process(target=worker, args=(w, m.dir, deadline, has_lists, results))
                      for w in range(args.workers)]
+            if args.hostile:
+                procs += [Process(target=hostile, args=(k, m.dir, prefix, deadline, results))
+                          for k in HOSTILE]
             for p in procs:
                 p.start()
-            outcome, owned = {}, {}
+            peak_fds = peak_rss = 0
+            while args.hostile and time.time() < deadline and m.alive():
+                peak_fds = max(peak_fds, fd_count(m.proc.pid))
+                peak_rss = max(peak_rss, rss_kib(m.proc.pid))
+                time.sleep(0.5)
+            outcome, owned, hostiles = {}, {}, {}
             for _ in procs:
                 wid, status, counter, ops, own = results.get(timeout=args.seconds + 300)
+                if isinstance(wid, str):
+                    hostiles[wid] = (status, ops)
+                    continue
                 outcome[wid] = (status, counter, ops)
                 owned[wid] = own
             for p in procs:
                 p.join()
+            for kind, (status, ops) in sorted(hostiles.items()):
+                print("stress: %s: %d rounds, %s" % (kind, ops, status))
+                if status != "ok":
+                    failures.append("%s: %s" % (kind, status))
+            if args.hostile:
+                print("stress: hostile: daemon peak %d descriptors, peak RSS %d KiB"
+                      % (peak_fds, peak_rss))
+                if peak_fds > args.max_fds:
+                    failures.append("daemon had %d descriptors" % peak_fds)
+                if not args.valgrind and \
+                        peak_rss - rss0 > args.max_rss_growth_mib * 1024:
+                    failures.append("daemon peak RSS grew by %d KiB" % (peak_rss - rss0))
             rss1 = rss_kib(m.proc.pid)
             total = sum(o[2] for o in outcome.values())
             print("stress: %d workers, %.0f s, %d rounds, daemon RSS %d -> %d KiB"

@@ -78,32 +78,6 @@ int deleted_dir_entry(fuse_req_t req, struct fuse_entry_param *e)
 	return rc;
 }
 
-size_t deleted_dir_dirent(fuse_req_t req, char *buf, size_t room,
-			  off_t next, bool plus)
-{
-	struct fuse_entry_param e;
-	size_t need;
-
-	memset(&e, 0, sizeof(e));
-	if (!plus) {
-		e.attr.st_ino = DELETED_DIR_INO;
-		e.attr.st_mode = S_IFDIR;
-		return fuse_add_direntry(req, buf, room, DELETED_DIR_NAME,
-					 &e.attr, next);
-	}
-	need = fuse_add_direntry_plus(req, NULL, 0, DELETED_DIR_NAME, NULL, 0);
-	if (need > room)
-		return need;
-	if (deleted_dir_entry(req, &e) < 0)
-		return 0;
-	need = fuse_add_direntry_plus(req, buf, room, DELETED_DIR_NAME, &e,
-				      next);
-	if (need > room)
-		inode_forget(req_fs(req)->inodes,
-			     inode_get(req_fs(req)->inodes, e.ino), 1);
-	return need;
-}
-
 /*
  * The name .deleted/ shows for `e`: NAME@INO, NAME the mount's name for
  * the block's last name (shortened to fit NAME_MAX).  false for what the

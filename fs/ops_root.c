@@ -303,8 +303,7 @@ static void root_releasedir(fuse_req_t req, struct node *dir,
 }
 
 /*
- * Adds the entry at index `i` (0 ".", 1 "..", 2 ".deleted", then the
- * snapshot) to `buf`.
+ * Adds the entry at index `i` (0 ".", 1 "..", then the snapshot) to `buf`.
  * Returns the bytes used, 0 to skip the entry, or more than `room` when it
  * doesn't fit (nothing is referenced then).
  */
@@ -316,10 +315,8 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	const char *name;
 	size_t need;
 
-	if (i == 2)
-		return deleted_dir_dirent(req, buf, room, (off_t)i + 1, plus);
-	/* The directory shadows a block named .deleted. */
-	if (i > 2 && deleted_is_dir_name(snap->entries[i - 3].name))
+	/* .deleted/ shadows a block of its name, and is itself not listed. */
+	if (i >= 2 && deleted_is_dir_name(snap->entries[i - 2].name))
 		return 0;
 	/* fuse_add_direntry reads only the inode number and the type. */
 	if (i < 2) {
@@ -327,9 +324,9 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
 		e.attr.st_mode = S_IFDIR;
 	} else {
-		name = snap->entries[i - 3].name;
-		e.attr.st_ino = snap->entries[i - 3].ino;
-		e.attr.st_mode = snap->entries[i - 3].is_list ? S_IFDIR
+		name = snap->entries[i - 2].name;
+		e.attr.st_ino = snap->entries[i - 2].ino;
+		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
 							       : S_IFREG;
 	}
 	if (!plus)
@@ -376,7 +373,7 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size, off_t of
 		reply_rc(req, -ENOMEM);
 		return;
 	}
-	for (i = (size_t)off; i < snap->count + 3; i++) {
+	for (i = (size_t)off; i < snap->count + 2; i++) {
 		n = add_entry(req, snap, i, buf + used, size - used, plus);
 		if (n > size - used)
 			break;

@@ -526,6 +526,17 @@ def holders_rows(rounds, prefix, row, quick):
                             higher_is_better=False)
         row("%s: lsshm --json (time)" % label, "fuser -v", 1 / ra, 1 / rs, r, "s", "-",
             kind="x time")
+        # lsshm against ls -l of the same blocks through a mount: what it
+        # costs to see them as files, beside what it costs to see them
+        # with their holders.
+        mnt = Mount(hprefix)
+        try:
+            ra, rs, r = compare(rounds, lambda: timed(["ls", "-l", "--color=never", mnt.dir]),
+                                lambda: timed([lsshm]), higher_is_better=False)
+        finally:
+            mnt.close()
+        row("%d blocks: lsshm (time)" % nblocks, "ls -l through the mount", 1 / ra, 1 / rs,
+            r, "s", "at most 1x time", kind="x time")
     finally:
         if loader:
             loader.stdin.close()

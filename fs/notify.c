@@ -154,9 +154,19 @@ static void *wait_ready(void *arg)
 		rc = stat(n->mountpoint, &st);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0) {
-		shmfs_log(n->fs, LOG_ERR, "mount point %s does not answer: %s",
-			  n->mountpoint, strerror(errno));
+		int err = errno;
+
 		report(n, REPORT_FAILED);
+		/*
+		 * Ended or unmounted before it was ready (a signal, umount,
+		 * fusermount3 -u): the loop ends by itself, and it is no
+		 * fault of the daemon's.
+		 */
+		if (fuse_session_exited(n->fs->se) || err == ECONNABORTED ||
+		    err == ENOTCONN || err == ENOENT)
+			return NULL;
+		shmfs_log(n->fs, LOG_ERR, "mount point %s does not answer: %s",
+			  n->mountpoint, strerror(err));
 		/* The signal handlers end the loop and unmount. */
 		kill(getpid(), SIGTERM);
 		return NULL;

@@ -331,9 +331,17 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 	}
 	one.iov_base = msg;
 	one.iov_len = len;
-	res = writev(fd, &one, 1);
-	if (res >= 0 && accept)
+	/*
+	 * Active before the reply is written: the kernel answers requests
+	 * that waited for INIT while this writev runs, and one of them (the
+	 * readiness stat) may read the mode before we return.  No open can
+	 * come before the reply, so nothing sees it set too early.
+	 */
+	if (accept)
 		atomic_store(&pt->active, true);
+	res = writev(fd, &one, 1);
+	if (res < 0 && accept)
+		atomic_store(&pt->active, false);
 	return res;
 }
 

@@ -251,7 +251,7 @@ _LMDB = r"""
 import sys
 import lmdb
 path, count = sys.argv[1], int(sys.argv[2])
-env = lmdb.open(path, subdir=False, map_size=1 << 22, max_dbs=0, sync=False,
+env = lmdb.open(path, subdir=False, map_size=1 << 26, max_dbs=0, sync=False,
                 metasync=False, lock=True)
 if count == 0:
     print("ready", flush=True)

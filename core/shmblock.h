@@ -623,6 +623,88 @@ shmblock_holders_find_name(const struct shmblock_holders *snap,
 SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
 				       uint64_t dev, uint64_t ino);
 
+/* ------------------------------------------------------------------ */
+/*
+ * Lifetimes: when a block is removed (docs/shmfs.md, "Lifetimes").  The
+ * policy is a user xattr of the block, SHMBLOCK_XATTR_LIFETIME, so anyone
+ * who may write the block may set it; a shmfs daemon whose mount shows the
+ * block enforces it, and only where the setter could have removed the
+ * block themselves.  Its text, the one form every tool reads and writes:
+ *   persist            kept until unlinked (the default: no xattr)
+ *   owner=PID:START    removed when that process exits; START is field 22
+ *                      of /proc/PID/stat, so a reused pid is not mistaken
+ *   last-holder        removed once no process holds it, after it was held
+ *   idle=SECONDS       removed after SECONDS with no holder
+ * Parsing also takes "owner" and "owner=PID", which
+ * shmblock_lifetime_resolve completes.
+ */
+#define SHMBLOCK_XATTR_LIFETIME "user.shmfs.lifetime"
+
+enum shmblock_lifetime_kind {
+	SHMBLOCK_LIFETIME_PERSIST = 0,
+	SHMBLOCK_LIFETIME_OWNER = 1,
+	SHMBLOCK_LIFETIME_LAST_HOLDER = 2,
+	SHMBLOCK_LIFETIME_IDLE = 3,
+};
+
+struct shmblock_lifetime {
+	enum shmblock_lifetime_kind kind;
+	pid_t pid;			/* OWNER: 0 = the caller (resolve) */
+	uint64_t start_time;		/* OWNER: 0 = unknown (resolve) */
+	uint64_t idle_seconds;		/* IDLE: 1 to SHMBLOCK_LIFETIME_IDLE_MAX */
+};
+
+#define SHMBLOCK_LIFETIME_IDLE_MAX (366ull * 24 * 3600)
+/* The longest text shmblock_lifetime_format writes, NUL included. */
+#define SHMBLOCK_LIFETIME_TEXT_MAX 64
+
+/*
+ * Parses `len` bytes of `text` (one trailing newline allowed).
+ * Errors: -EINVAL (not one of the forms above).
+ */
+SHMBLOCK_API int shmblock_lifetime_parse(const char *text, size_t len,
+					 struct shmblock_lifetime *out);
+
+/*
+ * Writes the text of `lt` (NUL terminated, at most outlen bytes) and
+ * returns its length, as snprintf.  An owner without a start time is
+ * written "owner=PID", without a pid "owner".  Errors: -EINVAL.
+ */
+SHMBLOCK_API ssize_t shmblock_lifetime_format(const struct shmblock_lifetime *lt,
+					      char *out, size_t outlen);
+
+/*
+ * Completes an owner policy: pid 0 becomes the caller's process, and the
+ * start time is read from /proc.  Other kinds are left as they are.
+ * Errors: -ESRCH (no such process, or it has another start time than the
+ * one given: the pid was reused), -EINVAL.
+ */
+SHMBLOCK_API int shmblock_lifetime_resolve(struct shmblock_lifetime *lt);
+
+/*
+ * The start time of process `pid` (field 22 of /proc/PID/stat, clock
+ * ticks since boot), or -ESRCH.
+ */
+SHMBLOCK_API int shmblock_process_start_time(pid_t pid, uint64_t *out);
+
+/*
+ * Sets the lifetime of block `name` (resolved first: "owner" alone means
+ * the caller).  PERSIST removes the xattr.  Without opening the block.
+ * Errors: -EINVAL (bad name or policy), -ENOENT, -EACCES/-EPERM (the
+ * caller may not write the block), -ELOOP (a symlink), -ENOTSUP (the
+ * filesystem keeps no user xattrs: tmpfs before Linux 6.6), -ESRCH.
+ */
+SHMBLOCK_API int shmblock_set_lifetime(int dirfd, const char *name,
+				       const struct shmblock_lifetime *lt);
+
+/*
+ * Reads the lifetime of block `name`; a block without the xattr is
+ * PERSIST.  Errors: -EINVAL (bad name), -ENOENT, -EACCES, -EBADMSG (the
+ * xattr holds no valid policy), -ENOTSUP.
+ */
+SHMBLOCK_API int shmblock_get_lifetime(int dirfd, const char *name,
+				       struct shmblock_lifetime *out);
+
 #ifdef __cplusplus
 }
 #endif

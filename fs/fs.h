@@ -25,6 +25,7 @@ struct watch;
 struct created_set;
 struct listing;
 struct expect_set;
+struct lifetime;
 
 /*
  * One mount.  Set up in main() before the session runs and read-only while
@@ -53,6 +54,8 @@ struct shmfs {
 	struct watch *watch;
 	struct created_set *created;    /* NULL without -o cleanup */
 	struct listing *listing;        /* the top level, kept by the watch */
+	struct lifetime *lifetime;      /* the lifetime enforcer; set once, by
+					 * lifetime_start, read by the watch */
 	atomic_bool mode_logged;        /* the data path was logged */
 };
 

@@ -15,6 +15,7 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "lifetime.h"
 #include "listing.h"
 #include "notify.h"
 #include "ops.h"
@@ -33,6 +34,7 @@ struct options {
 	int nommap;
 	int mmapcopy;
 	double timeout;
+	double lifetime_scan;
 	/* Non-option arguments: [source] mountpoint. */
 	char *nonopt[2];
 	int nonopt_count;
@@ -50,6 +52,7 @@ static const struct fuse_opt shmfs_opts[] = {
 	OPT("nommap", nommap, 1),
 	OPT("mmapcopy", mmapcopy, 1),
 	OPT("timeout=%lf", timeout, 0),
+	OPT("lifetime_scan=%lf", lifetime_scan, 0),
 	FUSE_OPT_END
 };
 
@@ -76,7 +79,10 @@ static void usage(const char *prog)
 	       "    -o nommap              the default refusal, accepted "
 	       "for old command lines\n"
 	       "    -o timeout=SECS        cache entries and attributes "
-	       "(default 1)\n\n", prog);
+	       "(default 1)\n"
+	       "    -o lifetime_scan=SECS  period of the holders scan for "
+	       "last-holder and idle\n"
+	       "                           lifetimes (default 2)\n\n", prog);
 }
 
 static int opt_proc(void *data, const char *arg, int key,
@@ -213,7 +219,8 @@ static int open_shm_dir(struct shmfs *fs, const char *dir, struct stat *st)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opts = { .timeout = 1.0 };
+	struct options opts = { .timeout = 1.0,
+				.lifetime_scan = LIFETIME_SCAN_DEFAULT };
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct shmfs fs = { .dirfd = -1 };
 	struct notify *notify = NULL;
@@ -251,6 +258,11 @@ int main(int argc, char *argv[])
 		goto out_args;
 	if (opts.timeout < 0) {
 		fprintf(stderr, "shmfs: timeout must not be negative\n");
+		goto out_args;
+	}
+	if (!(opts.lifetime_scan >= 0.01 && opts.lifetime_scan <= 86400)) {
+		fprintf(stderr, "shmfs: lifetime_scan must be 0.01 to 86400 "
+			"seconds\n");
 		goto out_args;
 	}
 	if (opts.mmapcopy && opts.nommap) {
@@ -325,6 +337,11 @@ int main(int argc, char *argv[])
 			  strerror(-rc));
 		goto out_unmount;
 	}
+	rc = lifetime_start(&fs, opts.lifetime_scan);
+	if (rc < 0) {
+		shmfs_log(&fs, LOG_ERR, "lifetime enforcer: %s", strerror(-rc));
+		goto out_watch;
+	}
 	rc = notify_start(notify, &fs, mountpoint);
 	if (rc < 0) {
 		shmfs_log(&fs, LOG_ERR, "readiness thread: %s", strerror(-rc));
@@ -339,11 +356,13 @@ int main(int argc, char *argv[])
 		shmfs_log(&fs, LOG_ERR, "session ended: %s", strerror(-rc));
 
 out_watch:
+	lifetime_stop(&fs);
 	if (watch_stop(fs.watch) < 0)
 		abort_connection(mountpoint);
 out_unmount:
 	fuse_session_unmount(fs.se);
 	watch_free(fs.watch);
+	lifetime_free(&fs);
 	rc = shmdir_cleanup(&fs);
 	if (rc < 0)
 		shmfs_log(&fs, LOG_ERR, "cleanup of %s: %s", fs.shmdir,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "holders_cache.h"
+#include "lifetime.h"
 #include "ops_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -463,7 +464,10 @@ static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
-		if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
+		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
+			rc = lifetime_set_xattr(req, shmblock_fd(blk), value,
+						size, flags);
+		else if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
 			rc = -errno;
 		node_drop(node);
 	}

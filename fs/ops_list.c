@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "holders_cache.h"
+#include "lifetime.h"
 #include "list_edit.h"
 #include "list_text.h"
 #include "ops_item.h"
@@ -509,8 +510,11 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 		return;
 	}
 	rc = list_view_load(req_fs(req), node, &view);
-	if (rc == 0 && (remove ? fremovexattr(view.fd, name)
-			       : fsetxattr(view.fd, name, value, size, flags)))
+	if (rc == 0 && !remove && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
+		rc = lifetime_set_xattr(req, view.fd, value, size, flags);
+	else if (rc == 0 && (remove ? fremovexattr(view.fd, name)
+				    : fsetxattr(view.fd, name, value, size,
+						flags)))
 		rc = -errno;
 	list_view_close(&view);
 	reply_rc(req, rc);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -308,6 +310,158 @@ int shmdir_unlink(struct shmfs *fs, const char *shm_name)
 	if (rc < 0)
 		unexpect(fs, shm_name, IN_DELETE);
 	return rc;
+}
+
+static int ident_at(int dirfd, const char *name, int flags,
+		    struct shmdir_ident *id)
+{
+	struct statx stx;
+
+	if (statx(dirfd, name, flags | AT_STATX_SYNC_AS_STAT,
+		  STATX_INO | STATX_BTIME, &stx) < 0)
+		return -errno;
+	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	id->ino = stx.stx_ino;
+	id->btime_sec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_sec : 0;
+	id->btime_nsec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_nsec : 0;
+	return 0;
+}
+
+int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
+		    struct shmdir_ident *id)
+{
+	return ident_at(fs->dirfd, shm_name, AT_SYMLINK_NOFOLLOW, id);
+}
+
+int shmdir_ident_fd(int fd, struct shmdir_ident *id)
+{
+	return ident_at(fd, "", AT_EMPTY_PATH, id);
+}
+
+static bool same_ident(const struct shmdir_ident *a,
+		       const struct shmdir_ident *b)
+{
+	return a->dev == b->dev && a->ino == b->ino &&
+	       a->btime_sec == b->btime_sec && a->btime_nsec == b->btime_nsec;
+}
+
+/*
+ * A test hook: SHMFS_TEST_REMOVE_PAUSE_MS makes a removal wait that long
+ * before and after taking the name, so a test can recreate the name in
+ * either window.  Unset, it costs a getenv per removal.
+ */
+static void test_pause(struct shmfs *fs, const char *shm_name, const char *at)
+{
+	const char *ms = getenv("SHMFS_TEST_REMOVE_PAUSE_MS");
+
+	if (!ms || atoi(ms) <= 0)
+		return;
+	shmfs_log(fs, LOG_INFO, "lifetime: test pause %s %s", at, shm_name);
+	usleep((useconds_t)atoi(ms) * 1000);
+}
+
+/* Whether a process other than the daemon holds the block at `name`. */
+static int held_by_others(struct shmfs *fs, const char *name)
+{
+	const struct shmblock_holders_entry *e;
+	struct shmblock_holders *snap;
+	size_t i;
+	int rc = shmblock_holders_scan_block(fs->dirfd, name,
+					     SHMBLOCK_HOLDERS_NO_DELETED,
+					     &snap);
+
+	if (rc < 0)
+		return rc;
+	e = shmblock_holders_find_name(snap, name);
+	/*
+	 * A process the daemon may not read (in another user namespace, or
+	 * pid 1 of some containers) is not seen: docs/shmfs.md says so.
+	 */
+	rc = 0;
+	for (i = 0; e && i < e->nholders; i++)
+		if (e->holders[i].pid != getpid())
+			rc = 1;
+	shmblock_holders_free(snap);
+	return rc;
+}
+
+/* Whether the xattr `xattr` of the block at `name` reads `value`. */
+static bool xattr_is(struct shmfs *fs, const char *name, const char *xattr,
+		     const char *value)
+{
+	char path[64 + NAME_MAX], buf[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->dirfd, name);
+	n = lgetxattr(path, xattr, buf, sizeof(buf));
+	return n >= 0 && (size_t)n == strlen(value) && !memcmp(buf, value, n);
+}
+
+/*
+ * Puts the block now at `tmp` back under `shm_name`, never over another
+ * block: if the name was taken meanwhile, under a visible name of its own.
+ */
+static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
+		     uint64_t ino)
+{
+	char kept[NAME_MAX + 2];
+
+	if (renameat2(fs->dirfd, tmp, fs->dirfd, shm_name,
+		      RENAME_NOREPLACE) == 0)
+		return;
+	if (snprintf(kept, sizeof(kept), "%s.shmfs-kept-%llu", shm_name,
+		     (unsigned long long)ino) <= NAME_MAX &&
+	    renameat2(fs->dirfd, tmp, fs->dirfd, kept, RENAME_NOREPLACE) == 0) {
+		shmfs_log(fs, LOG_WARNING, "lifetime: %s was recreated twice "
+			  "during a removal; the block of inode %llu is kept "
+			  "as %s", shm_name, (unsigned long long)ino, kept);
+		return;
+	}
+	shmfs_log(fs, LOG_WARNING, "lifetime: %s was recreated twice during "
+		  "a removal; the block of inode %llu is kept as %s", shm_name,
+		  (unsigned long long)ino, tmp);
+}
+
+int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
+		       const struct shmdir_ident *id, const char *xattr,
+		       const char *value, unsigned flags)
+{
+	char tmp[NAME_MAX + 1];
+	struct shmdir_ident now;
+	uint32_t r;
+	int rc;
+
+	test_pause(fs, shm_name, "before taking");
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)rand();
+	if (snprintf(tmp, sizeof(tmp), "%s" SHMFS_TMP_PREFIX "%ld-%08x",
+		     fs->prefix, (long)getpid(), r) > NAME_MAX)
+		return -ENAMETOOLONG;
+	/* From here on no one opens the block by name: the check holds. */
+	if (renameat2(fs->dirfd, shm_name, fs->dirfd, tmp,
+		      RENAME_NOREPLACE) < 0)
+		return -errno;
+	test_pause(fs, shm_name, "after taking");
+	rc = shmdir_ident_of(fs, tmp, &now);
+	if (rc == 0 && !same_ident(&now, id))
+		rc = -ESTALE;
+	if (rc == 0 && xattr && !xattr_is(fs, tmp, xattr, value))
+		rc = -EAGAIN;
+	if (rc == 0 && (flags & SHMDIR_REMOVE_UNHELD)) {
+		rc = held_by_others(fs, tmp);
+		rc = rc > 0 ? -EBUSY : rc;
+	}
+	if (rc == 0 && unlinkat(fs->dirfd, tmp, 0) < 0)
+		rc = -errno;
+	if (rc == -ENOENT)  /* someone unlinked it meanwhile */
+		return rc;
+	if (rc < 0) {
+		put_back(fs, shm_name, tmp, rc == -ESTALE ? now.ino : id->ino);
+		return rc;
+	}
+	if (fs->created)
+		created_set_remove(fs->created, id->dev, id->ino);
+	return 0;
 }
 
 /* The four expectations of a rename, added or (undo) removed. */

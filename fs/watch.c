@@ -31,6 +31,7 @@
 #include "expect.h"
 #include "fs.h"
 #include "inode.h"
+#include "lifetime.h"
 #include "listing.h"
 #include "list_block.h"
 #include "watch.h"
@@ -101,6 +102,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
+		lifetime_note_event(fs, NULL, ev->mask);
 		listing_note_lost(fs->listing);
 		expect_clear(fs->expected);
 		inval_everything(fs);
@@ -117,8 +119,9 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	name = shmfs_mount_name(fs, ev->name);
 	if (!name)
 		return false;
-	/* Whatever it was, the listing hears of it, expected or not. */
+	/* Whatever it was, the listing and the lifetimes hear of it. */
 	listing_note_event(fs, ev->name, ev->mask);
+	lifetime_note_event(fs, ev->name, ev->mask);
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    expect_take(fs->expected, ev->name, ev->mask))
 		return false;

@@ -43,26 +43,52 @@ class Ratio(float):
     spread = None
 
 
-def compare(rounds, anchor, subject, higher_is_better=True):
-    """Interleaves the two workloads after one untimed warm-up run of each
-    (pages of the block allocated, caches filled, the daemon's threads
-    started); returns (anchor rate, subject rate, ratio), rates in units per
-    second.  Rounds alternate which side goes first, so that neither always
-    follows the other."""
-    anchor()
-    subject()
-    a, s = [], []
+def cpu_seconds(pid):
+    """The CPU time (user and system, all threads) of process `pid` so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(rounds, anchor, subject, higher_is_better=True, peer=None, pids=None):
+    """Interleaves the two workloads (three with `peer`) after one untimed
+    warm-up run of each (pages of the block allocated, caches filled, the
+    daemon's threads started); returns (anchor rate, subject rate, ratio),
+    rates in units per second.  Rounds rotate which side goes first, so
+    that none always follows another.  With `peer`, the ratio also carries
+    the peer's rate and ratio to the anchor; with `pids` (the daemons of
+    subject and peer), the daemons' CPU seconds per unit over the timed
+    runs."""
+    sides = [anchor, subject] + ([peer] if peer else [])
+    pids = [None] + list(pids or [None, None])
+    for fn in sides:
+        fn()
+    acc = [[] for _ in sides]
+    cpu = [0.0] * len(sides)
+    units = [0.0] * len(sides)
     for i in range(rounds):
-        order = ((anchor, a), (subject, s)) if i % 2 == 0 else ((subject, s), (anchor, a))
-        for fn, acc in order:
-            sec, units = fn()
-            acc.append(units / sec)
+        order = list(range(len(sides)))
+        order = order[i % len(sides):] + order[:i % len(sides)]
+        for k in order:
+            c0 = cpu_seconds(pids[k]) if pids[k] else 0
+            sec, u = sides[k]()
+            if pids[k]:
+                cpu[k] += cpu_seconds(pids[k]) - c0
+                units[k] += u
+            acc[k].append(u / sec)
+    a, s = acc[0], acc[1]
     ra, rs = statistics.median(a), statistics.median(s)
     ratio = Ratio(rs / ra if higher_is_better else ra / rs)
     per_round = sorted(y / x if higher_is_better else x / y for x, y in zip(a, s))
     if len(per_round) >= 4:
         q = statistics.quantiles(per_round, n=4)
         ratio.spread = (q[0], q[2])
+    if peer:
+        rp = statistics.median(acc[2])
+        ratio.peer_rate = rp
+        ratio.peer_ratio = rp / ra if higher_is_better else ra / rp
+    ratio.cpu = [cpu[k] / units[k] if units[k] else None for k in (1, 2)
+                 if k < len(sides)]
     return ra, rs, ratio
 
 
@@ -70,15 +96,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["holders"],
+    ap.add_argument("--only", choices=["holders", "meta"],
                     help="run one section alone (holders: lsshm and the core scan"
-                    " against lsof and fuser)")
+                    " against lsof and fuser; meta: the metadata rows against"
+                    " passthrough_ll)")
     args = ap.parse_args()
     if args.only == "holders":
         return holders_main(args)
 
     rounds = 3 if args.quick else 11
-    size = (64 if args.quick else 256) * MiB
+    # --only meta: the metadata rows alone (no data path, holders or C API).
+    data = args.only != "meta"
+    size = (64 if args.quick else 256) * MiB if data else MiB
     ndir = 1000 if args.quick else 10000
     build_bench_io()
 
@@ -88,18 +117,28 @@ def main():
 
     def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
         spread = getattr(ratio, "spread", None)
+        cpu = getattr(ratio, "cpu", None) or []
         rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
                          subject_rate=rs, ratio=float(ratio), spread=spread,
-                         unit=unit, target=target, kind=kind))
-        print("%-40s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+                         unit=unit, target=target, kind=kind,
+                         peer_rate=getattr(ratio, "peer_rate", None),
+                         peer_ratio=getattr(ratio, "peer_ratio", None),
+                         cpu=cpu[0] if cpu else None,
+                         peer_cpu=cpu[1] if len(cpu) > 1 else None))
+        r = rows[-1]
+        print("%-40s %12.4g %12.4g %8.2f%s  %s (target %s)%s%s" %
               (figure, ra, rs, ratio, kind,
-               "%.2f-%.2f" % spread if spread else "", target), flush=True)
+               "%.2f-%.2f" % spread if spread else "", target,
+               "  peer %.2f%s" % (r["peer_ratio"], kind) if r["peer_ratio"] else "",
+               "  CPU/op %s / peer %s" % (us(r["cpu"]), us(r["peer_cpu"]))
+               if r["cpu"] else ""), flush=True)
 
     try:
         pt = Mount(prefix)
         mounts.append(pt)
-        fb = Mount(prefix, "nopassthrough")
-        mounts.append(fb)
+        if data:
+            fb = Mount(prefix, "nopassthrough")
+            mounts.append(fb)
 
         blk = prefix + "seq"
         with open(os.path.join(SHM, blk), "wb") as f:
@@ -107,96 +146,51 @@ def main():
         shm_file = os.path.join(SHM, blk)
         print("%-40s %12s %12s %9s" % ("figure", "anchor/s", "shmfs/s", "ratio"))
 
-        for label, m in (("passthrough", pt), ("fallback", fb)):
-            mf = m.path("seq")
-            ra, rs, r = compare(rounds, lambda: run_io("seqwrite", shm_file, size),
-                                lambda: run_io("seqwrite", mf, size))
-            row("seq write 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
-                "0.9x" if label == "passthrough" else "-")
-            ra, rs, r = compare(rounds, lambda: run_io("seqread", shm_file),
-                                lambda: run_io("seqread", mf))
-            row("seq read 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
-                "0.9x" if label == "passthrough" else "-")
-
         mf = pt.path("seq")
-        # First touch (every page faulted in, timed), then a mapping in
-        # use (pages already mapped by an untimed pass, 4 passes timed).
-        for op in ("mmapwrite", "mmapread"):
-            ra, rs, r = compare(rounds, lambda: run_io(op, shm_file),
-                                lambda: run_io(op, mf))
-            row("%s whole block, first touch" % op.replace("mmap", "mmap "), "/dev/shm",
-                ra / MiB, rs / MiB, r, "MiB/s", "0.9x")
-        for op in ("mmapwrite", "mmapread"):
-            ra, rs, r = compare(rounds, lambda: run_io(op, shm_file, 4),
-                                lambda: run_io(op, mf, 4))
-            row("%s whole block, mapped" % op.replace("mmap", "mmap "), "/dev/shm",
-                ra / MiB, rs / MiB, r, "MiB/s", "0.9x")
+        if data:
+            for label, m in (("passthrough", pt), ("fallback", fb)):
+                mf = m.path("seq")
+                ra, rs, r = compare(rounds, lambda: run_io("seqwrite", shm_file, size),
+                                    lambda: run_io("seqwrite", mf, size))
+                row("seq write 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
+                    "0.9x" if label == "passthrough" else "-")
+                ra, rs, r = compare(rounds, lambda: run_io("seqread", shm_file),
+                                    lambda: run_io("seqread", mf))
+                row("seq read 1 MiB, %s" % label, "/dev/shm", ra / MiB, rs / MiB, r, "MiB/s",
+                    "0.9x" if label == "passthrough" else "-")
 
-        n = 20000 if args.quick else 100000
-        ra, rs, r = compare(rounds, lambda: run_io("randread", shm_file, n),
-                            lambda: run_io("randread", mf, n))
-        row("4 KiB random pread", "/dev/shm", ra, rs, r, "ops/s", "-")
+            mf = pt.path("seq")
+            # First touch (every page faulted in, timed), then a mapping in
+            # use (pages already mapped by an untimed pass, 4 passes timed).
+            for op in ("mmapwrite", "mmapread"):
+                ra, rs, r = compare(rounds, lambda: run_io(op, shm_file),
+                                    lambda: run_io(op, mf))
+                row("%s whole block, first touch" % op.replace("mmap", "mmap "), "/dev/shm",
+                    ra / MiB, rs / MiB, r, "MiB/s", "0.9x")
+            for op in ("mmapwrite", "mmapread"):
+                ra, rs, r = compare(rounds, lambda: run_io(op, shm_file, 4),
+                                    lambda: run_io(op, mf, 4))
+                row("%s whole block, mapped" % op.replace("mmap", "mmap "), "/dev/shm",
+                    ra / MiB, rs / MiB, r, "MiB/s", "0.9x")
 
-        # Metadata.  create+unlink on /dev/shm happens in a directory of its
-        # own so that it never touches anybody's blocks.
-        n = 2000 if args.quick else 10000
-        cu_dir = tempfile.mkdtemp(prefix=prefix + "cu-", dir=SHM)
-        try:
-            ra, rs, r = compare(rounds, lambda: run_io("createunlink", cu_dir, n),
-                                lambda: run_io("createunlink", pt.dir, n))
-        finally:
-            shutil.rmtree(cu_dir)
-        row("create+unlink", "/dev/shm", ra, rs, r, "ops/s", "0.25x")
+            n = 20000 if args.quick else 100000
+            ra, rs, r = compare(rounds, lambda: run_io("randread", shm_file, n),
+                                lambda: run_io("randread", mf, n))
+            row("4 KiB random pread", "/dev/shm", ra, rs, r, "ops/s", "-")
 
-        n = 20000 if args.quick else 200000
-        ra, rs, r = compare(rounds, lambda: run_io("stat", shm_file, n),
-                            lambda: run_io("stat", mf, n))
-        row("stat", "/dev/shm", ra, rs, r, "ops/s", "0.5x")
-
-        # The floor under every figure that needs the daemon: one request
-        # and its answer (create+unlink needs at least two, CREATE and
-        # UNLINK).
+        # The one request floor first: the metadata rows below compare
+        # with it.
         n = 5000 if args.quick else 50000
         ra, rs, r = compare(rounds, lambda: run_io("xattr", shm_file, n),
                             lambda: run_io("xattr", mf, n))
         row("one request to the daemon (getxattr)", "/dev/shm", ra, rs, r, "ops/s", "-")
 
-        # readdir of ndir blocks: a mount scoped to them, against a plain
-        # tmpfs directory holding as many files.
-        dprefix = prefix + "d-"
-        for i in range(ndir):
-            os.close(os.open(os.path.join(SHM, "%s%d" % (dprefix, i)),
-                             os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
-        ddir = tempfile.mkdtemp(prefix=prefix + "dir-", dir=SHM)
-        try:
-            for i in range(ndir):
-                os.close(os.open(os.path.join(ddir, str(i)), os.O_CREAT | os.O_RDWR, 0o600))
-            # Long-lived blocks, as a big directory mostly holds: older than
-            # the two seconds after which the daemon trusts inotify for a
-            # block's kind (fs/kindcache.h).
-            time.sleep(3)
-            dm = Mount(dprefix)
-            mounts.append(dm)
-            ra, rs, r = compare(rounds, lambda: run_io("readdir", ddir, 5),
-                                lambda: run_io("readdir", dm.dir, 5),
-                                higher_is_better=False)
-            row("readdir of %d blocks (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs, r,
-                "s", "at most 3x time", kind="x time")
-            # The same after a change of the directory each time (a file
-            # created and removed, untimed): the kernel must ask the daemon again.
-            ra, rs, r = compare(
-                rounds, lambda: run_io("readdircold", ddir, 5, os.path.join(ddir, "x")),
-                lambda: run_io("readdircold", dm.dir, 5, os.path.join(SHM, dprefix + "x")),
-                higher_is_better=False)
-            row("readdir of %d blocks after a change (time)" % ndir, "tmpfs dir",
-                1 / ra, 1 / rs, r, "s", "at most 3x time", kind="x time")
-        finally:
-            shutil.rmtree(ddir)
-
-        list_rows(rounds, pt, prefix, row)
-        c_api_rows(row)
-        holders_rows(rounds, prefix, row, args.quick)
-        coherence = coherence_gap(pt, prefix)
+        requests = meta_rows(rounds, pt, prefix, row, args.quick, ndir, mounts)
+        coherence = None
+        if data:
+            c_api_rows(row)
+            holders_rows(rounds, prefix, row, args.quick)
+            coherence = coherence_gap(pt, prefix)
     finally:
         for m in reversed(mounts):
             m.close()
@@ -211,17 +205,22 @@ def main():
     command = "scripts/bench" + "".join(" " + a for a in sys.argv[1:])
     result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
                   command=command, rounds=rounds, block_size=size, rows=rows,
-                  coherence=coherence)
+                  coherence=coherence, requests=requests)
+    if not data:
+        args.out = os.path.splitext(args.out)[0] + "-meta.json"
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     print()
     print_markdown(result)
     print()
-    print("Outside changes seen through the mount's caches (the inotify watch's delay),"
-          " over %d tries each:" % coherence["tries"])
-    for what, g in coherence["gaps"].items():
-        print("- %s: median %.0f us, max %.0f us, seen at once in %d%%"
-              % (what, g["median_us"], g["max_us"], g["at_once_pct"]))
+    print_requests(requests)
+    if coherence:
+        print()
+        print("Outside changes seen through the mount's caches (the inotify watch's delay),"
+              " over %d tries each:" % coherence["tries"])
+        for what, g in coherence["gaps"].items():
+            print("- %s: median %.0f us, max %.0f us, seen at once in %d%%"
+                  % (what, g["median_us"], g["max_us"], g["at_once_pct"]))
     ceiling = create_unlink_ceiling(result)
     if ceiling:
         print()
@@ -230,7 +229,7 @@ def main():
               " %.2fx /dev/shm." % ceiling)
     print("results written to", args.out)
     png = os.path.splitext(args.out)[0] + ".png"
-    if plot(result, png):
+    if data and plot(result, png):
         print("plot written to", png)
 
 
@@ -238,7 +237,7 @@ def create_unlink_ceiling(result):
     """(microseconds per request, the best create+unlink ratio two requests
     allow), from this run's rows; None if a row is missing."""
     rows = {r["figure"]: r for r in result["rows"]}
-    one, cu = rows.get("one request to the daemon (getxattr)"), rows.get("create+unlink")
+    one, cu = rows.get("one request to the daemon (getxattr)"), rows.get("create+close+unlink")
     if not one or not cu:
         return None
     return 1e6 / one["subject_rate"], one["subject_rate"] / 2 / cu["anchor_rate"]
@@ -263,16 +262,18 @@ def print_markdown(result):
                         result["command"], result["rounds"]))
     print()
     print("| figure | anchor | anchor's figure | shmfs figure | ratio | rounds' middle half"
-          " | target | met |")
-    print("|---|---|---:|---:|---:|---|---|---|")
+          " | target | met | %s ratio | daemon CPU/op, shmfs / peer |" % PEER_NAME)
+    print("|---|---|---:|---:|---:|---|---|---|---:|---|")
     for r in result["rows"]:
         unit = r["unit"]
         fmt = (lambda v: "%.3g ms" % (v * 1e3)) if unit == "s" else \
               (lambda v: "%.4g %s" % (v, unit))
         spread = "%.2f-%.2f" % tuple(r["spread"]) if r.get("spread") else "-"
-        print("| %s | %s | %s | %s | %.2f%s | %s | %s | %s |" %
+        peer = "%.2f%s" % (r["peer_ratio"], r["kind"]) if r.get("peer_ratio") else "-"
+        cpu = "%s / %s" % (us(r["cpu"]), us(r.get("peer_cpu"))) if r.get("cpu") else "-"
+        print("| %s | %s | %s | %s | %.2f%s | %s | %s | %s | %s | %s |" %
               (r["figure"], r["anchor"], fmt(r["anchor_rate"]), fmt(r["subject_rate"]),
-               r["ratio"], r["kind"], spread, r["target"], met(r)))
+               r["ratio"], r["kind"], spread, r["target"], met(r), peer, cpu))
 
 
 def plot(result, path):
@@ -323,31 +324,262 @@ def plot(result, path):
     return True
 
 
-def list_rows(rounds, pt, prefix, row):
-    """One list entry read and written through the mount (open, read or
-    write, close), against the same on a small /dev/shm file."""
+# ---- metadata: shmfs beside libfuse's passthrough_ll over tmpfs ----
+
+PEER = os.path.join(BUILD, "passthrough_ll")
+PEER_EXAMPLES = "/usr/share/doc/libfuse3-dev/examples"
+PEER_NAME = "passthrough_ll -o cache=always"
+
+
+def build_peer():
+    """Builds libfuse's passthrough_ll example from Debian's libfuse3-dev
+    into the build directory (it is GPL: built here, never copied into the
+    repository).  Returns False, saying why, when it can't be had."""
+    src = os.path.join(PEER_EXAMPLES, "passthrough_ll.c")
+    if not os.path.exists(src) and os.path.exists(src + ".gz"):
+        import gzip
+        with gzip.open(src + ".gz", "rb") as f:
+            data = f.read()
+        src = os.path.join(BUILD, "passthrough_ll.c")
+        with open(src, "wb") as f:
+            f.write(data)
+    if not os.path.exists(src):
+        print("(no %s: the peer column is left empty)" % src)
+        return False
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    # Its helpers header sits next to it.
+    subprocess.run(["cc", "-O2", "-std=gnu11", "-I", PEER_EXAMPLES, "-o", PEER, src, *flags],
+                   check=True)
+    return True
+
+
+class PeerMount(Mount):
+    """passthrough_ll -f -o source=SOURCE,cache=always on a fresh temporary
+    directory (with -d, its debug output in the log)."""
+
+    def __init__(self, source, debug=False, timeout=10):
+        self.dir = tempfile.mkdtemp(prefix="shmfs-peer-")
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen([PEER, "-f", *(["-d"] if debug else []), "-o",
+                                      "source=%s,cache=always" % source, self.dir],
+                                     stderr=self.log, stdout=self.log)
+        deadline = time.time() + timeout
+        while not os.path.ismount(self.dir):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.close()
+                raise RuntimeError("passthrough_ll did not mount:\n" + self.stderr())
+            time.sleep(0.02)
+
+
+def us(seconds):
+    return "-" if seconds is None else "%.0f us" % (seconds * 1e6)
+
+
+def opcodes(mount):
+    """The requests in a -d daemon's log so far, by opcode."""
+    counts = {}
+    for line in mount.stderr().splitlines():
+        f = line.split()
+        # libfuse's debug line: "unique: N, opcode: NAME (n), nodeid: ..."
+        if len(f) > 3 and f[0] == "unique:" and f[2] == "opcode:":
+            counts[f[3]] = counts.get(f[3], 0) + 1
+    return counts
+
+
+def count_requests(mount, workload, n):
+    """Requests per operation: `workload(n)` runs n operations on a mount
+    whose daemon prints every request (-d); the requests it logged meanwhile,
+    divided by n, by opcode.  The asynchronous ones (RELEASE, FORGET) are
+    waited for."""
+    workload(2)
+    time.sleep(0.3)
+    before = opcodes(mount)
+    workload(n)
+    time.sleep(0.5)
+    after = opcodes(mount)
+    return {op: (after[op] - before.get(op, 0)) / n for op in after
+            if after[op] > before.get(op, 0)}
+
+
+def meta_rows(rounds, pt, prefix, row, quick, ndir, mounts):
+    """The metadata rows, each with a third side: passthrough_ll over a
+    tmpfs directory, the anchor being the same directory used directly.
+    Returns the requests per operation of both daemons."""
+    peer_ok = build_peer()
+    pdir = tempfile.mkdtemp(prefix=prefix + "peer-", dir=SHM)
+    peer = PeerMount(pdir) if peer_ok else None
+    if peer:
+        mounts.append(peer)
+    pids = (pt.proc.pid, peer.proc.pid if peer else None)
+
+    def three(anchor_args, shmfs_args, peer_args, higher_is_better=True, mount=pt,
+              peer_mount=None):
+        peer_mount = peer_mount or peer
+        return compare(rounds, lambda: run_io(*anchor_args), lambda: run_io(*shmfs_args),
+                       higher_is_better,
+                       peer=(lambda: run_io(*peer_args)) if peer else None,
+                       pids=(mount.proc.pid, peer_mount.proc.pid if peer else None))
+
+    # The files: one small file in the peer's directory for the anchor and
+    # the peer, one small block for shmfs, a list, a directory of ndir files
+    # and ndir blocks.
+    small = os.path.join(pdir, "f")
+    with open(small, "w") as f:
+        f.write("12345\n")
+    with open(os.path.join(SHM, prefix + "f"), "w") as f:
+        f.write("12345\n")
+    cu_dir = os.path.join(pdir, "cu")
+    os.mkdir(cu_dir)
+    pmnt = (lambda *p: os.path.join(peer.dir, *p)) if peer else (lambda *p: None)
+
+    n = 2000 if quick else 10000
+    ra, rs, r = three(("createunlink", cu_dir, n), ("createunlink", pt.dir, n),
+                      ("createunlink", pmnt("cu"), n))
+    row("create+close+unlink", "tmpfs dir", ra, rs, r, "ops/s", "0.25x")
+
+    n = 5000 if quick else 50000
+    ra, rs, r = three(("openclose", small, n), ("openclose", pt.path("f"), n),
+                      ("openclose", pmnt("f"), n))
+    row("open+close", "tmpfs file", ra, rs, r, "ops/s", "-")
+
+    n = 20000 if quick else 200000
+    ra, rs, r = three(("stat", small, n), ("stat", pt.path("f"), n),
+                      ("stat", pmnt("f"), n))
+    row("stat", "tmpfs file", ra, rs, r, "ops/s", "0.5x")
+
+    # readdir of ndir blocks: a mount scoped to them, against a plain tmpfs
+    # directory holding as many files (listed directly and through the peer).
+    dprefix = prefix + "d-"
+    for i in range(ndir):
+        os.close(os.open(os.path.join(SHM, "%s%d" % (dprefix, i)),
+                         os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    ddir = os.path.join(pdir, "dir")
+    os.mkdir(ddir)
+    for i in range(ndir):
+        os.close(os.open(os.path.join(ddir, str(i)), os.O_CREAT | os.O_RDWR, 0o600))
+    # Long-lived blocks, as a big directory mostly holds: older than the two
+    # seconds after which the daemon trusts inotify for a block's kind.
+    time.sleep(3)
+    dm = Mount(dprefix)
+    mounts.append(dm)
+    ra, rs, r = three(("readdir", ddir, 5), ("readdir", dm.dir, 5), ("readdir", pmnt("dir"), 5),
+                      higher_is_better=False, mount=dm)
+    row("readdir of %d blocks (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs, r,
+        "s", "at most 3x time", kind="x time")
+    # The same after a change of the directory each time (a file created and
+    # removed, untimed; outside the mount for shmfs, through it for the peer,
+    # which doesn't see changes made under it): the kernel must ask again.
+    ra, rs, r = three(("readdircold", ddir, 5, os.path.join(ddir, "x")),
+                      ("readdircold", dm.dir, 5, os.path.join(SHM, dprefix + "x")),
+                      ("readdircold", pmnt("dir"), 5, pmnt("dir", "x")),
+                      higher_is_better=False, mount=dm)
+    row("readdir of %d blocks after a change (time)" % ndir, "tmpfs dir",
+        1 / ra, 1 / rs, r, "s", "at most 3x time", kind="x time")
+
+    # The first listing after ndir blocks appeared outside: a fresh set of
+    # names each round, created in /dev/shm (untimed) while the mount is up.
+    fresh = []
+
+    def fresh_listing(make, listdir):
+        base = "%sn%d-" % (prefix, len(fresh))
+        fresh.append(base)
+        for i in range(ndir):
+            os.close(os.open(make(base + str(i)), os.O_CREAT | os.O_RDWR, 0o600))
+        time.sleep(0.05)
+        sec, _ = run_io("readdir", listdir, 1)
+        for i in range(ndir):
+            os.unlink(make(base + str(i)))
+        return sec, 1
+
+    fdir = os.path.join(pdir, "fresh")
+    os.mkdir(fdir)
+    fm = Mount(prefix + "n")
+    mounts.append(fm)
+    ra, rs, r = compare(rounds, lambda: fresh_listing(lambda b: os.path.join(fdir, b), fdir),
+                        lambda: fresh_listing(lambda b: os.path.join(SHM, b), fm.dir),
+                        higher_is_better=False)
+    row("first readdir after %d blocks appeared (time)" % ndir, "tmpfs dir", 1 / ra, 1 / rs,
+        r, "s", "at most 3x time", kind="x time")
+
+    # A list item through the mount, against a small tmpfs file (directly
+    # and through the peer).
     from multiprocessing import shared_memory
-    name = prefix + "list"
-    sl = shared_memory.ShareableList([12345, 2.5, "text"], name=name)
+    sl = shared_memory.ShareableList([12345, 2.5, "text"], name=prefix + "list")
+    plain = os.path.join(pdir, "plain")
+    with open(plain, "w") as f:
+        f.write("12345\n")
+    entry = pt.path("list", "0.int")
     try:
-        entry = pt.path("list", "0")
-        if not os.path.isdir(pt.path("list")):
-            print("(list entries: the mount shows no list directories; skipped)")
-            return
-        plain = os.path.join(SHM, prefix + "plain")
-        with open(plain, "w") as f:
-            f.write("12345\n")
         n = 2000
-        ra, rs, r = compare(rounds, lambda: run_io("entryread", plain, n),
-                            lambda: run_io("entryread", entry, n))
-        row("list entry read (open+read+close)", "/dev/shm file", ra, rs, r, "ops/s", "-")
-        ra, rs, r = compare(rounds, lambda: run_io("entrywrite", plain, n, "678"),
-                            lambda: run_io("entrywrite", entry, n, "678"))
-        row("list entry write (open+write+close)", "/dev/shm file", ra, rs, r, "ops/s", "-")
+        ra, rs, r = three(("entryread", plain, n), ("entryread", entry, n),
+                          ("entryread", pmnt("plain"), n))
+        row("list item read (open+read+close)", "tmpfs file", ra, rs, r, "ops/s", "0.1x")
+        ra, rs, r = three(("entrywrite", plain, n, "678"), ("entrywrite", entry, n, "678"),
+                          ("entrywrite", pmnt("plain"), n, "678"))
+        row("list item write (open+write+close)", "tmpfs file", ra, rs, r, "ops/s", "-")
         assert sl[0] == 678, sl[0]
+
+        # Requests per operation, from the daemons' own debug output (-d:
+        # libfuse prints one line per request it reads from /dev/fuse).
+        # Separate mounts, so the timed ones never pay for the printing.
+        requests = {}
+        dbg = Mount(prefix, "debug")
+        mounts.append(dbg)
+        dbgd = Mount(dprefix, "debug")
+        mounts.append(dbgd)
+        pdbg = PeerMount(pdir, debug=True) if peer else None
+        if pdbg:
+            mounts.append(pdbg)
+        k = 200
+        cases = [
+            ("create+close+unlink", lambda m, n: run_io("createunlink", m.path(), n),
+             lambda m, n: run_io("createunlink", m.path("cu"), n)),
+            ("open+close", lambda m, n: run_io("openclose", m.path("f"), n), None),
+            ("stat", lambda m, n: run_io("stat", m.path("f"), n), None),
+            ("readdir of %d" % ndir, None, lambda m, n: run_io("readdir", m.path("dir"), n)),
+            ("list item read", lambda m, n: run_io("entryread", m.path("list", "0.int"), n),
+             lambda m, n: run_io("entryread", m.path("plain"), n)),
+            ("list item stat", lambda m, n: run_io("stat", m.path("list", "0.int"), n),
+             lambda m, n: run_io("stat", m.path("plain"), n)),
+        ]
+        for name, fn, pfn in cases:
+            sm = dbg
+            sfn = fn
+            if name.startswith("readdir"):
+                sm, sfn = dbgd, lambda m, n: run_io("readdir", m.path(), n)
+            kk = 5 if name.startswith("readdir") else k
+            requests[name] = dict(
+                shmfs=count_requests(sm, lambda n: sfn(sm, n), kk),
+                peer=count_requests(pdbg, lambda n: (pfn or fn)(pdbg, n), kk) if pdbg
+                else None)
     finally:
         sl.shm.close()
         sl.shm.unlink()
+    return requests
+
+
+def print_requests(requests):
+    """Requests per operation of both daemons, as a Markdown table."""
+    if not requests:
+        return
+
+    def total(c):
+        return "-" if c is None else "%.2f" % sum(c.values())
+
+    def detail(c):
+        if c is None:
+            return "-"
+        return ", ".join("%s %.2f" % (op, v) for op, v in
+                         sorted(c.items(), key=lambda kv: -kv[1]))
+
+    print("Requests per operation (counted from each daemon's -d output):")
+    print()
+    print("| operation | shmfs | %s | shmfs's requests | %s's |" % (PEER_NAME, "peer"))
+    print("|---|---:|---:|---|---|")
+    for name, c in requests.items():
+        print("| %s | %s | %s | %s | %s |" % (name, total(c["shmfs"]), total(c["peer"]),
+                                             detail(c["shmfs"]), detail(c["peer"])))
 
 
 def coherence_gap(pt, prefix, tries=300):

@@ -22,6 +22,7 @@
  *                                    change of the listing; untimed)
  *   bench_io entryread FILE COUNT    open, read, close COUNT times
  *   bench_io entrywrite FILE COUNT VALUE  open, write VALUE, close
+ *   bench_io openclose FILE COUNT    open and close COUNT times
  *
  * Output: "<seconds> <units>" where units are bytes or operations.
  */
@@ -285,6 +286,17 @@ static void entry_loop(const char *path, long count, const char *value)
 	report(now() - t, (double)count);
 }
 
+static void open_close(const char *path, long count)
+{
+	double t;
+	long i;
+
+	t = now();
+	for (i = 0; i < count; i++)
+		close(open_or_die(path, O_RDONLY));
+	report(now() - t, (double)count);
+}
+
 int main(int argc, char **argv)
 {
 	const char *op = argc > 1 ? argv[1] : "";
@@ -316,6 +328,8 @@ int main(int argc, char **argv)
 		entry_loop(argv[2], n, NULL);
 	else if (!strcmp(op, "entrywrite") && n > 0 && argc == 5)
 		entry_loop(argv[2], n, argv[4]);
+	else if (!strcmp(op, "openclose") && n > 0)
+		open_close(argv[2], n);
 	else
 		goto usage;
 	return 0;

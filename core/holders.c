@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -38,6 +39,40 @@
 
 #define DELETED_SUFFIX " (deleted)"
 #define DELETED_LEN (sizeof(DELETED_SUFFIX) - 1)
+
+/*
+ * PROCMAP_QUERY (Linux 6.11), an ioctl on /proc/PID/maps that answers one
+ * mapping at a time as binary fields; defined here when the C library's
+ * kernel headers predate it (the layout is the kernel's ABI).
+ */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+	uint64_t size;
+	uint64_t query_flags;
+	uint64_t query_addr;
+	uint64_t vma_start;
+	uint64_t vma_end;
+	uint64_t vma_flags;
+	uint64_t vma_page_size;
+	uint64_t vma_offset;
+	uint64_t inode;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint32_t vma_name_size;
+	uint32_t build_id_size;
+	uint64_t vma_name_addr;
+	uint64_t build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+#endif
+
+/* getdents64 buffers: /proc and a descriptor directory, the shm directory. */
+#define DENTS_SIZE (64u << 10)
+#define DIR_DENTS_SIZE (512u << 10)
 
 /* One descriptor or mapping of one inode by one process. */
 struct rec {
@@ -80,6 +115,8 @@ struct scan {
 	size_t nprocs, procs_cap;
 	char *buf;		/* maps text, reused from process to process */
 	size_t buf_cap;
+	char *dents;		/* a descriptor directory's entries */
+	bool no_procmap;	/* the kernel has no PROCMAP_QUERY: read maps */
 };
 
 static uint64_t now_ns(void)
@@ -111,11 +148,16 @@ static int grow(void *p, size_t *cap, size_t need, size_t size)
 
 /* ---- the entry table ---- */
 
+/*
+ * Fibonacci hashing takes the product's top bits: tmpfs numbers inodes in
+ * sequence, and the middle bits this used to take clustered them into long
+ * probe runs (find_index was 4% of a scan).
+ */
 static size_t hash_slot(uint64_t dev, uint64_t ino, size_t cap)
 {
 	uint64_t h = (ino ^ (dev << 32 | dev >> 32)) * 0x9e3779b97f4a7c15ull;
 
-	return (size_t)(h >> 20) & (cap - 1);
+	return (size_t)(h >> (64 - __builtin_ctzll(cap)));
 }
 
 static long find_index(const struct shmblock_holders *snap, uint64_t dev,
@@ -216,48 +258,74 @@ static long add_entry(struct shmblock_holders *snap, const char *name,
 	return (long)snap->nentries++;
 }
 
+/*
+ * getdents64 straight into `buf` (of `size` bytes): no DIR, no fcntl and no
+ * malloc per directory, which for a few descriptors a process counted more
+ * than the entries themselves.  Calls `fn` for each name not starting with
+ * '.'; stops at the first error it returns.
+ */
+static int each_dirent(int fd, char *buf, size_t size,
+		       int (*fn)(struct scan *sc, int fd, const char *name,
+				 unsigned char type, void *arg),
+		       struct scan *sc, void *arg)
+{
+	for (;;) {
+		ssize_t n = getdents64(fd, buf, size);
+		size_t off;
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		for (off = 0; off < (size_t)n;) {
+			const struct dirent64 *de = (const void *)(buf + off);
+			int rc;
+
+			off += de->d_reclen;
+			if (de->d_name[0] == '.')
+				continue;
+			rc = fn(sc, fd, de->d_name, de->d_type, arg);
+			if (rc < 0)
+				return rc;
+		}
+	}
+}
+
+static int list_one(struct scan *sc, int fd, const char *name,
+		    unsigned char type, void *arg)
+{
+	struct stat st;
+	long idx;
+
+	(void)fd;
+	(void)arg;
+	if (type != DT_REG && type != DT_UNKNOWN)
+		return 0;
+	/* Gone since readdir, or not a file: not a block. */
+	if (fstatat(sc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	if (find_index(sc->snap, st.st_dev, st.st_ino) >= 0)
+		return 0;	/* a hard link: one entry per inode */
+	idx = add_entry(sc->snap, name, strlen(name), false, st.st_dev,
+			st.st_ino, &st);
+	return idx < 0 ? (int)idx : 0;
+}
+
 /* Step 1: every regular file of the directory. */
 static int list_directory(struct scan *sc)
 {
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int fd, rc = 0;
+	char *buf;
+	int fd, rc;
 
+	/* Our own descriptor: getdents moves its offset. */
 	fd = openat(sc->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	for (;;) {
-		long idx;
-
-		errno = 0;
-		de = readdir(dir);
-		if (!de) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		/* Gone since readdir, or not a file: not a block. */
-		if (fstatat(sc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if (find_index(sc->snap, st.st_dev, st.st_ino) >= 0)
-			continue;	/* a hard link: one entry per inode */
-		idx = add_entry(sc->snap, de->d_name, strlen(de->d_name), false,
-				st.st_dev, st.st_ino, &st);
-		if (idx < 0) {
-			rc = (int)idx;
-			break;
-		}
-	}
-	closedir(dir);
+	buf = malloc(DIR_DENTS_SIZE);
+	rc = buf ? each_dirent(fd, buf, DIR_DENTS_SIZE, list_one, sc, NULL) : -ENOMEM;
+	free(buf);
+	close(fd);
 	return rc;
 }
 
@@ -332,84 +400,88 @@ static long new_entry(struct scan *sc, const char *path, size_t len,
 	return add_entry(sc->snap, name, namelen, true, dev, ino, st);
 }
 
-/* Every descriptor of the process whose target is one of ours. */
+/*
+ * One descriptor: a statx of /proc/PID/fd/N, which follows the link to the
+ * file, asked for the type and inode only and AT_STATX_DONT_SYNC, so a file
+ * on FUSE (this daemon's own mount included), NFS and the like is answered
+ * from the cache, never by a round trip that could hang the scan.  The
+ * (dev, ino) is the answer, so a block is found whatever path it was opened
+ * by, and the link is read only for an inode of the directory's filesystem
+ * that the table lacks (deleted, or made since the listing), whose name
+ * its text gives.  This costs one call a descriptor where a readlink of
+ * every link and a stat of those in the directory cost two for each block.
+ */
+static int scan_fd(struct scan *sc, int fddir, const char *name,
+		   unsigned char type, void *arg)
+{
+	uint32_t proc = *(const uint32_t *)arg;
+	struct shmblock_holders_entry *e;
+	char link[PATH_MAX];
+	struct statx stx;
+	struct stat st;
+	uint64_t dev;
+	ssize_t len;
+	long idx;
+
+	(void)type;
+	/* Closed since readdir, or the process is gone: no holding. */
+	if (statx(fddir, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) < 0 ||
+	    !S_ISREG(stx.stx_mode))
+		return 0;
+	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	idx = find_index(sc->snap, dev, stx.stx_ino);
+	if (idx < 0) {
+		if (dev != sc->dirdev)
+			return 0;
+		len = readlinkat(fddir, name, link, sizeof(link));
+		if (len < 0 || (size_t)len >= sizeof(link))
+			return 0;
+		/* The full attributes, of the same file the link still is. */
+		if (fstatat(fddir, name, &st, 0) < 0 || st.st_dev != dev ||
+		    st.st_ino != stx.stx_ino)
+			return 0;
+		idx = new_entry(sc, link, (size_t)len, dev, stx.stx_ino, &st);
+		if (idx == -1)
+			return 0;
+		if (idx < 0)
+			return (int)idx;
+	}
+	e = &sc->snap->entries[idx];
+	/* A deleted inode first seen in a mapping: its descriptor has them. */
+	if (!e->have_stat && fstatat(fddir, name, &st, 0) == 0 &&
+	    st.st_dev == e->dev && st.st_ino == e->ino)
+		fill_stat(e, &st);
+	return add_rec(sc, idx, proc, SHMBLOCK_HELD_FD, atoi(name), 0, 0);
+}
+
+/* Every descriptor of the process that is one of our inodes. */
 static int scan_fds(struct scan *sc, int piddir, uint32_t proc)
 {
-	char link[PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int fd, fddir, rc = 0;
+	int fd, rc;
 
 	fd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	fddir = dirfd(dir);
-	for (;;) {
-		ssize_t len;
-		long idx;
-
-		errno = 0;
-		de = readdir(dir);
-		if (!de) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		if (de->d_name[0] == '.')
-			continue;
-		len = readlinkat(fddir, de->d_name, link, sizeof(link));
-		/* Closed since readdir, or the process is gone: no holding. */
-		if (len < 0 || (size_t)len >= sizeof(link))
-			continue;
-		/*
-		 * Sockets, pipes and anonymous inodes have no '/', and files
-		 * elsewhere need no stat; memfds ("/memfd:x (deleted)") and
-		 * other tmpfs files that pass this are told apart by the stat.
-		 */
-		if (sc->flags & SHMBLOCK_HOLDERS_ANY_PATH) {
-			if (link[0] != '/')
-				continue;
-		} else if ((size_t)len <= sc->prefix_len ||
-			   memcmp(link, sc->prefix, sc->prefix_len)) {
-			continue;
-		}
-		if (fstatat(fddir, de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		idx = find_index(sc->snap, st.st_dev, st.st_ino);
-		if (idx < 0 && st.st_dev == sc->dirdev)
-			idx = new_entry(sc, link, (size_t)len, st.st_dev, st.st_ino, &st);
-		if (idx == -1)
-			continue;
-		if (idx < 0) {
-			rc = (int)idx;
-			break;
-		}
-		if (!sc->snap->entries[idx].have_stat)
-			fill_stat(&sc->snap->entries[idx], &st);
-		rc = add_rec(sc, idx, proc, SHMBLOCK_HELD_FD, atoi(de->d_name), 0, 0);
-		if (rc < 0)
-			break;
-	}
-	closedir(dir);
+	rc = each_dirent(fd, sc->dents, DENTS_SIZE, scan_fd, sc, &proc);
+	close(fd);
 	return rc;
 }
 
-/* Reads a whole /proc file into sc->buf; returns its length or -errno. */
-static ssize_t read_proc_file(struct scan *sc, int piddir, const char *path)
+/*
+ * Reads /proc/PID/status into sc->buf, up to its "Uid:" line: one read
+ * gives the whole file, and the read that would say end of file is saved.
+ * Returns the length read or -errno.
+ */
+static ssize_t read_status(struct scan *sc, int piddir)
 {
 	size_t len = 0;
 	int fd, rc;
 
-	fd = openat(piddir, path, O_RDONLY | O_CLOEXEC);
+	fd = openat(piddir, "status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
+		const char *uid;
 		ssize_t n;
 
 		if (sc->buf_cap - len < 4096) {
@@ -425,6 +497,10 @@ static ssize_t read_proc_file(struct scan *sc, int piddir, const char *path)
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		sc->buf[len] = '\0';
+		uid = strstr(sc->buf, "\nUid:");
+		if (uid && strchr(uid + 1, '\n'))
+			break;
 	}
 	close(fd);
 	sc->buf[len] = '\0';
@@ -511,14 +587,29 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 	return add_rec(sc, idx, proc, how, -1, start, end);
 }
 
-static int scan_maps(struct scan *sc, int piddir, uint32_t proc)
+/* maps as text, for kernels without PROCMAP_QUERY; `fd` is open on it. */
+static int scan_maps_text(struct scan *sc, int fd, uint32_t proc)
 {
-	ssize_t len = read_proc_file(sc, piddir, "maps");
+	size_t len = 0;
 	const char *p, *end;
 	int rc;
 
-	if (len < 0)
-		return (int)len;
+	for (;;) {
+		ssize_t n;
+
+		if (sc->buf_cap - len < 4096) {
+			rc = grow(&sc->buf, &sc->buf_cap, len + 65536, 1);
+			if (rc < 0)
+				return rc;
+		}
+		n = read(fd, sc->buf + len, sc->buf_cap - len - 1);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	sc->buf[len] = '\0';
 	end = sc->buf + len;
 	for (p = sc->buf; p < end;) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -531,6 +622,92 @@ static int scan_maps(struct scan *sc, int piddir, uint32_t proc)
 		p = eol + 1;
 	}
 	return 0;
+}
+
+/*
+ * The file-backed mappings one PROCMAP_QUERY at a time: binary fields, no
+ * text made and parsed, and no path built for each mapping (d_path and its
+ * escaping were a third of reading maps).  Only a mapping of an inode the
+ * table lacks is asked again for its path, the name of a deleted entry.
+ * Returns 0, -ENOTTY when the kernel has no such ioctl, or -errno.
+ */
+static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
+{
+	struct procmap_query q;
+	uint64_t addr = 0;
+	char path[PATH_MAX];
+	bool first = true;
+	int rc;
+
+	for (;;) {
+		unsigned how = SHMBLOCK_HELD_MAP;
+		dev_t dev;
+		long idx;
+
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA |
+				PROCMAP_QUERY_FILE_BACKED_VMA;
+		q.query_addr = addr;
+		if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
+			/* No mapping further on; no address space (exited). */
+			if (errno == ENOENT || errno == ESRCH)
+				return 0;
+			if (first && (errno == ENOTTY || errno == EINVAL))
+				return -ENOTTY;
+			return -errno;
+		}
+		first = false;
+		addr = q.vma_end;
+		dev = makedev(q.dev_major, q.dev_minor);
+		if (dev != sc->dirdev || !q.inode)
+			continue;
+		if ((q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
+		    (q.vma_flags & PROCMAP_QUERY_VMA_SHARED))
+			how |= SHMBLOCK_HELD_MAP_WRITE;
+		idx = find_index(sc->snap, dev, q.inode);
+		if (idx < 0) {
+			struct procmap_query n = q;
+
+			/* The same mapping, its path this time. */
+			n.query_flags = 0;
+			n.query_addr = q.vma_start;
+			n.vma_name_addr = (uint64_t)(uintptr_t)path;
+			n.vma_name_size = sizeof(path);
+			if (ioctl(fd, PROCMAP_QUERY, &n) < 0 || n.vma_start != q.vma_start ||
+			    n.inode != q.inode || !n.vma_name_size)
+				continue;	/* unmapped since: not held */
+			/* Its attributes come later, from map_files (stat_mapped). */
+			idx = new_entry(sc, path, strnlen(path, sizeof(path)), dev,
+					q.inode, NULL);
+			if (idx == -1)
+				continue;
+			if (idx < 0)
+				return (int)idx;
+		}
+		rc = add_rec(sc, idx, proc, how, -1, q.vma_start, q.vma_end);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int scan_maps(struct scan *sc, int piddir, uint32_t proc)
+{
+	int fd, rc = -ENOTTY;
+
+	fd = openat(piddir, "maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!sc->no_procmap) {
+		rc = scan_maps_query(sc, fd, proc);
+		/* An older kernel: read the text, now and from now on. */
+		if (rc == -ENOTTY)
+			sc->no_procmap = true;
+	}
+	if (sc->no_procmap)
+		rc = scan_maps_text(sc, fd, proc);
+	close(fd);
+	return rc;
 }
 
 /*
@@ -566,7 +743,7 @@ static int read_identity(struct scan *sc, int piddir, struct proc *pr)
 	ssize_t len;
 	char *p, *end;
 
-	len = read_proc_file(sc, piddir, "status");
+	len = read_status(sc, piddir);
 	if (len < 0)
 		return (int)len;
 	if (strncmp(sc->buf, "Name:\t", 6))
@@ -589,17 +766,16 @@ static void roll_back(struct scan *sc, size_t first_rec)
 		sc->snap->entries[sc->recs[--sc->nrecs].entry].nholders--;
 }
 
-/* One process: 0 (even when skipped), or -ENOMEM. */
-static int scan_process(struct scan *sc, pid_t pid)
+/* One process, /proc/`name`: 0 (even when skipped), or -ENOMEM. */
+static int scan_process(struct scan *sc, int procfd, const char *name)
 {
 	size_t first_rec = sc->nrecs;
 	struct shmblock_holders_stats *stats = &sc->snap->stats;
+	pid_t pid = (pid_t)strtol(name, NULL, 10);
 	struct proc *pr;
-	char name[32];
 	int piddir, rc, rc_fd, rc_map;
 
-	snprintf(name, sizeof(name), "/proc/%d", (int)pid);
-	piddir = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	piddir = openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (piddir < 0) {
 		rc = -errno;
 		goto skip;
@@ -653,34 +829,30 @@ out:
 	return rc;
 }
 
+static int scan_pid(struct scan *sc, int procfd, const char *name,
+		    unsigned char type, void *arg)
+{
+	(void)type;
+	(void)arg;
+	if (*name < '1' || *name > '9')
+		return 0;
+	return scan_process(sc, procfd, name);
+}
+
 static int scan_processes(struct scan *sc)
 {
-	struct dirent *de;
-	DIR *proc;
-	int rc = 0;
+	char *buf;
+	int proc, rc;
 
-	proc = opendir("/proc");
-	if (!proc)
+	proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0)
 		return errno == ENOENT ? -ENOSYS : -errno;
-	for (;;) {
-		const char *p;
-		long pid;
-
-		errno = 0;
-		de = readdir(proc);
-		if (!de) {
-			rc = errno ? -errno : 0;
-			break;
-		}
-		p = de->d_name;
-		if (*p < '1' || *p > '9')
-			continue;
-		pid = strtol(p, NULL, 10);
-		rc = scan_process(sc, (pid_t)pid);
-		if (rc < 0)
-			break;
-	}
-	closedir(proc);
+	buf = malloc(DENTS_SIZE);
+	sc->dents = malloc(DENTS_SIZE);
+	rc = buf && sc->dents ? each_dirent(proc, buf, DENTS_SIZE, scan_pid, sc, NULL)
+			      : -ENOMEM;
+	free(buf);
+	close(proc);
 	return rc;
 }
 
@@ -834,6 +1006,7 @@ static void scan_done(struct scan *sc)
 	free(sc->recs);
 	free(sc->procs);
 	free(sc->buf);
+	free(sc->dents);
 }
 
 /* The scan proper, after the table holds what we look for. */

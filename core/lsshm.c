@@ -8,6 +8,7 @@
 #include <libsmartcols.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,7 +19,8 @@
 
 enum {
 	COL_NAME, COL_INODE, COL_SIZE, COL_ALLOC, COL_OWNER, COL_UID, COL_GROUP,
-	COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS, COL_WRITERS, NCOLS
+	COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS, COL_WRITERS, COL_LIFETIME,
+	NCOLS
 };
 
 struct colinfo {
@@ -48,6 +50,8 @@ static const struct colinfo columns[NCOLS] = {
 			  "holders as PID(COMMAND), comma-separated" },
 	[COL_WRITERS] = { "WRITERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
 			  "holders with a shared writable mapping" },
+	[COL_LIFETIME] = { "LIFETIME", 8, 0, SCOLS_JSON_STRING,
+			   "lifetime policy (user.shmfs.lifetime), if any" },
 };
 
 static const int default_cols[] = { COL_NAME, COL_SIZE, COL_ALLOC, COL_OWNER,
@@ -340,6 +344,26 @@ static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
 	return false;
 }
 
+/*
+ * The block's lifetime as the daemon reads it (one parser for both):
+ * empty without one, "invalid" for a value no daemon follows.
+ */
+static void lifetime_of(const struct opts *o,
+			const struct shmblock_holders_entry *e, char *buf,
+			size_t len)
+{
+	struct shmblock_lifetime lt;
+	int rc;
+
+	if (e->deleted || !S_ISREG(e->mode))
+		return;
+	rc = shmblock_get_lifetime(o->dirfd, e->name, &lt);
+	if (rc == -EBADMSG)
+		snprintf(buf, len, "invalid");
+	else if (rc == 0 && lt.kind != SHMBLOCK_LIFETIME_PERSIST)
+		shmblock_lifetime_format(&lt, buf, len);
+}
+
 static int cell(const struct opts *o, const struct shmblock_holders *snap,
 		const struct shmblock_holders_entry *e, int col,
 		struct libscols_line *ln, size_t n)
@@ -404,6 +428,9 @@ static int cell(const struct opts *o, const struct shmblock_holders *snap,
 		}
 		return 0;
 	}
+	case COL_LIFETIME:
+		lifetime_of(o, e, buf, sizeof(buf));
+		break;
 	case COL_WRITERS:
 		for (i = 0; i < e->nholders; i++)
 			w += !!(e->holders[i].how & SHMBLOCK_HELD_MAP_WRITE);
@@ -555,6 +582,13 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return 1;
+	/*
+	 * libsmartcols writes a few bytes a call (JSON strings a character
+	 * a call): one thread, so no stdio lock per call, and a buffer that
+	 * takes many lines a write.
+	 */
+	__fsetlocking(stdout, FSETLOCKING_BYCALLER);
+	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 1u << 16);
 	/* A real descriptor even for the default: KIND opens blocks in it. */
 	if (!o.shmdir)
 		o.shmdir = SHMBLOCK_SHM_DIR;

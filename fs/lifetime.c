@@ -60,8 +60,8 @@ struct lifetime {
 	/* The thread's own. */
 	struct entry *entries;
 	size_t n, cap;
-	uint64_t next_scan_ns, scan_cost_ns;
-	bool close_seen;
+	uint64_t next_scan_ns, scan_cost_ns, scan_end_ns;
+	uint64_t close_due_ns;	/* a scan brought forward; 0: none */
 	uid_t dir_uid;
 };
 
@@ -432,7 +432,21 @@ static void follow_closes(struct lifetime *l, bool on)
 	}
 }
 
-/* Reads the close events; one on a followed block brings a scan forward. */
+/*
+ * A close on a followed block brings the next scan forward, but the scans
+ * take at most a tenth of the time (and start 20 ms apart at least).
+ */
+static void scan_soon(struct lifetime *l)
+{
+	uint64_t due = l->scan_end_ns + 9 * l->scan_cost_ns;
+
+	if (due < now_ns() + 20000000ull)
+		due = now_ns() + 20000000ull;
+	if (!l->close_due_ns)
+		l->close_due_ns = due;
+}
+
+/* Reads the close events. */
 static void read_closes(struct lifetime *l)
 {
 	char buf[16 * 1024]
@@ -446,10 +460,10 @@ static void read_closes(struct lifetime *l)
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
 			if (ev->mask & IN_Q_OVERFLOW)
-				l->close_seen = true;
+				scan_soon(l);
 			else if (ev->len && (e = find(l, ev->name)) &&
 				 needs_holders(e))
-				l->close_seen = true;
+				scan_soon(l);
 		}
 }
 
@@ -480,20 +494,20 @@ static void take_pending(struct lifetime *l)
 	free(names);
 }
 
-/* When the next scan is due: the period, or sooner after a close event
- * (but spending at most a tenth of the time scanning). */
+/* When the next scan is due: the period, or sooner after a close. */
+static uint64_t scan_due(const struct lifetime *l)
+{
+	if (l->close_due_ns && l->close_due_ns < l->next_scan_ns)
+		return l->close_due_ns;
+	return l->next_scan_ns;
+}
+
 static int poll_timeout(struct lifetime *l, uint64_t now)
 {
-	uint64_t due = l->next_scan_ns, soon;
+	uint64_t due = scan_due(l);
 
 	if (!any_needs_holders(l))
 		return -1;
-	if (l->close_seen) {
-		soon = now + (9 * l->scan_cost_ns > 20000000ull ?
-			      9 * l->scan_cost_ns : 20000000ull);
-		if (soon < due)
-			due = soon;
-	}
 	if (due <= now)
 		return 0;
 	return (int)((due - now + 999999) / 1000000);
@@ -550,12 +564,11 @@ static void *lifetime_thread(void *arg)
 				remove_block(l, e, reason_of(e));
 		}
 		now = now_ns();
-		if (any_needs_holders(l) &&
-		    (now >= l->next_scan_ns || (l->close_seen &&
-		     poll_timeout(l, now) == 0))) {
-			l->close_seen = false;
+		if (any_needs_holders(l) && now >= scan_due(l)) {
+			l->close_due_ns = 0;
 			scan(l);
-			l->next_scan_ns = now_ns() + l->period_ns;
+			l->scan_end_ns = now_ns();
+			l->next_scan_ns = l->scan_end_ns + l->period_ns;
 		}
 	}
 	free(pfd);

@@ -412,12 +412,12 @@ static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
 	if (snprintf(kept, sizeof(kept), "%s.shmfs-kept-%llu", shm_name,
 		     (unsigned long long)ino) <= NAME_MAX &&
 	    renameat2(fs->dirfd, tmp, fs->dirfd, kept, RENAME_NOREPLACE) == 0) {
-		shmfs_log(fs, LOG_WARNING, "lifetime: %s was recreated twice "
+		shmfs_log(fs, LOG_NOTICE, "lifetime: %s was recreated twice "
 			  "during a removal; the block of inode %llu is kept "
 			  "as %s", shm_name, (unsigned long long)ino, kept);
 		return;
 	}
-	shmfs_log(fs, LOG_WARNING, "lifetime: %s was recreated twice during "
+	shmfs_log(fs, LOG_NOTICE, "lifetime: %s was recreated twice during "
 		  "a removal; the block of inode %llu is kept as %s", shm_name,
 		  (unsigned long long)ino, tmp);
 }

@@ -77,9 +77,30 @@ int list_snap_take(int fd, struct list_snap *snap)
 			break;
 		back_off(tries);
 	}
+	/* A header and offsets that hold through every try: stores. */
+	if (rc == -EBADMSG && tries == PROBE_TRIES) {
+		rc = shmblock_slist_probe_fd(fd, (uint64_t)snap->len,
+					     SHMBLOCK_PROBE_SHALLOW, &snap->lay);
+		snap->shallow = rc == 0;
+	}
 	if (rc < 0)
 		list_snap_free(snap);
 	return rc;
+}
+
+int list_snap_type(const struct list_snap *snap, uint64_t index)
+{
+	struct shmblock_value v;
+	char *owned;
+	int rc;
+
+	if (index >= snap->lay->count)
+		return -ERANGE;
+	if (!snap->shallow)
+		return (int)snap->lay->items[index].type;
+	rc = list_snap_read(snap, index, &v, &owned);
+	free(owned);
+	return rc < 0 ? rc : (int)v.type;
 }
 
 void list_snap_free(struct list_snap *snap)

@@ -28,19 +28,26 @@ struct list_snap {
 	size_t len;
 	struct stat st;         /* of the block, at the probe */
 	struct shmblock_slist_layout *lay;
+	bool shallow;           /* tables torn by stores: no item types */
 };
 
 /*
  * Reads the layout of the block open at `fd`.  A store half done by another
- * process (CPython zero-fills a format before writing it) makes a layout
- * look broken for an instant: a block whose header is a list's is probed
- * again, a bounded number of times, before it is called no list.
+ * process (CPython zero-fills a format before writing it, then writes the
+ * code) makes a layout look broken for an instant: a block whose header and
+ * offsets are a list's is probed again, a bounded number of times.  If its
+ * formats and codes never agree meanwhile (a writer storing in a loop), it
+ * is still a list, whose item types are read one by one (`shallow`): a
+ * transient failure is no change of kind.
  * Errors: -EBADMSG (not a list; or larger than LIST_MAX_BLOCK; or sparse:
  * its size is not backed by memory, so reading it would cost the daemon
  * what its maker never paid), -EAGAIN, -ENOMEM, pread's and fstat's.
  */
 int list_snap_take(int fd, struct list_snap *snap);
 void list_snap_free(struct list_snap *snap);
+
+/* The type of item `index` (read afresh for a shallow layout), or -errno. */
+int list_snap_type(const struct list_snap *snap, uint64_t index);
 
 /*
  * Reads item `index`: str and bytes point into *owned, a buffer to free

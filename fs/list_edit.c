@@ -208,6 +208,8 @@ static int rebuild_with(struct shmfs *fs, struct node *list,
 	/* New layouts are 3.9+; rewriting a 3.8 list would break its peers. */
 	if (view->snap.lay->version != SHMBLOCK_SLIST_PY39)
 		return -EOPNOTSUPP;
+	if (view->snap.shallow)
+		return -EAGAIN;
 	rc = list_shm_name(fs, list, shm_name);
 	if (rc < 0)
 		return rc;
@@ -245,6 +247,11 @@ int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index,
 		goto out_unlock;
 	if (index >= view.snap.lay->count) {
 		rc = -ENOENT;
+		goto out;
+	}
+	/* An edit needs the whole layout: a store is half done, again. */
+	if (view.snap.shallow) {
+		rc = -EAGAIN;
 		goto out;
 	}
 	if (type == LIST_TYPE_BARE)

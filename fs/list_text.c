@@ -271,10 +271,14 @@ int list_text_json(const struct list_snap *snap, struct text *t)
 
 int list_text_format(const struct list_snap *snap, struct text *t)
 {
-	ssize_t n = shmblock_slist_format_render(snap->lay, NULL, 0);
+	ssize_t n;
 	char *buf;
 	int rc;
 
+	/* The format is the formats' table, torn by a store just now. */
+	if (snap->shallow)
+		return -EAGAIN;
+	n = shmblock_slist_format_render(snap->lay, NULL, 0);
 	if (n < 0)
 		return (int)n;
 	buf = malloc((size_t)n + 1);

@@ -312,8 +312,14 @@ static int list_dir_take(const struct list_snap *snap, struct list_dir *d)
 		if (!(d->names[d->count++] = strdup(hidden[i])))
 			rc = -ENOMEM;
 	for (i = 0; i < snap->lay->count && rc == 0; i++) {
+		int type = list_snap_type(snap, i);
+
+		if (type < 0) {
+			rc = type;
+			break;
+		}
 		snprintf(name, sizeof(name), "%" PRIu64 ".%s", i,
-			 list_type_names[snap->lay->items[i].type]);
+			 list_type_names[type]);
 		if (!(d->names[d->count++] = strdup(name)))
 			rc = -ENOMEM;
 	}

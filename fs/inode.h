@@ -61,6 +61,7 @@ struct node {
 	unsigned nheld;         /* open files and requests using blk */
 	bool read_only;         /* blk could only be opened O_RDONLY */
 	int backing_id;         /* > 0 registered, 0 not yet, < 0 refused */
+	uint64_t told_size;     /* items: the size last replied (ops_item.c) */
 };
 
 /* Creates the table with its root node, the shm directory `root_st`. */

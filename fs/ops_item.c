@@ -5,9 +5,19 @@
  * Item i of a list is L/<i>.<type> (docs/lists.md); the bare <i> and
  * <i>.<any type> resolve too, and a write through a typed name stores that
  * type, by CPython's rules.  .format and .json are text made from the list.
- * Python stores through its mapping without any inotify event, so nothing
- * here is cached by the kernel: attribute timeouts are 0 and files are
- * opened direct_io.  Each request works on one copy of the list
+ * Python stores through its mapping without any inotify event, so the
+ * kernel never caches an item's content: files are opened direct_io and
+ * every read at offset 0 renders the item anew.  Item names and attributes
+ * are cached (ITEM_ATTR_TIMEOUT), which saves a cat three of its six requests:
+ * a name stands for an index below the list's length, which only an
+ * append through the mount (the kernel sees the CREATE) or a new block
+ * under the list's name (an inotify event: the watch drops the list's
+ * entry and so every entry below it) changes; the mode and owner are the
+ * block's, whose changes the watch sees too (IN_ATTRIB).  Only the size
+ * follows a store without any event: an open or read that renders a size
+ * other than the one last replied drops the kernel's attributes
+ * (told_size), and a stat with no read in between is at most
+ * ITEM_ATTR_TIMEOUT late.  Each request works on one copy of the list
  * (list_edit.h).  A list that went away answers ESTALE where the kernel can
  * look the path up again (getattr, open) and EIO on an open file.
  *
@@ -37,6 +47,9 @@
 #define NUMBER_TEXT_SLACK 4096
 
 #define XATTR_CAPACITY "user.shmfs.capacity"
+
+/* How long the kernel may keep an item's attributes (seconds; see above). */
+#define ITEM_ATTR_TIMEOUT 0.1
 
 /*
  * An open item or hidden file.  Threads may read and write one open file at
@@ -107,6 +120,48 @@ static void file_attr(const struct stat *block, const struct node *node,
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 }
 
+/*
+ * .format and .json are left uncached, as before: a whole-list rendering
+ * is no item's hot path.
+ */
+static double attr_timeout(const struct shmfs *fs, const struct node *node)
+{
+	if (node->kind != NODE_LIST_ENTRY)
+		return 0;
+	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout : ITEM_ATTR_TIMEOUT;
+}
+
+static double entry_timeout(const struct shmfs *fs, const struct node *node)
+{
+	return node->kind == NODE_LIST_ENTRY ? fs->timeout : 0;
+}
+
+/* Remembers the size replied to the kernel for `node`. */
+static void told(struct node *node, off_t size)
+{
+	pthread_mutex_lock(&node->lock);
+	node->told_size = (uint64_t)size;
+	pthread_mutex_unlock(&node->lock);
+}
+
+/*
+ * A rendering of `len` bytes: if the kernel was told another size (a store
+ * through a mapping since), it drops the attributes it keeps, so that the
+ * next stat asks.  Only attributes: there are no cached pages (direct_io).
+ * Safe from a handler: it takes no lock a request holds.
+ */
+static void check_told(struct shmfs *fs, struct node *node, size_t len)
+{
+	bool changed;
+
+	pthread_mutex_lock(&node->lock);
+	changed = node->told_size != (uint64_t)len;
+	node->told_size = (uint64_t)len;
+	pthread_mutex_unlock(&node->lock);
+	if (changed)
+		fuse_lowlevel_notify_inval_inode(fs->se, inode_id(node), -1, 0);
+}
+
 /* Attributes of `node`, its size from a rendering of `snap`. */
 static int attr_from(const struct list_snap *snap, bool read_only,
 		     struct node *node, struct stat *st)
@@ -119,9 +174,11 @@ static int attr_from(const struct list_snap *snap, bool read_only,
 		text_free(&t);
 		rc = 0;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		file_attr(&snap->st, node, t.len,
 			  read_only || node->kind == NODE_LIST_META, st);
+		told(node, st->st_size);
+	}
 	text_free(&t);
 	return rc;
 }
@@ -153,6 +210,8 @@ void item_reply_entry(fuse_req_t req, struct node *child,
 	memset(&e, 0, sizeof(e));
 	e.ino = inode_id(child);
 	e.generation = child->generation;
+	e.entry_timeout = entry_timeout(req_fs(req), child);
+	e.attr_timeout = attr_timeout(req_fs(req), child);
 	rc = attr_from(snap, read_only, child, &e.attr);
 	if (rc < 0) {
 		inode_forget(req_fs(req)->inodes, child, 1);
@@ -170,7 +229,7 @@ static void item_getattr(fuse_req_t req, struct node *node)
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
 }
 
 /*
@@ -220,7 +279,7 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	rc = node_attr(req_fs(req), node, &st);
 	if (rc < 0)
 		goto out_err;
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
 	return;
 out_err:
 	reply_rc(req, rc);
@@ -297,8 +356,9 @@ static int open_for_writing(const struct list_snap *snap, struct node *node,
 }
 
 /* Opens `node` from a copy of its list: checks and fills fi. */
-static int open_from(const struct list_snap *snap, bool read_only,
-		     struct node *node, struct fuse_file_info *fi, bool append)
+static int open_from(struct shmfs *fs, const struct list_snap *snap,
+		     bool read_only, struct node *node,
+		     struct fuse_file_info *fi, bool append)
 {
 	int accmode = fi->flags & O_ACCMODE;
 	struct item_fh *fh;
@@ -312,6 +372,7 @@ static int open_from(const struct list_snap *snap, bool read_only,
 		rc = 0;
 	if (rc < 0)
 		goto fail;
+	check_told(fs, node, t.len);
 	if (accmode != O_RDONLY && read_only) {
 		rc = -EACCES;
 		goto fail;
@@ -359,9 +420,12 @@ void item_reply_create(fuse_req_t req, struct node *child,
 	memset(&e, 0, sizeof(e));
 	e.ino = inode_id(child);
 	e.generation = child->generation;
+	e.entry_timeout = entry_timeout(req_fs(req), child);
+	e.attr_timeout = attr_timeout(req_fs(req), child);
 	rc = attr_from(snap, read_only, child, &e.attr);
 	if (rc == 0)
-		rc = open_from(snap, read_only, child, fi, appended);
+		rc = open_from(req_fs(req), snap, read_only, child, fi,
+			       appended);
 	if (rc < 0) {
 		inode_forget(req_fs(req)->inodes, child, 1);
 		reply_rc(req, rc);
@@ -380,7 +444,8 @@ static void item_open(fuse_req_t req, struct node *node,
 	int rc = load(req_fs(req), node, &view);
 
 	if (rc == 0)
-		rc = open_from(&view.snap, view.read_only, node, fi, false);
+		rc = open_from(req_fs(req), &view.snap, view.read_only, node,
+			       fi, false);
 	list_view_close(&view);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -459,6 +524,7 @@ static void item_read(fuse_req_t req, struct node *node, size_t size,
 			reply_rc(req, open_file_rc(rc));
 			goto out_unlock;
 		}
+		check_told(req_fs(req), node, t.len);
 		free(fh->text);
 		fh->text = t.buf;
 		fh->text_len = t.len;

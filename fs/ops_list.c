@@ -51,9 +51,12 @@ void list_fill_dir_entry(const struct shmfs *fs, struct fuse_entry_param *e,
 	e->ino = inode_id(node);
 	e->generation = node->generation;
 	dir_attr(block, &e->attr);
-	/* The dentry is the watch's to invalidate; the attributes are not. */
+	/*
+	 * The block's attributes, whose changes the watch sees (it drops the
+	 * list's entry and attributes): cached as a block's are.
+	 */
 	e->entry_timeout = fs->timeout;
-	e->attr_timeout = 0;
+	e->attr_timeout = fs->timeout;
 }
 
 /* .raw: the list's block as a file, with the block's own attributes. */
@@ -134,7 +137,7 @@ static void list_getattr(fuse_req_t req, struct node *node)
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, req_fs(req)->timeout);
 }
 
 /*
@@ -180,7 +183,7 @@ static void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 		return;
 	}
 	dir_attr(&st, &st);
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, req_fs(req)->timeout);
 }
 
 /* What create and mknod may make: "<len>.<type>". */
@@ -424,7 +427,7 @@ static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 		e.attr.st_ino = (ino_t)(i + 1);
 		/*
 		 * Plus entries carry no node (ino 0): the kernel looks each
-		 * name up, since nothing under a list may be cached anyway.
+		 * name up, and ops_item.c says what it may cache.
 		 */
 		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
 						  name, &e, (off_t)i + 1)

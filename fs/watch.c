@@ -142,6 +142,13 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
 						       st.st_ino));
 		/*
+		 * The kernel keeps a list's item names and attributes
+		 * (ops_item.c): a chmod or a rewrite of the block drops them
+		 * all with the list's entry.
+		 */
+		if (list == 1)
+			inval_entry(fs, name);
+		/*
 		 * A write that made a file a list, or a list a file: the
 		 * kernel's entry has the wrong type, drop it.
 		 */

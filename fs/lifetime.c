@@ -42,7 +42,8 @@ struct entry {
 	bool honoured;
 	int pidfd;		/* OWNER: the owner, or -1 */
 	bool armed;		/* LAST_HOLDER: seen held */
-	uint64_t busy_ns;	/* IDLE: last seen held (or learnt) */
+	uint64_t busy_ns;	/* IDLE: when the idle time starts */
+	bool was_held;		/* IDLE: held at the last scan */
 };
 
 struct lifetime {
@@ -400,6 +401,12 @@ static void scan(struct lifetime *l)
 				e->armed = true;
 				mark_held(l, e);
 			}
+			e->busy_ns = now;
+			e->was_held = true;
+		} else if (e->was_held) {
+			/* Let go since the last scan: idle from now at the
+			 * earliest, never from before the release. */
+			e->was_held = false;
 			e->busy_ns = now;
 		} else if (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER ?
 			   e->armed : now - e->busy_ns >=

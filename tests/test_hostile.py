@@ -289,7 +289,8 @@ def test_cpython_stores_never_make_a_list_look_broken(shmfs, prefix):
                 with open(m.path("L", "0"), "rb") as f:
                     f.read()
                 with open(m.path("L", "1"), "rb") as f:
-                    assert f.read().startswith(b"s")
+                    text = f.read()
+                    assert text.startswith(b"s") or text == b"\n", text
                 kinds = {e.name: e.is_dir() for e in os.scandir(m.dir)}
                 assert kinds["L"] is True
             except OSError as e:
@@ -330,7 +331,9 @@ def test_json_of_a_live_list_is_a_list_of_real_values(shmfs, prefix):
             # item holds, for an instant, the new type over the old bytes
             # (2.5's bits as an int): its own reader can see that too.
             assert v[0] is None or isinstance(v[0], (int, float)), v
-            assert v[1] in ["s%d" % i for i in range(10)], v
+            # "" is the instant struct.pack_into has zero-filled the
+            # slot and not yet copied (docs/lists.md).
+            assert v[1] in ["s%d" % i for i in range(10)] + [""], v
             assert v[2] == "tail"
         assert p.wait(10) == 0
         assert reads > 50

@@ -269,9 +269,12 @@ static long add_entry(struct shmblock_holders *snap, const char *name,
  * getdents64 straight into `buf` (of `size` bytes): no DIR, no fcntl and no
  * malloc per directory, which for a few descriptors a process counted more
  * than the entries themselves.  Calls `fn` for each name not starting with
- * '.'; stops at the first error it returns.
+ * '.'; stops at the first error it returns.  `short_is_end`: a read that
+ * left room for another entry was the last, true of /proc's descriptor
+ * directories (they fill the buffer until an entry does not fit or the
+ * descriptors run out), and saves the call that would return 0.
  */
-static int each_dirent(int fd, char *buf, size_t size,
+static int each_dirent(int fd, char *buf, size_t size, bool short_is_end,
 		       int (*fn)(struct scan *sc, int fd, const char *name,
 				 unsigned char type, void *arg),
 		       struct scan *sc, void *arg)
@@ -295,6 +298,9 @@ static int each_dirent(int fd, char *buf, size_t size,
 			if (rc < 0)
 				return rc;
 		}
+		/* An entry named by a number takes at most 40 bytes. */
+		if (short_is_end && (size_t)n + 64 <= size)
+			return 0;
 	}
 }
 
@@ -348,7 +354,7 @@ static int list_directory(struct scan *sc)
 		}
 	}
 	buf = malloc(DIR_DENTS_SIZE);
-	rc = buf ? each_dirent(fd, buf, DIR_DENTS_SIZE, list_one, sc, NULL) : -ENOMEM;
+	rc = buf ? each_dirent(fd, buf, DIR_DENTS_SIZE, false, list_one, sc, NULL) : -ENOMEM;
 	free(buf);
 	close(fd);
 	return rc;
@@ -487,7 +493,7 @@ static int scan_fds(struct scan *sc, int piddir, uint32_t proc)
 	fd = openat(piddir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	rc = each_dirent(fd, sc->dents, DENTS_SIZE, scan_fd, sc, &proc);
+	rc = each_dirent(fd, sc->dents, DENTS_SIZE, true, scan_fd, sc, &proc);
 	close(fd);
 	return rc;
 }
@@ -654,7 +660,8 @@ static int scan_maps_text(struct scan *sc, int fd, uint32_t proc)
  * text made and parsed, and no path built for each mapping (d_path and its
  * escaping were a third of reading maps).  Only a mapping of an inode the
  * table lacks is asked again for its path, the name of a deleted entry.
- * Returns 0, -ENOTTY when the kernel has no such ioctl, or -errno.
+ * Returns 0, 1 when the process has no address space, -ENOTTY when the
+ * kernel has no such ioctl, or -errno.
  */
 static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 {
@@ -675,9 +682,12 @@ static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 				PROCMAP_QUERY_FILE_BACKED_VMA;
 		q.query_addr = addr;
 		if (ioctl(fd, PROCMAP_QUERY, &q) < 0) {
-			/* No mapping further on; no address space (exited). */
-			if (errno == ENOENT || errno == ESRCH)
+			/* No mapping further on. */
+			if (errno == ENOENT)
 				return 0;
+			/* No address space at all: a kernel thread, or exited. */
+			if (errno == ESRCH)
+				return first ? 1 : 0;
 			if (first && (errno == ENOTTY || errno == EINVAL))
 				return -ENOTTY;
 			return -errno;
@@ -809,12 +819,22 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 	if (rc < 0)
 		goto out;
 	stats->nprocs++;
-	rc_fd = scan_fds(sc, piddir, (uint32_t)sc->nprocs);
-	rc = rc_fd == -ENOMEM ? rc_fd : 0;
-	if (rc < 0)
-		goto out;
 	rc_map = scan_maps(sc, piddir, (uint32_t)sc->nprocs);
 	rc = rc_map == -ENOMEM ? rc_map : 0;
+	if (rc < 0)
+		goto out;
+	/*
+	 * No address space: a kernel thread, or a process past exit_mm(),
+	 * which closes its descriptors next.  Neither holds anything, and
+	 * the descriptors of the first are not worth a look.
+	 */
+	if (rc_map == 1) {
+		rc_map = 0;
+		rc_fd = 0;
+	} else {
+		rc_fd = scan_fds(sc, piddir, (uint32_t)sc->nprocs);
+	}
+	rc = rc_fd == -ENOMEM ? rc_fd : 0;
 	if (rc < 0)
 		goto out;
 	if (is_vanished(rc_fd) || is_vanished(rc_map)) {
@@ -874,7 +894,7 @@ static int scan_processes(struct scan *sc)
 		return errno == ENOENT ? -ENOSYS : -errno;
 	buf = malloc(DENTS_SIZE);
 	sc->dents = malloc(DENTS_SIZE);
-	rc = buf && sc->dents ? each_dirent(proc, buf, DENTS_SIZE, scan_pid, sc, NULL)
+	rc = buf && sc->dents ? each_dirent(proc, buf, DENTS_SIZE, false, scan_pid, sc, NULL)
 			      : -ENOMEM;
 	free(buf);
 	close(proc);

@@ -957,7 +957,7 @@ static int finish(struct scan *sc)
 	struct shmblock_holders *snap = sc->snap;
 	struct shmblock_holders_entry *sorted;
 	uint32_t *order, *newidx;
-	size_t i, n = 0;
+	size_t i, n = 0, old = snap->nentries;
 	int rc = -ENOMEM;
 
 	order = calloc(snap->nentries + 1, sizeof(*order));
@@ -1006,7 +1006,19 @@ static int finish(struct scan *sc)
 		}
 		merge_rec(&snap->holders[snap->nholders - 1], r);
 	}
-	rc = hash_rebuild(snap, n);
+	/*
+	 * Every slot still holds its (dev, ino): unless an entry was dropped,
+	 * renumbering them in one pass over the table beats an insert (a
+	 * cache miss) for every entry.
+	 */
+	if (n == old) {
+		for (i = 0; i < snap->hash_cap; i++)
+			if (snap->hash[i].idx)
+				snap->hash[i].idx = newidx[snap->hash[i].idx - 1] + 1;
+		rc = 0;
+	} else {
+		rc = hash_rebuild(snap, n);
+	}
 out:
 	free(order);
 	free(newidx);

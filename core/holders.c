@@ -8,13 +8,14 @@
  *    of entries, hashed by (dev, ino).
  * 2. Every /proc/PID (thread groups only) is opened once as a directory, so
  *    that a PID reused during the scan cannot feed us another process's
- *    files.  Each descriptor link is read; only those whose text lies in
- *    the directory are stat'ed (the stat, not the text, decides).  Each
- *    line of maps carries the device and inode of what it maps, so
- *    mappings are matched without a stat at all.  Every hit becomes a
- *    record (entry, process, how).  An inode of the directory's
- *    filesystem that is not in the table but whose link ends in
- *    " (deleted)" becomes a new, deleted entry.
+ *    files.  Its mappings come from PROCMAP_QUERY (or the text of maps),
+ *    each with the device and inode of what it maps, so they are matched
+ *    without a stat at all.  Each descriptor is statx'ed once (the link
+ *    followed, from the cache) and matched by its (dev, ino); only an
+ *    inode of the directory's filesystem missing from the table has its
+ *    link read.  Every hit becomes a record (entry, process, how).  Such
+ *    a missing inode whose link or mapping path ends in " (deleted)"
+ *    becomes a new, deleted entry.
  * 3. Records are sorted by (entry, pid) and merged into one holder each.
  *
  * A process that exits half way through is rolled back (its records are

@@ -36,14 +36,16 @@ struct list_snap {
  * process (CPython zero-fills a format before writing it, then writes the
  * code) makes a layout look broken for an instant: a block whose header and
  * offsets are a list's is probed again, a bounded number of times.  If its
- * formats and codes never agree meanwhile (a writer storing in a loop), it
- * is still a list, whose item types are read one by one (`shallow`): a
- * transient failure is no change of kind.
+ * formats and codes kept changing meanwhile (a writer storing in a loop),
+ * or the block is `known` as a list (the writer may be preempted midway),
+ * it is still a list, whose item types are read one by one (`shallow`): a
+ * transient failure is no change of kind.  Tables that hold still and are
+ * not a list's make a block no list.
  * Errors: -EBADMSG (not a list; or larger than LIST_MAX_BLOCK; or sparse:
  * its size is not backed by memory, so reading it would cost the daemon
  * what its maker never paid), -EAGAIN, -ENOMEM, pread's and fstat's.
  */
-int list_snap_take(int fd, struct list_snap *snap);
+int list_snap_take(int fd, bool known, struct list_snap *snap);
 void list_snap_free(struct list_snap *snap);
 
 /* The type of item `index` (read afresh for a shallow layout), or -errno. */
@@ -59,10 +61,11 @@ int list_snap_read(const struct list_snap *snap, uint64_t index,
 
 /*
  * Whether the block open at `fd` (stat `st`) is shown as a list: its layout
- * is a list's, and a list of no items needs the LIST_XATTR mark (a 16-byte
- * block of zeros is byte for byte an empty list).  Returns 1, 0 or -errno.
+ * is a list's (`known`: as list_snap_take), and a list of no items needs
+ * the LIST_XATTR mark (a 16-byte block of zeros is byte for byte an empty
+ * list).  Returns 1, 0 or -errno.
  */
-int list_probe(int fd, const struct stat *st);
+int list_probe(int fd, const struct stat *st, bool known);
 
 /*
  * Opens the block `shm_name` of the shm directory (read-write if it can,

@@ -40,7 +40,7 @@ int list_view_load(struct shmfs *fs, struct node *list,
 		view->fd = -1;
 		return rc;
 	}
-	rc = list_snap_take(view->fd, &view->snap);
+	rc = list_snap_take(view->fd, true, &view->snap);
 	if (rc == -EBADMSG)
 		rc = -ESTALE;
 	if (rc == 0 && view->snap.lay->count == 0 &&

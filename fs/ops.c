@@ -215,7 +215,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_rc(req, -EBADF);
 }
 
-/* Blocks are memory: there is nothing to flush or sync. */
+/* Blocks are memory: nothing to flush; an item stores its value (ops_item.c). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {

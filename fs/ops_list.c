@@ -335,7 +335,7 @@ static int list_dir_take(const struct list_snap *snap, struct list_dir *d)
 static int list_dir_reload(struct list_dir *d)
 {
 	struct list_snap snap;
-	int rc = list_snap_take(d->fd, &snap);
+	int rc = list_snap_take(d->fd, true, &snap);
 
 	if (rc == 0)
 		rc = list_dir_take(&snap, d);

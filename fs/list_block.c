@@ -210,6 +210,12 @@ int list_snap_read(const struct list_snap *snap, uint64_t index,
 	if (!*owned)
 		return -ENOMEM;
 	rc = shmblock_slist_get_fd(snap->fd, snap->lay, index, v, *owned, cap);
+	/*
+	 * Ill-formed on every try of a list that is one: a store preempted
+	 * midway (a zeroed format) for longer than the tries; again later.
+	 */
+	if (rc == -EBADMSG)
+		rc = -EAGAIN;
 	if (rc < 0 || (v->type != SHMBLOCK_TYPE_STR &&
 		       v->type != SHMBLOCK_TYPE_BYTES)) {
 		free(*owned);

@@ -53,8 +53,9 @@ int list_snap_type(const struct list_snap *snap, uint64_t index);
 
 /*
  * Reads item `index`: str and bytes point into *owned, a buffer to free
- * (NULL for other types).  Errors: -ERANGE, -EAGAIN, -EBADMSG, -EILSEQ,
- * -ENOMEM, pread's.
+ * (NULL for other types).  Errors: -ERANGE, -EAGAIN (the item changed, or
+ * was ill-formed, on every try: a store in progress), -EILSEQ, -ENOMEM,
+ * pread's.
  */
 int list_snap_read(const struct list_snap *snap, uint64_t index,
 		   struct shmblock_value *v, char **owned);

@@ -17,10 +17,10 @@
 
 struct shmblock {
 	int fd;
-	unsigned flags;   /* SHMBLOCK_RDONLY, SHMBLOCK_NOMAP as attached */
-	void *data;       /* NULL when size is 0 or not mapped */
-	size_t size;      /* st_size when last mapped */
-	int dirfd;        /* SHMBLOCK_DEFAULT_DIR or the caller's directory */
+	unsigned flags; /* SHMBLOCK_RDONLY, SHMBLOCK_NOMAP as attached */
+	void *data;	/* NULL when size is 0 or not mapped */
+	size_t size;	/* st_size when last mapped */
+	int dirfd;	/* SHMBLOCK_DEFAULT_DIR or the caller's directory */
 	char name[NAME_MAX + 1];
 };
 
@@ -201,8 +201,8 @@ SHMBLOCK_API int shmblock_create(const char *name, size_t size, mode_t mode,
 				  out);
 }
 
-SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name,
-				    unsigned flags, struct shmblock **out)
+SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name, unsigned flags,
+				    struct shmblock **out)
 {
 	struct shmblock *blk;
 	struct stat st;
@@ -215,8 +215,10 @@ SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name,
 	 * O_NONBLOCK: a FIFO put in place of the block (anyone may make one in
 	 * /dev/shm) must not block the open; it is refused just below.
 	 */
-	fd = open_block(dirfd, name, O_NONBLOCK |
-			((flags & SHMBLOCK_RDONLY) ? O_RDONLY : O_RDWR), 0);
+	fd = open_block(dirfd, name,
+			O_NONBLOCK |
+				((flags & SHMBLOCK_RDONLY) ? O_RDONLY : O_RDWR),
+			0);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -281,8 +283,8 @@ SHMBLOCK_API int shmblock_unlink_name(const char *name)
 	return shmblock_unlink_name_at(SHMBLOCK_DEFAULT_DIR, name);
 }
 
-SHMBLOCK_API int shmblock_rename_at(int dirfd, const char *from,
-				    const char *to, unsigned flags)
+SHMBLOCK_API int shmblock_rename_at(int dirfd, const char *from, const char *to,
+				    unsigned flags)
 {
 	int fd = dirfd, rc;
 
@@ -403,8 +405,7 @@ static bool is_block(int dirfd, const struct dirent *de)
 	return S_ISREG(st.st_mode);
 }
 
-SHMBLOCK_API int shmblock_list_next(struct shmblock_list *it,
-				    const char **name)
+SHMBLOCK_API int shmblock_list_next(struct shmblock_list *it, const char **name)
 {
 	struct dirent *de;
 

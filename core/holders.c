@@ -77,8 +77,8 @@ struct procmap_query {
 
 /* One descriptor or mapping of one inode by one process. */
 struct rec {
-	uint32_t entry;		/* index into snap->entries */
-	uint32_t proc;		/* index into scan->procs */
+	uint32_t entry; /* index into snap->entries */
+	uint32_t proc;	/* index into scan->procs */
 	unsigned how;
 	int fd;
 	uint64_t start, end;
@@ -98,14 +98,14 @@ struct proc {
 struct slot {
 	uint64_t ino;
 	uint64_t dev;
-	uint32_t idx;		/* entry index + 1; 0 is an empty slot */
+	uint32_t idx; /* entry index + 1; 0 is an empty slot */
 };
 
 struct shmblock_holders {
 	struct shmblock_holders_entry *entries;
 	size_t nentries, entries_cap;
 	struct slot *hash;
-	size_t hash_cap;	/* a power of two, at least twice nentries */
+	size_t hash_cap; /* a power of two, at least twice nentries */
 	struct shmblock_holder *holders;
 	size_t nholders;
 	struct shmblock_holders_stats stats;
@@ -116,19 +116,19 @@ struct shmblock_holders {
 struct scan {
 	struct shmblock_holders *snap;
 	unsigned flags;
-	bool one_block;		/* scan_block: no new entries */
-	int dirfd;		/* the shm directory */
-	dev_t dirdev;		/* its filesystem */
-	char prefix[PATH_MAX];	/* its path with a trailing '/' */
+	bool one_block;	       /* scan_block: no new entries */
+	int dirfd;	       /* the shm directory */
+	dev_t dirdev;	       /* its filesystem */
+	char prefix[PATH_MAX]; /* its path with a trailing '/' */
 	size_t prefix_len;
 	struct rec *recs;
 	size_t nrecs, recs_cap;
 	struct proc *procs;
 	size_t nprocs, procs_cap;
-	char *buf;		/* maps text, reused from process to process */
+	char *buf; /* maps text, reused from process to process */
 	size_t buf_cap;
-	char *dents;		/* a descriptor directory's entries */
-	bool no_procmap;	/* the kernel has no PROCMAP_QUERY: read maps */
+	char *dents;	 /* a descriptor directory's entries */
+	bool no_procmap; /* the kernel has no PROCMAP_QUERY: read maps */
 };
 
 static uint64_t now_ns(void)
@@ -175,7 +175,8 @@ static long find_index(const struct shmblock_holders *snap, uint64_t dev,
 
 	if (!snap->hash_cap)
 		return -1;
-	for (i = hash_slot(dev, ino, snap->hash_cap);; i = (i + 1) & (snap->hash_cap - 1)) {
+	for (i = hash_slot(dev, ino, snap->hash_cap);;
+	     i = (i + 1) & (snap->hash_cap - 1)) {
 		const struct slot *sl = &snap->hash[i];
 
 		if (!sl->idx)
@@ -355,7 +356,9 @@ static int list_directory(struct scan *sc)
 		}
 	}
 	buf = malloc(DIR_DENTS_SIZE);
-	rc = buf ? each_dirent(fd, buf, DIR_DENTS_SIZE, false, list_one, sc, NULL) : -ENOMEM;
+	rc = buf ? each_dirent(fd, buf, DIR_DENTS_SIZE, false, list_one, sc,
+			       NULL)
+		 : -ENOMEM;
 	free(buf);
 	close(fd);
 	return rc;
@@ -419,11 +422,13 @@ static long new_entry(struct scan *sc, const char *path, size_t len,
 		memcpy(n, name, namelen);
 		n[namelen] = '\0';
 		if (fstatat(sc->dirfd, n, &nst, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    nst.st_dev == dev && nst.st_ino == ino && S_ISREG(nst.st_mode))
-			return add_entry(sc->snap, name, namelen, false, dev, ino, &nst);
+		    nst.st_dev == dev && nst.st_ino == ino &&
+		    S_ISREG(nst.st_mode))
+			return add_entry(sc->snap, name, namelen, false, dev,
+					 ino, &nst);
 	}
-	if (namelen > DELETED_LEN &&
-	    !memcmp(name + namelen - DELETED_LEN, DELETED_SUFFIX, DELETED_LEN)) {
+	if (namelen > DELETED_LEN && !memcmp(name + namelen - DELETED_LEN,
+					     DELETED_SUFFIX, DELETED_LEN)) {
 		deleted = true;
 		namelen -= DELETED_LEN;
 	}
@@ -457,7 +462,8 @@ static int scan_fd(struct scan *sc, int fddir, const char *name,
 
 	(void)type;
 	/* Closed since readdir, or the process is gone: no holding. */
-	if (statx(fddir, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) < 0 ||
+	if (statx(fddir, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO,
+		  &stx) < 0 ||
 	    !S_ISREG(stx.stx_mode))
 		return 0;
 	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
@@ -588,7 +594,7 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 		return 0;
 	perms = p;
 	p += 5;
-	parse_hex(&p);			/* offset */
+	parse_hex(&p); /* offset */
 	if (*p++ != ' ')
 		return 0;
 	major = parse_hex(&p);
@@ -710,12 +716,13 @@ static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 			n.query_addr = q.vma_start;
 			n.vma_name_addr = (uint64_t)(uintptr_t)path;
 			n.vma_name_size = sizeof(path);
-			if (ioctl(fd, PROCMAP_QUERY, &n) < 0 || n.vma_start != q.vma_start ||
-			    n.inode != q.inode || !n.vma_name_size)
-				continue;	/* unmapped since: not held */
+			if (ioctl(fd, PROCMAP_QUERY, &n) < 0 ||
+			    n.vma_start != q.vma_start || n.inode != q.inode ||
+			    !n.vma_name_size)
+				continue; /* unmapped since: not held */
 			/* Its attributes come later, from map_files (stat_mapped). */
-			idx = new_entry(sc, path, strnlen(path, sizeof(path)), dev,
-					q.inode, NULL);
+			idx = new_entry(sc, path, strnlen(path, sizeof(path)),
+					dev, q.inode, NULL);
 			if (idx == -1)
 				continue;
 			if (idx < 0)
@@ -755,7 +762,8 @@ static void stat_mapped(struct scan *sc, int piddir, size_t first_rec)
 	size_t i;
 
 	for (i = first_rec; i < sc->nrecs; i++) {
-		struct shmblock_holders_entry *e = &sc->snap->entries[sc->recs[i].entry];
+		struct shmblock_holders_entry *e =
+			&sc->snap->entries[sc->recs[i].entry];
 		struct stat st;
 		char mf[64];
 
@@ -816,7 +824,8 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 		rc = -errno;
 		goto skip;
 	}
-	rc = grow(&sc->procs, &sc->procs_cap, sc->nprocs + 1, sizeof(*sc->procs));
+	rc = grow(&sc->procs, &sc->procs_cap, sc->nprocs + 1,
+		  sizeof(*sc->procs));
 	if (rc < 0)
 		goto out;
 	stats->nprocs++;
@@ -895,7 +904,8 @@ static int scan_processes(struct scan *sc)
 		return errno == ENOENT ? -ENOSYS : -errno;
 	buf = malloc(DENTS_SIZE);
 	sc->dents = malloc(DENTS_SIZE);
-	rc = buf && sc->dents ? each_dirent(proc, buf, DENTS_SIZE, false, scan_pid, sc, NULL)
+	rc = buf && sc->dents ? each_dirent(proc, buf, DENTS_SIZE, false,
+					    scan_pid, sc, NULL)
 			      : -ENOMEM;
 	free(buf);
 	close(proc);
@@ -1015,7 +1025,8 @@ static int finish(struct scan *sc)
 	if (n == old) {
 		for (i = 0; i < snap->hash_cap; i++)
 			if (snap->hash[i].idx)
-				snap->hash[i].idx = newidx[snap->hash[i].idx - 1] + 1;
+				snap->hash[i].idx =
+					newidx[snap->hash[i].idx - 1] + 1;
 		rc = 0;
 	} else {
 		rc = hash_rebuild(snap, n);
@@ -1037,9 +1048,11 @@ static int open_dir(struct scan *sc, int dirfd)
 	ssize_t len;
 
 	if (dirfd == SHMBLOCK_DEFAULT_DIR)
-		sc->dirfd = open(SHMBLOCK_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sc->dirfd = open(SHMBLOCK_SHM_DIR,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	else
-		sc->dirfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		sc->dirfd =
+			openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sc->dirfd < 0)
 		return -errno;
 	if (fstat(sc->dirfd, &st) < 0)
@@ -1171,7 +1184,8 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap)
 	free(snap);
 }
 
-SHMBLOCK_API bool shmblock_holders_is_partial(const struct shmblock_holders *snap)
+SHMBLOCK_API bool
+shmblock_holders_is_partial(const struct shmblock_holders *snap)
 {
 	return snap->partial;
 }
@@ -1249,7 +1263,8 @@ static int open_checked(const char *path, uint64_t dev, uint64_t ino)
 SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
 				       uint64_t dev, uint64_t ino)
 {
-	const struct shmblock_holders_entry *e = shmblock_holders_find(snap, dev, ino);
+	const struct shmblock_holders_entry *e =
+		shmblock_holders_find(snap, dev, ino);
 	char path[96];
 	int rc = -ENOENT, fd;
 	size_t i;
@@ -1260,7 +1275,8 @@ SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
 		const struct shmblock_holder *h = &e->holders[i];
 
 		if (h->fd >= 0) {
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)h->pid, h->fd);
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d",
+				 (int)h->pid, h->fd);
 			fd = open_checked(path, dev, ino);
 			if (fd >= 0)
 				return fd;
@@ -1269,8 +1285,9 @@ SHMBLOCK_API int shmblock_holders_open(const struct shmblock_holders *snap,
 				rc = fd;
 		}
 		if (h->map_end) {
-			snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
-				 (int)h->pid, (unsigned long long)h->map_start,
+			snprintf(path, sizeof(path),
+				 "/proc/%d/map_files/%llx-%llx", (int)h->pid,
+				 (unsigned long long)h->map_start,
 				 (unsigned long long)h->map_end);
 			fd = open_checked(path, dev, ino);
 			if (fd >= 0)

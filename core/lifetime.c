@@ -95,8 +95,8 @@ int shmblock_lifetime_parse(const char *text, size_t len,
 	return rc;
 }
 
-ssize_t shmblock_lifetime_format(const struct shmblock_lifetime *lt,
-				 char *out, size_t outlen)
+ssize_t shmblock_lifetime_format(const struct shmblock_lifetime *lt, char *out,
+				 size_t outlen)
 {
 	int n;
 
@@ -167,7 +167,8 @@ int shmblock_lifetime_resolve(struct shmblock_lifetime *lt)
 
 	if (lt->kind != SHMBLOCK_LIFETIME_OWNER)
 		return lt->kind == SHMBLOCK_LIFETIME_IDLE && !lt->idle_seconds
-		       ? -EINVAL : 0;
+			       ? -EINVAL
+			       : 0;
 	if (lt->pid < 0)
 		return -EINVAL;
 	if (!lt->pid)

@@ -18,8 +18,19 @@
 #include "shmblock.h"
 
 enum {
-	COL_NAME, COL_INODE, COL_SIZE, COL_ALLOC, COL_OWNER, COL_UID, COL_GROUP,
-	COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS, COL_WRITERS, COL_LIFETIME,
+	COL_NAME,
+	COL_INODE,
+	COL_SIZE,
+	COL_ALLOC,
+	COL_OWNER,
+	COL_UID,
+	COL_GROUP,
+	COL_MODE,
+	COL_KIND,
+	COL_NHOLDERS,
+	COL_HOLDERS,
+	COL_WRITERS,
+	COL_LIFETIME,
 	NCOLS
 };
 
@@ -27,21 +38,25 @@ struct colinfo {
 	const char *name;
 	double whint;
 	int flags;
-	int json;		/* SCOLS_JSON_*; sizes are numbers with --bytes */
+	int json; /* SCOLS_JSON_*; sizes are numbers with --bytes */
 	const char *help;
 };
 
 static const struct colinfo columns[NCOLS] = {
 	[COL_NAME] = { "NAME", 0.2, 0, SCOLS_JSON_STRING,
 		       "block name (deleted: the last name it had)" },
-	[COL_INODE] = { "INODE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER, "inode number" },
-	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING, "size (st_size)" },
+	[COL_INODE] = { "INODE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+			"inode number" },
+	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
+		       "size (st_size)" },
 	[COL_ALLOC] = { "ALLOC", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
 			"memory it takes (st_blocks)" },
 	[COL_OWNER] = { "OWNER", 8, 0, SCOLS_JSON_STRING, "owner's user name" },
-	[COL_UID] = { "UID", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER, "owner's user id" },
+	[COL_UID] = { "UID", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+		      "owner's user id" },
 	[COL_GROUP] = { "GROUP", 8, 0, SCOLS_JSON_STRING, "group name" },
-	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING, "permissions, as ls -l" },
+	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING,
+		       "permissions, as ls -l" },
 	[COL_KIND] = { "KIND", 8, 0, SCOLS_JSON_STRING,
 		       "plain, list[N] (a ShareableList of N items), semaphore" },
 	[COL_NHOLDERS] = { "NHOLDERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
@@ -54,16 +69,18 @@ static const struct colinfo columns[NCOLS] = {
 			   "lifetime policy (user.shmfs.lifetime), if any" },
 };
 
-static const int default_cols[] = { COL_NAME, COL_SIZE, COL_ALLOC, COL_OWNER,
-				    COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS };
-static const int deleted_cols[] = { COL_NAME, COL_INODE, COL_SIZE, COL_ALLOC,
-				    COL_OWNER, COL_MODE, COL_NHOLDERS, COL_HOLDERS };
+static const int default_cols[] = { COL_NAME,	  COL_SIZE,   COL_ALLOC,
+				    COL_OWNER,	  COL_MODE,   COL_KIND,
+				    COL_NHOLDERS, COL_HOLDERS };
+static const int deleted_cols[] = { COL_NAME,	  COL_INODE,  COL_SIZE,
+				    COL_ALLOC,	  COL_OWNER,  COL_MODE,
+				    COL_NHOLDERS, COL_HOLDERS };
 
 struct opts {
 	int cols[NCOLS * 2];
 	size_t ncols;
 	bool json, raw, noheadings, bytes, deleted;
-	pid_t pid;			/* 0: every process */
+	pid_t pid; /* 0: every process */
 	const char *shmdir;
 	int dirfd;
 };
@@ -87,7 +104,8 @@ static void usage(FILE *out)
 		"      --shmdir DIR       the shm directory (default %s)\n"
 		"  -h, --help             display this help\n"
 		"  -V, --version          display version\n\n"
-		"Available output columns:\n", SHMBLOCK_SHM_DIR);
+		"Available output columns:\n",
+		SHMBLOCK_SHM_DIR);
 	for (i = 0; i < NCOLS; i++)
 		fprintf(out, " %9s  %s\n", columns[i].name, columns[i].help);
 	fprintf(out, "\nSee lsshm(1).\n");
@@ -118,7 +136,8 @@ static int parse_columns(struct opts *o, const char *list)
 		int id = column_id(p, len);
 
 		if (id < 0) {
-			fprintf(stderr, "lsshm: unknown column: %.*s\n", (int)len, p);
+			fprintf(stderr, "lsshm: unknown column: %.*s\n",
+				(int)len, p);
 			return -EINVAL;
 		}
 		if (o->ncols < sizeof(o->cols) / sizeof(o->cols[0]))
@@ -153,9 +172,11 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 		tenth = 0;
 	}
 	if (tenth)
-		snprintf(buf, len, "%llu.%u%c", (unsigned long long)whole, tenth, units[exp]);
+		snprintf(buf, len, "%llu.%u%c", (unsigned long long)whole,
+			 tenth, units[exp]);
 	else
-		snprintf(buf, len, "%llu%c", (unsigned long long)whole, units[exp]);
+		snprintf(buf, len, "%llu%c", (unsigned long long)whole,
+			 units[exp]);
 }
 
 static void mode_string(uint32_t mode, char *buf)
@@ -229,7 +250,8 @@ static long list_length(int fd, uint64_t size)
 		return -ENOMEM;
 	/* A copy: the validator must not see bytes change under it. */
 	got = pread(fd, buf, size, 0);
-	rc = got == (ssize_t)size ? shmblock_slist_validate(buf, size, &lay) : -EBADMSG;
+	rc = got == (ssize_t)size ? shmblock_slist_validate(buf, size, &lay)
+				  : -EBADMSG;
 	free(buf);
 #endif
 	if (rc < 0)
@@ -274,7 +296,8 @@ static long zeros_kind(uint64_t size)
 
 /* KIND: from the name for semaphores, else from the bytes. */
 static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
-		    const struct shmblock_holders_entry *e, char *buf, size_t len)
+		    const struct shmblock_holders_entry *e, char *buf,
+		    size_t len)
 {
 	struct stat st;
 	long n;
@@ -285,7 +308,8 @@ static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
 		return;
 	}
 	/* No pages: zeros, whose kind needs no open (a list has data). */
-	if (e->have_stat && e->alloc == 0 && (n = zeros_kind(e->size)) != -E2BIG) {
+	if (e->have_stat && e->alloc == 0 &&
+	    (n = zeros_kind(e->size)) != -E2BIG) {
 		if (n >= 0)
 			snprintf(buf, len, "list[%ld]", n);
 		else
@@ -302,7 +326,8 @@ static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
 		snprintf(buf, len, "?");
 		return;
 	}
-	if (fstat(fd, &st) < 0 || st.st_ino != e->ino || (uint64_t)st.st_dev != e->dev) {
+	if (fstat(fd, &st) < 0 || st.st_ino != e->ino ||
+	    (uint64_t)st.st_dev != e->dev) {
 		close(fd);
 		snprintf(buf, len, "?");
 		return;
@@ -325,8 +350,9 @@ static char *holders_string(const struct shmblock_holders_entry *e)
 		return NULL;
 	s[0] = '\0';
 	for (i = 0; i < e->nholders; i++)
-		len += (size_t)snprintf(s + len, cap - len, "%s%d(%s)", i ? "," : "",
-					(int)e->holders[i].pid, e->holders[i].comm);
+		len += (size_t)snprintf(s + len, cap - len, "%s%d(%s)",
+					i ? "," : "", (int)e->holders[i].pid,
+					e->holders[i].comm);
 	return s;
 }
 
@@ -387,9 +413,10 @@ static int cell(const struct opts *o, const struct shmblock_holders *snap,
 		uint64_t v = col == COL_SIZE ? e->size : e->alloc;
 
 		if (!e->have_stat)
-			return 0;	/* unknown: an empty cell (null in JSON) */
+			return 0; /* unknown: an empty cell (null in JSON) */
 		if (o->bytes)
-			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+			snprintf(buf, sizeof(buf), "%llu",
+				 (unsigned long long)v);
 		else
 			human_size(v, buf, sizeof(buf));
 		break;
@@ -454,7 +481,8 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 		cl = scols_table_new_column(tb, ci->name, ci->whint, ci->flags);
 		if (!cl)
 			return -ENOMEM;
-		if ((o->cols[i] == COL_SIZE || o->cols[i] == COL_ALLOC) && o->bytes)
+		if ((o->cols[i] == COL_SIZE || o->cols[i] == COL_ALLOC) &&
+		    o->bytes)
 			json = SCOLS_JSON_NUMBER;
 		if (o->json) {
 			char lower[16];
@@ -471,7 +499,8 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 	return 0;
 }
 
-static int print_table(const struct opts *o, const struct shmblock_holders *snap)
+static int print_table(const struct opts *o,
+		       const struct shmblock_holders *snap)
 {
 	struct libscols_table *tb = scols_new_table();
 	size_t i, c, n = shmblock_holders_count(snap);
@@ -485,7 +514,8 @@ static int print_table(const struct opts *o, const struct shmblock_holders *snap
 	scols_table_enable_noheadings(tb, o->noheadings);
 	rc = add_columns(o, tb);
 	for (i = 0; rc == 0 && i < n; i++) {
-		const struct shmblock_holders_entry *e = shmblock_holders_entry(snap, i);
+		const struct shmblock_holders_entry *e =
+			shmblock_holders_entry(snap, i);
 		struct libscols_line *ln;
 
 		if (!wanted(o, e))
@@ -528,33 +558,57 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:Jo:bnrhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:Jo:bnrhV", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
-		case OPT_DELETED: o->deleted = true; break;
+		case OPT_DELETED:
+			o->deleted = true;
+			break;
 		case 'p':
 			errno = 0;
 			o->pid = (pid_t)strtol(optarg, &end, 10);
 			if (errno || *end || o->pid <= 0) {
-				fprintf(stderr, "lsshm: invalid PID: %s\n", optarg);
+				fprintf(stderr, "lsshm: invalid PID: %s\n",
+					optarg);
 				return 1;
 			}
 			break;
-		case 'J': o->json = true; break;
-		case 'o': output = optarg; break;
-		case OPT_OUTPUT_ALL: all = true; break;
-		case 'b': o->bytes = true; break;
-		case 'n': o->noheadings = true; break;
-		case 'r': o->raw = true; break;
-		case OPT_SHMDIR: o->shmdir = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("lsshm from shmfs %s\n", SHMBLOCK_VERSION); exit(0);
+		case 'J':
+			o->json = true;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case OPT_OUTPUT_ALL:
+			all = true;
+			break;
+		case 'b':
+			o->bytes = true;
+			break;
+		case 'n':
+			o->noheadings = true;
+			break;
+		case 'r':
+			o->raw = true;
+			break;
+		case OPT_SHMDIR:
+			o->shmdir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("lsshm from shmfs %s\n", SHMBLOCK_VERSION);
+			exit(0);
 		default:
-			fprintf(stderr, "Try 'lsshm --help' for more information.\n");
+			fprintf(stderr,
+				"Try 'lsshm --help' for more information.\n");
 			return 1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "lsshm: unexpected argument: %s\n", argv[optind]);
+		fprintf(stderr, "lsshm: unexpected argument: %s\n",
+			argv[optind]);
 		return 1;
 	}
 	if (all) {
@@ -588,7 +642,8 @@ int main(int argc, char **argv)
 	 * takes many lines a write.
 	 */
 	__fsetlocking(stdout, FSETLOCKING_BYCALLER);
-	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 1u << 16);
+	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF,
+		1u << 16);
 	/* A real descriptor even for the default: KIND opens blocks in it. */
 	if (!o.shmdir)
 		o.shmdir = SHMBLOCK_SHM_DIR;
@@ -597,16 +652,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(errno));
 		return 1;
 	}
-	rc = shmblock_holders_scan(o.dirfd, o.deleted || o.pid ? 0 :
-				   SHMBLOCK_HOLDERS_NO_DELETED, &snap);
+	rc = shmblock_holders_scan(
+		o.dirfd, o.deleted || o.pid ? 0 : SHMBLOCK_HOLDERS_NO_DELETED,
+		&snap);
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(-rc));
 		return 1;
 	}
 	if (shmblock_holders_is_partial(snap)) {
 		shmblock_holders_stats(snap, &st);
-		fprintf(stderr, "lsshm: partial view: %u of %u processes could not be "
-			"inspected%s\n", st.nunreadable, st.nprocs,
+		fprintf(stderr,
+			"lsshm: partial view: %u of %u processes could not be "
+			"inspected%s\n",
+			st.nunreadable, st.nprocs,
 			geteuid() ? " (run as root to see them)" : "");
 	}
 	rc = print_table(&o, snap);

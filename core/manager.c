@@ -36,7 +36,7 @@ struct request {
 	uint32_t has_dir;
 	uint64_t dev;
 	uint64_t ino;
-	uint32_t has_id;	/* the block carries SHMBLOCK_XATTR_ID = id */
+	uint32_t has_id; /* the block carries SHMBLOCK_XATTR_ID = id */
 	char id[ID_LEN];
 	char name[NAME_MAX + 1];
 };
@@ -46,7 +46,7 @@ struct reply {
 };
 
 struct shmblock_manager {
-	pthread_mutex_t lock;	/* one request/reply exchange at a time */
+	pthread_mutex_t lock; /* one request/reply exchange at a time */
 	int sock;
 	pid_t pid;
 };
@@ -54,7 +54,7 @@ struct shmblock_manager {
 /* ---- the helper process ---- */
 
 struct entry {
-	int dir;		/* index into dirs */
+	int dir; /* index into dirs */
 	dev_t dev;
 	ino_t ino;
 	bool has_id;
@@ -65,7 +65,7 @@ struct entry {
 struct registry {
 	struct entry *entries;
 	size_t count, cap;
-	int *dirs;		/* dirs[0]: SHMBLOCK_SHM_DIR; others received */
+	int *dirs; /* dirs[0]: SHMBLOCK_SHM_DIR; others received */
 	size_t ndirs, dircap;
 };
 
@@ -113,7 +113,8 @@ static int add_entry(struct registry *r, const struct request *req, int dirfd)
 	}
 	if (r->count == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 16;
-		struct entry *entries = realloc(r->entries, cap * sizeof(*entries));
+		struct entry *entries =
+			realloc(r->entries, cap * sizeof(*entries));
 
 		if (!entries)
 			return -ENOMEM;
@@ -312,13 +313,14 @@ static void __attribute__((noreturn)) helper_main(int sock)
 	reg.dirs = malloc(reg.dircap * sizeof(*reg.dirs));
 	if (!reg.dirs)
 		_exit(1);
-	reg.dirs[0] = open(SHMBLOCK_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	reg.dirs[0] =
+		open(SHMBLOCK_SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	reg.ndirs = 1;
 
 	for (;;) {
 		n = receive(sock, &req, &fd);
 		if (n <= 0)
-			break;	/* EOF or error: the owner is gone */
+			break; /* EOF or error: the owner is gone */
 		if ((size_t)n != sizeof(req)) {
 			if (fd >= 0)
 				close(fd);
@@ -430,7 +432,7 @@ static int exchange(struct shmblock_manager *mgr, const struct request *req,
 	if (n < 0)
 		rc = errno == ECONNRESET ? -EPIPE : -errno;
 	else if (n != sizeof(rep))
-		rc = -EPIPE;	/* EOF: the helper died */
+		rc = -EPIPE; /* EOF: the helper died */
 	else
 		rc = rep.rc;
 out:
@@ -506,11 +508,11 @@ SHMBLOCK_API int shmblock_manager_create_block(struct shmblock_manager *mgr,
 	return 0;
 }
 
-SHMBLOCK_API int shmblock_manager_create_slist(struct shmblock_manager *mgr,
-					       int dirfd, const char *name,
-					       const struct shmblock_value *values,
-					       size_t count, mode_t mode,
-					       struct shmblock_slist **out)
+SHMBLOCK_API int
+shmblock_manager_create_slist(struct shmblock_manager *mgr, int dirfd,
+			      const char *name,
+			      const struct shmblock_value *values, size_t count,
+			      mode_t mode, struct shmblock_slist **out)
 {
 	struct shmblock_slist *sl;
 	int rc;

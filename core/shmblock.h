@@ -87,8 +87,8 @@ SHMBLOCK_API int shmblock_create_at(int dirfd, const char *name, size_t size,
  */
 SHMBLOCK_API int shmblock_attach(const char *name, unsigned flags,
 				 struct shmblock **out);
-SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name,
-				    unsigned flags, struct shmblock **out);
+SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name, unsigned flags,
+				    struct shmblock **out);
 
 /* Unmaps and closes; the block itself stays.  NULL is ignored. */
 SHMBLOCK_API void shmblock_close(struct shmblock *blk);
@@ -104,8 +104,8 @@ SHMBLOCK_API int shmblock_unlink_name_at(int dirfd, const char *name);
  * Renames a block inside one directory; `flags` are renameat2(2)'s
  * (RENAME_NOREPLACE, RENAME_EXCHANGE).  Errors: -EINVAL, -ENOENT, -EEXIST.
  */
-SHMBLOCK_API int shmblock_rename_at(int dirfd, const char *from,
-				    const char *to, unsigned flags);
+SHMBLOCK_API int shmblock_rename_at(int dirfd, const char *from, const char *to,
+				    unsigned flags);
 
 /*
  * Resizes the block (ftruncate; growing reserves memory unless
@@ -162,11 +162,11 @@ SHMBLOCK_API void shmblock_list_close(struct shmblock_list *it);
 
 enum shmblock_type {
 	SHMBLOCK_TYPE_NONE = 0,
-	SHMBLOCK_TYPE_INT = 1,		/* "q"        int64 */
-	SHMBLOCK_TYPE_FLOAT = 2,	/* "d"        double */
-	SHMBLOCK_TYPE_BOOL = 3,		/* "xxxxxxx?" */
-	SHMBLOCK_TYPE_STR = 4,		/* "<cap>s"   UTF-8, code 1 */
-	SHMBLOCK_TYPE_BYTES = 5,	/* "<cap>s"   raw, code 2 */
+	SHMBLOCK_TYPE_INT = 1,	 /* "q"        int64 */
+	SHMBLOCK_TYPE_FLOAT = 2, /* "d"        double */
+	SHMBLOCK_TYPE_BOOL = 3,	 /* "xxxxxxx?" */
+	SHMBLOCK_TYPE_STR = 4,	 /* "<cap>s"   UTF-8, code 1 */
+	SHMBLOCK_TYPE_BYTES = 5, /* "<cap>s"   raw, code 2 */
 };
 
 /*
@@ -196,26 +196,26 @@ struct shmblock_value {
 
 /* The two layouts; both are read, new lists are always written as 3.9+. */
 enum shmblock_slist_version {
-	SHMBLOCK_SLIST_PY39 = 39,	/* N+1 offsets (CPython 3.9 to 3.13) */
-	SHMBLOCK_SLIST_PY38 = 38,	/* N item sizes (CPython 3.8) */
+	SHMBLOCK_SLIST_PY39 = 39, /* N+1 offsets (CPython 3.9 to 3.13) */
+	SHMBLOCK_SLIST_PY38 = 38, /* N item sizes (CPython 3.8) */
 };
 
 /* One item of a validated layout; offsets are from the start of the block. */
 struct shmblock_slist_item {
-	uint64_t offset;		/* first byte of the slot */
-	uint64_t capacity;		/* allocated slot length */
+	uint64_t offset;   /* first byte of the slot */
+	uint64_t capacity; /* allocated slot length */
 	enum shmblock_type type;
 };
 
 /* A validated layout.  It describes the buffer it was made from only. */
 struct shmblock_slist_layout {
 	enum shmblock_slist_version version;
-	uint64_t count;			/* N */
-	uint64_t size;			/* block size, = the layout's size */
-	uint64_t data_offset;		/* start of the data area */
-	uint64_t formats_offset;	/* N 8-byte format strings */
-	uint64_t codes_offset;		/* N back-transform codes */
-	struct shmblock_slist_item *items;	/* count entries */
+	uint64_t count;			   /* N */
+	uint64_t size;			   /* block size, = the layout's size */
+	uint64_t data_offset;		   /* start of the data area */
+	uint64_t formats_offset;	   /* N 8-byte format strings */
+	uint64_t codes_offset;		   /* N back-transform codes */
+	struct shmblock_slist_item *items; /* count entries */
 };
 
 /*
@@ -250,12 +250,12 @@ SHMBLOCK_API int shmblock_slist_read(const struct shmblock_slist_layout *lay,
  */
 struct shmblock_slist_edit {
 	uint64_t data_offset;
-	uint64_t data_len;		/* 8, or the slot's capacity */
-	const char *payload;		/* STR/BYTES: value bytes (caller's)... */
-	size_t payload_len;		/* ...then data_len - payload_len NULs */
-	unsigned char scalar[8];	/* others: the 8 data bytes */
+	uint64_t data_len;	 /* 8, or the slot's capacity */
+	const char *payload;	 /* STR/BYTES: value bytes (caller's)... */
+	size_t payload_len;	 /* ...then data_len - payload_len NULs */
+	unsigned char scalar[8]; /* others: the 8 data bytes */
 	uint64_t format_offset;
-	char format[8];			/* the 8-byte field, NUL padded */
+	char format[8]; /* the 8-byte field, NUL padded */
 	uint64_t code_offset;
 	int8_t code;
 };
@@ -264,18 +264,19 @@ struct shmblock_slist_edit {
  * Encodes a set.  Errors: -ERANGE, -EINVAL (bad value), -EFBIG (str/bytes
  * longer than the slot).  Nothing is written anywhere.
  */
-SHMBLOCK_API int shmblock_slist_encode_set(const struct shmblock_slist_layout *lay,
-					   size_t index,
-					   const struct shmblock_value *value,
-					   struct shmblock_slist_edit *out);
+SHMBLOCK_API int
+shmblock_slist_encode_set(const struct shmblock_slist_layout *lay, size_t index,
+			  const struct shmblock_value *value,
+			  struct shmblock_slist_edit *out);
 
 /*
  * Writes an edit into a buffer of `len` bytes (format, code, then data, as
  * CPython orders them).  Errors: -EINVAL if a range is outside the buffer,
  * and then nothing is written.
  */
-SHMBLOCK_API int shmblock_slist_edit_apply(const struct shmblock_slist_edit *edit,
-					   void *buf, size_t len);
+SHMBLOCK_API int
+shmblock_slist_edit_apply(const struct shmblock_slist_edit *edit, void *buf,
+			  size_t len);
 
 /*
  * The size of a new (3.9+) layout holding `values`.  A str/bytes slot gets
@@ -299,8 +300,8 @@ SHMBLOCK_API int shmblock_slist_build(const struct shmblock_value *values,
  * Writes at most `outlen` bytes, always NUL terminated when outlen > 0, and
  * returns the full length (without the NUL), as snprintf.
  */
-SHMBLOCK_API ssize_t shmblock_slist_format_render(const struct shmblock_slist_layout *lay,
-						  char *out, size_t outlen);
+SHMBLOCK_API ssize_t shmblock_slist_format_render(
+	const struct shmblock_slist_layout *lay, char *out, size_t outlen);
 
 /* Python's == between two values (1 == 1.0 == True, nan != nan, str != bytes). */
 SHMBLOCK_API bool shmblock_value_equal(const struct shmblock_value *a,
@@ -312,7 +313,8 @@ SHMBLOCK_API bool shmblock_value_equal(const struct shmblock_value *a,
  */
 
 /* Flags of shmblock_slist_probe_fd. */
-#define SHMBLOCK_PROBE_SHALLOW 1u  /* header and offsets only: no formats, no codes */
+#define SHMBLOCK_PROBE_SHALLOW \
+	1u /* header and offsets only: no formats, no codes */
 
 /*
  * Reads a list's layout from the block open at `fd` (its size `size`, from
@@ -392,7 +394,8 @@ SHMBLOCK_API int shmblock_slist_attach_at(int dirfd, const char *name,
 SHMBLOCK_API void shmblock_slist_close(struct shmblock_slist *sl);
 
 /* The block under the list, owned by the handle. */
-SHMBLOCK_API struct shmblock *shmblock_slist_block(const struct shmblock_slist *sl);
+SHMBLOCK_API struct shmblock *
+shmblock_slist_block(const struct shmblock_slist *sl);
 
 /* The number of items, or -EBADMSG. */
 SHMBLOCK_API ssize_t shmblock_slist_len(const struct shmblock_slist *sl);
@@ -464,11 +467,11 @@ SHMBLOCK_API int shmblock_manager_create_block(struct shmblock_manager *mgr,
 					       size_t size, mode_t mode,
 					       unsigned flags,
 					       struct shmblock **out);
-SHMBLOCK_API int shmblock_manager_create_slist(struct shmblock_manager *mgr,
-					       int dirfd, const char *name,
-					       const struct shmblock_value *values,
-					       size_t count, mode_t mode,
-					       struct shmblock_slist **out);
+SHMBLOCK_API int
+shmblock_manager_create_slist(struct shmblock_manager *mgr, int dirfd,
+			      const char *name,
+			      const struct shmblock_value *values, size_t count,
+			      mode_t mode, struct shmblock_slist **out);
 
 /* The helper's process id (for tests and diagnostics). */
 SHMBLOCK_API pid_t shmblock_manager_pid(const struct shmblock_manager *mgr);
@@ -498,9 +501,9 @@ SHMBLOCK_API int shmblock_manager_shutdown(struct shmblock_manager *mgr);
 
 /* How a process holds an inode (struct shmblock_holder.how). */
 enum shmblock_held {
-	SHMBLOCK_HELD_FD = 1u << 0,		/* an open descriptor */
-	SHMBLOCK_HELD_MAP = 1u << 1,		/* a mapping */
-	SHMBLOCK_HELD_MAP_WRITE = 1u << 2,	/* a shared writable mapping */
+	SHMBLOCK_HELD_FD = 1u << 0,	   /* an open descriptor */
+	SHMBLOCK_HELD_MAP = 1u << 1,	   /* a mapping */
+	SHMBLOCK_HELD_MAP_WRITE = 1u << 2, /* a shared writable mapping */
 };
 
 /* Scan flags. */
@@ -517,15 +520,15 @@ enum shmblock_holders_flags {
 
 /* One process holding one inode. */
 struct shmblock_holder {
-	pid_t pid;			/* a process (thread group), not a thread */
-	uid_t uid;			/* its real uid */
-	unsigned how;			/* SHMBLOCK_HELD_* */
-	unsigned nfds;			/* descriptors on the inode */
-	unsigned nmaps;			/* mappings of it */
-	int fd;				/* one of those descriptors, or -1 */
-	uint64_t map_start;		/* one of those mappings, or 0 and 0 */
+	pid_t pid;	    /* a process (thread group), not a thread */
+	uid_t uid;	    /* its real uid */
+	unsigned how;	    /* SHMBLOCK_HELD_* */
+	unsigned nfds;	    /* descriptors on the inode */
+	unsigned nmaps;	    /* mappings of it */
+	int fd;		    /* one of those descriptors, or -1 */
+	uint64_t map_start; /* one of those mappings, or 0 and 0 */
 	uint64_t map_end;
-	char comm[16];			/* /proc/PID/comm, NUL terminated */
+	char comm[16]; /* /proc/PID/comm, NUL terminated */
 };
 
 /* One held or named inode of the directory's filesystem. */
@@ -535,29 +538,29 @@ struct shmblock_holders_entry {
 	 * /proc link showed, without " (deleted)" (so names may repeat).
 	 */
 	const char *name;
-	bool deleted;			/* no name any more, still held */
-	bool have_stat;			/* false: a deleted inode only mapped by
+	bool deleted;	/* no name any more, still held */
+	bool have_stat; /* false: a deleted inode only mapped by
 					   processes whose map_files we may not
 					   stat; the fields below are 0 */
-	uint64_t dev;			/* st_dev */
-	uint64_t ino;			/* st_ino */
-	uint64_t size;			/* st_size */
-	uint64_t alloc;			/* st_blocks * 512: memory it takes */
-	uint32_t mode;			/* st_mode */
+	uint64_t dev;	/* st_dev */
+	uint64_t ino;	/* st_ino */
+	uint64_t size;	/* st_size */
+	uint64_t alloc; /* st_blocks * 512: memory it takes */
+	uint32_t mode;	/* st_mode */
 	uint32_t uid;
 	uint32_t gid;
 	size_t nholders;
-	const struct shmblock_holder *holders;	/* sorted by pid */
+	const struct shmblock_holder *holders; /* sorted by pid */
 };
 
 /* What a scan looked at and when. */
 struct shmblock_holders_stats {
-	uint64_t started_ns;		/* CLOCK_MONOTONIC when it began */
-	uint64_t elapsed_ns;		/* how long it took */
-	unsigned nprocs;		/* processes looked at */
-	unsigned nunreadable;		/* of which the caller may not read
+	uint64_t started_ns;  /* CLOCK_MONOTONIC when it began */
+	uint64_t elapsed_ns;  /* how long it took */
+	unsigned nprocs;      /* processes looked at */
+	unsigned nunreadable; /* of which the caller may not read
 					   the descriptors or the mappings */
-	unsigned nvanished;		/* of which exited during the scan */
+	unsigned nvanished;   /* of which exited during the scan */
 };
 
 struct shmblock_holders;
@@ -588,7 +591,8 @@ SHMBLOCK_API int shmblock_holders_scan_block(int dirfd, const char *name,
 SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap);
 
 /* true if some process could not be inspected: holders may be missing. */
-SHMBLOCK_API bool shmblock_holders_is_partial(const struct shmblock_holders *snap);
+SHMBLOCK_API bool
+shmblock_holders_is_partial(const struct shmblock_holders *snap);
 
 /* Copies the scan's statistics to *out. */
 SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,
@@ -649,9 +653,9 @@ enum shmblock_lifetime_kind {
 
 struct shmblock_lifetime {
 	enum shmblock_lifetime_kind kind;
-	pid_t pid;			/* OWNER: 0 = the caller (resolve) */
-	uint64_t start_time;		/* OWNER: 0 = unknown (resolve) */
-	uint64_t idle_seconds;		/* IDLE: 1 to SHMBLOCK_LIFETIME_IDLE_MAX */
+	pid_t pid;	       /* OWNER: 0 = the caller (resolve) */
+	uint64_t start_time;   /* OWNER: 0 = unknown (resolve) */
+	uint64_t idle_seconds; /* IDLE: 1 to SHMBLOCK_LIFETIME_IDLE_MAX */
 };
 
 #define SHMBLOCK_LIFETIME_IDLE_MAX (366ull * 24 * 3600)
@@ -670,8 +674,8 @@ SHMBLOCK_API int shmblock_lifetime_parse(const char *text, size_t len,
  * returns its length, as snprintf.  An owner without a start time is
  * written "owner=PID", without a pid "owner".  Errors: -EINVAL.
  */
-SHMBLOCK_API ssize_t shmblock_lifetime_format(const struct shmblock_lifetime *lt,
-					      char *out, size_t outlen);
+SHMBLOCK_API ssize_t shmblock_lifetime_format(
+	const struct shmblock_lifetime *lt, char *out, size_t outlen);
 
 /*
  * Completes an owner policy: pid 0 becomes the caller's process, and the

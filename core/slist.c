@@ -181,7 +181,8 @@ SHMBLOCK_API void shmblock_slist_close(struct shmblock_slist *sl)
 	free(sl);
 }
 
-SHMBLOCK_API struct shmblock *shmblock_slist_block(const struct shmblock_slist *sl)
+SHMBLOCK_API struct shmblock *
+shmblock_slist_block(const struct shmblock_slist *sl)
 {
 	return sl->blk;
 }
@@ -223,7 +224,8 @@ SHMBLOCK_API int shmblock_slist_get(const struct shmblock_slist *sl,
 	if (loc.item.type != SHMBLOCK_TYPE_STR &&
 	    loc.item.type != SHMBLOCK_TYPE_BYTES) {
 		memcpy(word, p + loc.item.offset, sizeof(word));
-		return shmblock__slist_decode(loc.item.type, word, sizeof(word), out);
+		return shmblock__slist_decode(loc.item.type, word, sizeof(word),
+					      out);
 	}
 	/*
 	 * Copy the slot once, then strip and check the copy.  Straight into

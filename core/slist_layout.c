@@ -88,8 +88,9 @@ int shmblock__slist_item_type(const unsigned char fmt[8], int code,
 	    !memcmp(fmt, FMT_BOOL, 8)) {
 		if (code != SLIST_CODE_PLAIN || slot_len < SLIST_WORD)
 			return -EBADMSG;
-		return fmt[0] == 'q' ? SHMBLOCK_TYPE_INT :
-		       fmt[0] == 'd' ? SHMBLOCK_TYPE_FLOAT : SHMBLOCK_TYPE_BOOL;
+		return fmt[0] == 'q'   ? SHMBLOCK_TYPE_INT
+		       : fmt[0] == 'd' ? SHMBLOCK_TYPE_FLOAT
+				       : SHMBLOCK_TYPE_BOOL;
 	}
 	if (!memcmp(fmt, FMT_NONE, 8)) {
 		if (code != SLIST_CODE_NONE || slot_len < SLIST_WORD)
@@ -135,7 +136,8 @@ int shmblock__slist_decode(enum shmblock_type type, const unsigned char *slot,
 		len = (size_t)slot_len;
 		while (len > 0 && slot[len - 1] == '\0')
 			len--;
-		if (type == SHMBLOCK_TYPE_STR && !shmblock__utf8_valid(slot, len))
+		if (type == SHMBLOCK_TYPE_STR &&
+		    !shmblock__utf8_valid(slot, len))
 			return -EILSEQ;
 		out->s.ptr = (const char *)slot;
 		out->s.len = len;
@@ -160,7 +162,8 @@ static uint64_t new_slot_size(const struct shmblock_value *v, int *err)
 			return 0;
 		}
 		if (v->type == SHMBLOCK_TYPE_STR &&
-		    !shmblock__utf8_valid((const unsigned char *)v->s.ptr, v->s.len)) {
+		    !shmblock__utf8_valid((const unsigned char *)v->s.ptr,
+					  v->s.len)) {
 			*err = -EINVAL;
 			return 0;
 		}
@@ -291,8 +294,9 @@ static bool range_ok(uint64_t off, uint64_t n, size_t len)
 	return off <= len && n <= len - off;
 }
 
-SHMBLOCK_API int shmblock_slist_edit_apply(const struct shmblock_slist_edit *edit,
-					   void *buf, size_t len)
+SHMBLOCK_API int
+shmblock_slist_edit_apply(const struct shmblock_slist_edit *edit, void *buf,
+			  size_t len)
 {
 	unsigned char *p = buf;
 
@@ -354,10 +358,10 @@ SHMBLOCK_API int shmblock_slist_read(const struct shmblock_slist_layout *lay,
 				      item->capacity, out);
 }
 
-SHMBLOCK_API int shmblock_slist_encode_set(const struct shmblock_slist_layout *lay,
-					   size_t index,
-					   const struct shmblock_value *value,
-					   struct shmblock_slist_edit *out)
+SHMBLOCK_API int
+shmblock_slist_encode_set(const struct shmblock_slist_layout *lay, size_t index,
+			  const struct shmblock_value *value,
+			  struct shmblock_slist_edit *out)
 {
 	if (index >= lay->count)
 		return -ERANGE;
@@ -411,7 +415,8 @@ SHMBLOCK_API int shmblock_slist_build(const struct shmblock_value *values,
 	off = 0;
 	for (i = 0; i < count; i++) {
 		off += new_slot_size(&values[i], &err);
-		slist_store_i64(p + 2 * SLIST_WORD + SLIST_WORD * i, (int64_t)off);
+		slist_store_i64(p + 2 * SLIST_WORD + SLIST_WORD * i,
+				(int64_t)off);
 	}
 	formats = data + off;
 	codes = formats + SLIST_WORD * (uint64_t)count;
@@ -420,21 +425,23 @@ SHMBLOCK_API int shmblock_slist_build(const struct shmblock_value *values,
 		const struct shmblock_value *v = &values[i];
 		uint64_t slot = new_slot_size(v, &err);
 
-		if (v->type == SHMBLOCK_TYPE_STR || v->type == SHMBLOCK_TYPE_BYTES) {
+		if (v->type == SHMBLOCK_TYPE_STR ||
+		    v->type == SHMBLOCK_TYPE_BYTES) {
 			if (v->s.len)
 				memcpy(p + data + off, v->s.ptr, v->s.len);
 		} else {
 			pack_scalar(v, p + data + off);
 		}
-		render_format(v->type, slot, (char *)p + formats + SLIST_WORD * i);
+		render_format(v->type, slot,
+			      (char *)p + formats + SLIST_WORD * i);
 		p[codes + i] = (unsigned char)code_of(v->type);
 		off += slot;
 	}
 	return 0;
 }
 
-SHMBLOCK_API ssize_t shmblock_slist_format_render(const struct shmblock_slist_layout *lay,
-						  char *out, size_t outlen)
+SHMBLOCK_API ssize_t shmblock_slist_format_render(
+	const struct shmblock_slist_layout *lay, char *out, size_t outlen)
 {
 	size_t total = 0, i;
 
@@ -458,7 +465,8 @@ SHMBLOCK_API ssize_t shmblock_slist_format_render(const struct shmblock_slist_la
 /* Python's int == float: exact, as CPython compares them. */
 static bool int_equals_float(int64_t i, double f)
 {
-	if (isnan(f) || f < -9223372036854775808.0 || f >= 9223372036854775808.0)
+	if (isnan(f) || f < -9223372036854775808.0 ||
+	    f >= 9223372036854775808.0)
 		return false;
 	/* In range, so the conversion is defined; it truncates a fraction. */
 	if ((double)(int64_t)f != f)
@@ -466,8 +474,8 @@ static bool int_equals_float(int64_t i, double f)
 	return (int64_t)f == i;
 }
 
-static bool numeric(const struct shmblock_value *v, bool *is_float,
-		    int64_t *i, double *f)
+static bool numeric(const struct shmblock_value *v, bool *is_float, int64_t *i,
+		    double *f)
 {
 	switch (v->type) {
 	case SHMBLOCK_TYPE_INT:

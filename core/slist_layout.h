@@ -27,7 +27,7 @@
 
 /* Back-transform codes. */
 enum {
-	SLIST_CODE_PLAIN = 0,	/* int, float, bool */
+	SLIST_CODE_PLAIN = 0, /* int, float, bool */
 	SLIST_CODE_STR = 1,
 	SLIST_CODE_BYTES = 2,
 	SLIST_CODE_NONE = 3,
@@ -78,23 +78,23 @@ int shmblock__slist_encode(const struct shmblock_slist_item *item,
  * cursor is a bounds check, over a descriptor a window filled by pread.
  */
 struct slist_cursor {
-	const unsigned char *buf;	/* the buffer source, or NULL */
-	int fd;				/* the descriptor source */
-	unsigned char *win;		/* fd: the window... */
-	size_t win_cap;			/* ...its capacity */
-	uint64_t win_off, win_len;	/* fd: what the window holds now */
-	uint64_t start, end;		/* the region this cursor may read */
+	const unsigned char *buf;  /* the buffer source, or NULL */
+	int fd;			   /* the descriptor source */
+	unsigned char *win;	   /* fd: the window... */
+	size_t win_cap;		   /* ...its capacity */
+	uint64_t win_off, win_len; /* fd: what the window holds now */
+	uint64_t start, end;	   /* the region this cursor may read */
 };
 
 struct slist_walk {
 	struct slist_cursor words, formats, codes;
-	unsigned char *mem;		/* fd: the three windows, 64 KiB */
-	uint64_t size;			/* the block's size */
+	unsigned char *mem; /* fd: the three windows, 64 KiB */
+	uint64_t size;	    /* the block's size */
 	/* Set by shmblock__slist_walk_head: */
 	enum shmblock_slist_version version;
-	uint64_t count;			/* N */
-	uint64_t header;		/* = the data area's offset */
-	uint64_t room;			/* what the data area must fill */
+	uint64_t count;	 /* N */
+	uint64_t header; /* = the data area's offset */
+	uint64_t room;	 /* what the data area must fill */
 };
 
 /*

@@ -72,7 +72,7 @@ static int cursor_get(struct slist_cursor *c, uint64_t off, size_t n,
 	int rc;
 
 	if (off < c->start || off > c->end || n > c->end - off)
-		return -EBADMSG;	/* a walker bug; refuse, never read */
+		return -EBADMSG; /* a walker bug; refuse, never read */
 	if (c->buf) {
 		*p = c->buf + off;
 		return 0;
@@ -161,8 +161,8 @@ int shmblock__slist_walk_head(struct slist_walk *w)
 	/* Past INT64_MAX no size is a file's, and the sums below can't wrap. */
 	if (w->size < SLIST_WORD || w->size > (uint64_t)INT64_MAX)
 		return -EBADMSG;
-	cursor_region(&w->words, 0, w->size < 2 * SLIST_WORD ? w->size
-							     : 2 * SLIST_WORD);
+	cursor_region(&w->words, 0,
+		      w->size < 2 * SLIST_WORD ? w->size : 2 * SLIST_WORD);
 	rc = cursor_i64(&w->words, 0, &raw);
 	if (rc < 0)
 		return rc;
@@ -176,9 +176,11 @@ int shmblock__slist_walk_head(struct slist_walk *w)
 	} else {
 		/* offsets[0] is 0 only in 3.9+; a 3.8 size is at least 8. */
 		rc = cursor_i64(&w->words, SLIST_WORD, &raw);
-		w->version = raw == 0 ? SHMBLOCK_SLIST_PY39 : SHMBLOCK_SLIST_PY38;
+		w->version = raw == 0 ? SHMBLOCK_SLIST_PY39
+				      : SHMBLOCK_SLIST_PY38;
 		w->header = SLIST_WORD * n +
-			    (w->version == SHMBLOCK_SLIST_PY39 ? 2 : 1) * SLIST_WORD;
+			    (w->version == SHMBLOCK_SLIST_PY39 ? 2 : 1) *
+				    SLIST_WORD;
 		if (rc == 0 && w->header + 9 * n > w->size)
 			rc = -EBADMSG;
 	}
@@ -408,7 +410,8 @@ SHMBLOCK_API int shmblock_slist_probe_fd(int fd, uint64_t size, unsigned flags,
 	rc = shmblock__slist_walk_init(&w, NULL, fd, size);
 	if (rc < 0)
 		return rc;
-	rc = shmblock__slist_walk_all(&w, !(flags & SHMBLOCK_PROBE_SHALLOW), out);
+	rc = shmblock__slist_walk_all(&w, !(flags & SHMBLOCK_PROBE_SHALLOW),
+				      out);
 	shmblock__slist_walk_fini(&w);
 	return rc;
 }
@@ -478,7 +481,7 @@ struct slot_copy {
 	unsigned char *buf;
 	size_t buflen;
 	unsigned char *heap;
-	unsigned char *at;	/* where the last try put it */
+	unsigned char *at; /* where the last try put it */
 };
 
 static int slot_dest(struct slot_copy *sc, int type, uint64_t cap)

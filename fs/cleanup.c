@@ -16,11 +16,11 @@
 struct block_id {
 	dev_t dev;
 	ino_t ino;
-	struct statx_timestamp btime;   /* zero where unsupported */
+	struct statx_timestamp btime; /* zero where unsupported */
 };
 
 struct created_set {
-	pthread_mutex_t lock;   /* protects everything below */
+	pthread_mutex_t lock; /* protects everything below */
 	struct block_id *ids;
 	size_t count, capacity;
 };
@@ -45,8 +45,7 @@ void created_set_free(struct created_set *set)
 	free(set);
 }
 
-static int identify(int dirfd, const char *name, int flags,
-		    struct block_id *id)
+static int identify(int dirfd, const char *name, int flags, struct block_id *id)
 {
 	struct statx stx;
 

@@ -15,7 +15,7 @@ struct expected_event {
 };
 
 struct expect_set {
-	pthread_mutex_t lock;           /* protects `head` */
+	pthread_mutex_t lock; /* protects `head` */
 	struct expected_event *head;
 };
 

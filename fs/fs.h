@@ -32,31 +32,31 @@ struct lifetime;
  * it runs, except where a field says otherwise.
  */
 struct shmfs {
-	int dirfd;              /* the shm directory, O_RDONLY|O_DIRECTORY */
-	const char *shmdir;     /* its path, for messages */
-	const char *prefix;     /* "" when the mount shows every block */
+	int dirfd;	    /* the shm directory, O_RDONLY|O_DIRECTORY */
+	const char *shmdir; /* its path, for messages */
+	const char *prefix; /* "" when the mount shows every block */
 	size_t prefix_len;
-	bool sparse;            /* -o sparse: grow without reserving memory */
-	bool cleanup;           /* -o cleanup: unlink our blocks on unmount */
-	bool nopassthrough;     /* -o nopassthrough */
-	bool mmapcopy;          /* -o mmapcopy: MAP_SHARED without passthrough
+	bool sparse;	    /* -o sparse: grow without reserving memory */
+	bool cleanup;	    /* -o cleanup: unlink our blocks on unmount */
+	bool nopassthrough; /* -o nopassthrough */
+	bool mmapcopy;	    /* -o mmapcopy: MAP_SHARED without passthrough
 				 * is a page cache copy (default: refused) */
-	bool foreground;        /* log to stderr rather than syslog */
-	double timeout;         /* entry and attribute cache, seconds */
-	bool is_root;           /* euid 0: new blocks are chowned to the caller */
-	uid_t euid;             /* the daemon's own ids: a new block already */
-	gid_t egid;             /* has them when the caller has them too */
+	bool foreground;    /* log to stderr rather than syslog */
+	double timeout;	    /* entry and attribute cache, seconds */
+	bool is_root;	    /* euid 0: new blocks are chowned to the caller */
+	uid_t euid;	    /* the daemon's own ids: a new block already */
+	gid_t egid;	    /* has them when the caller has them too */
 
 	struct fuse_session *se;
-	struct passthrough *pt;         /* never NULL while the session runs */
+	struct passthrough *pt; /* never NULL while the session runs */
 	struct inode_table *inodes;
-	struct expect_set *expected;    /* the mount's own namespace events */
+	struct expect_set *expected; /* the mount's own namespace events */
 	struct watch *watch;
-	struct created_set *created;    /* NULL without -o cleanup */
-	struct listing *listing;        /* the top level, kept by the watch */
-	struct lifetime *lifetime;      /* the lifetime enforcer; set once, by
+	struct created_set *created; /* NULL without -o cleanup */
+	struct listing *listing;     /* the top level, kept by the watch */
+	struct lifetime *lifetime;   /* the lifetime enforcer; set once, by
 					 * lifetime_start, read by the watch */
-	atomic_bool mode_logged;        /* the data path was logged */
+	atomic_bool mode_logged;     /* the data path was logged */
 };
 
 /* The mount of a request. */

@@ -32,7 +32,7 @@
 
 static struct {
 	pthread_mutex_t lock;
-	struct holders_ref *cur;	/* the lock protects the pointer */
+	struct holders_ref *cur; /* the lock protects the pointer */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t now_ns(void)
@@ -226,11 +226,12 @@ void holders_reply_entry(fuse_req_t req, const struct holders_ref *ref,
 		/* Seconds since the scan began; "partial" when some process
 		 * could not be read (PID 1 of a container, even for root). */
 		age = age_ns(ref);
-		len = (size_t)snprintf(small, sizeof(small), "%llu.%03llu%s",
-				       (unsigned long long)(age / 1000000000u),
-				       (unsigned long long)(age / 1000000u % 1000),
-				       shmblock_holders_is_partial(ref->snap) ?
-				       " partial" : "");
+		len = (size_t)snprintf(
+			small, sizeof(small), "%llu.%03llu%s",
+			(unsigned long long)(age / 1000000000u),
+			(unsigned long long)(age / 1000000u % 1000),
+			shmblock_holders_is_partial(ref->snap) ? " partial"
+							       : "");
 	}
 	reply_xattr(req, small, (ssize_t)len, size);
 }

@@ -33,7 +33,7 @@ bool holders_xattr_is(const char *name);
 /* A counted reference to one scan; immutable, usable from any thread. */
 struct holders_ref {
 	struct shmblock_holders *snap;
-	atomic_uint refs;	/* the cache's own, and one per user */
+	atomic_uint refs; /* the cache's own, and one per user */
 };
 
 /*

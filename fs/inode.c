@@ -52,7 +52,7 @@
 
 struct hash {
 	struct node **buckets;
-	size_t nbuckets;        /* a power of two */
+	size_t nbuckets; /* a power of two */
 };
 
 struct inode_table {
@@ -62,7 +62,7 @@ struct inode_table {
 	struct hash by_ino;
 	struct hash by_name;
 	struct hash by_child;
-	size_t count;           /* block nodes */
+	size_t count; /* block nodes */
 	uint64_t next_generation;
 };
 
@@ -72,7 +72,6 @@ static size_t ino_hash(dev_t dev, ino_t ino)
 
 	return (size_t)(h ^ (h >> 29));
 }
-
 
 static struct node **ino_slot(struct hash *h, dev_t dev, ino_t ino)
 {
@@ -196,7 +195,8 @@ static void maybe_grow(struct inode_table *t)
 		}
 		for (n = t->by_name.buckets[i]; n; n = next) {
 			next = n->name_next;
-			n->name_next = nb[shmfs_name_hash(n->name) & (size - 1)];
+			n->name_next =
+				nb[shmfs_name_hash(n->name) & (size - 1)];
 			nb[shmfs_name_hash(n->name) & (size - 1)] = n;
 		}
 		for (n = t->by_child.buckets[i]; n; n = next) {
@@ -229,8 +229,7 @@ int inode_table_create(struct shmfs *fs, const struct stat *root_st,
 	t->by_ino.buckets = calloc(size, sizeof(struct node *));
 	t->by_name.buckets = calloc(size, sizeof(struct node *));
 	t->by_child.buckets = calloc(size, sizeof(struct node *));
-	if (!t->by_ino.buckets || !t->by_name.buckets ||
-	    !t->by_child.buckets) {
+	if (!t->by_ino.buckets || !t->by_name.buckets || !t->by_child.buckets) {
 		free(t->by_ino.buckets);
 		free(t->by_name.buckets);
 		free(t->by_child.buckets);
@@ -251,8 +250,7 @@ int inode_table_create(struct shmfs *fs, const struct stat *root_st,
 }
 
 /* `close_backing` false: the connection is gone, and the ids with it. */
-static void node_free(struct inode_table *t, struct node *n,
-		      bool close_backing)
+static void node_free(struct inode_table *t, struct node *n, bool close_backing)
 {
 	if (n->backing_id > 0 && close_backing)
 		passthrough_backing_close(t->fs->pt, n->backing_id);
@@ -442,8 +440,7 @@ void inode_forget(struct inode_table *t, struct node *node, uint64_t n)
 		inode_forget(t, parent, 1);
 }
 
-int inode_name(struct inode_table *t, struct node *node,
-	       char out[NAME_MAX + 1])
+int inode_name(struct inode_table *t, struct node *node, char out[NAME_MAX + 1])
 {
 	int rc = -ESTALE;
 

@@ -17,26 +17,26 @@ struct shmblock;
  * operation, with an errno where the operation makes no sense for it.
  */
 enum node_kind {
-	NODE_ROOT,      /* the mount's top level: the shm directory */
-	NODE_BLOCK,     /* one block, shown as a regular file */
-	NODE_LIST,      /* a block that holds a ShareableList: a directory */
-	NODE_LIST_ENTRY,        /* one item of a list: L/<i>[.<type>] */
-	NODE_LIST_RAW,  /* L/.raw: the list's block as a file (block ops) */
-	NODE_LIST_META, /* L/.format, L/.json: text made from the list */
-	NODE_DELETED_DIR,       /* .deleted/: blocks unlinked but held */
-	NODE_DELETED_FILE,      /* one of them (ops_deleted.c) */
+	NODE_ROOT,	   /* the mount's top level: the shm directory */
+	NODE_BLOCK,	   /* one block, shown as a regular file */
+	NODE_LIST,	   /* a block that holds a ShareableList: a directory */
+	NODE_LIST_ENTRY,   /* one item of a list: L/<i>[.<type>] */
+	NODE_LIST_RAW,	   /* L/.raw: the list's block as a file (block ops) */
+	NODE_LIST_META,	   /* L/.format, L/.json: text made from the list */
+	NODE_DELETED_DIR,  /* .deleted/: blocks unlinked but held */
+	NODE_DELETED_FILE, /* one of them (ops_deleted.c) */
 };
 
 struct node {
 	enum node_kind kind;
-	dev_t dev;              /* the block's identity: immutable, except */
-	ino_t ino;              /* a LIST node's (inode_rekey, table lock) */
-	uint64_t generation;    /* immutable */
+	dev_t dev;	     /* the block's identity: immutable, except */
+	ino_t ino;	     /* a LIST node's (inode_rekey, table lock) */
+	uint64_t generation; /* immutable */
 
 	/* Protected by the table lock. */
-	uint64_t nlookup;       /* the kernel's references */
-	char *name;             /* the name the mount shows, NULL if unknown */
-	struct node *ino_next;  /* hash chains */
+	uint64_t nlookup;      /* the kernel's references */
+	char *name;	       /* the name the mount shows, NULL if unknown */
+	struct node *ino_next; /* hash chains */
 	struct node *name_next;
 	struct node *child_next;
 
@@ -48,7 +48,7 @@ struct node {
 	 */
 	struct node *parent;
 	uint64_t child_key;
-	bool unhashed;          /* replaced in the child hash (table lock) */
+	bool unhashed; /* replaced in the child hash (table lock) */
 
 	/*
 	 * Protected by `lock`, taken before the table lock when both are held.
@@ -57,11 +57,11 @@ struct node {
 	 * is kept for a node nobody has open.
 	 */
 	pthread_mutex_t lock;
-	struct shmblock *blk;   /* while held (nheld > 0), NOMAP */
-	unsigned nheld;         /* open files and requests using blk */
-	bool read_only;         /* blk could only be opened O_RDONLY */
-	int backing_id;         /* > 0 registered, 0 not yet, < 0 refused */
-	uint64_t told_size;     /* items: the size last replied (ops_item.c) */
+	struct shmblock *blk; /* while held (nheld > 0), NOMAP */
+	unsigned nheld;	      /* open files and requests using blk */
+	bool read_only;	      /* blk could only be opened O_RDONLY */
+	int backing_id;	      /* > 0 registered, 0 not yet, < 0 refused */
+	uint64_t told_size;   /* items: the size last replied (ops_item.c) */
 };
 
 /* Creates the table with its root node, the shm directory `root_st`. */

@@ -40,16 +40,16 @@ struct entry {
 	char value[SHMBLOCK_LIFETIME_TEXT_MAX];
 	struct shmblock_lifetime lt;
 	bool honoured;
-	int pidfd;		/* OWNER: the owner, or -1 */
-	bool armed;		/* LAST_HOLDER: seen held */
-	uint64_t busy_ns;	/* IDLE: when the idle time starts */
-	bool was_held;		/* IDLE: held at the last scan */
+	int pidfd;	  /* OWNER: the owner, or -1 */
+	bool armed;	  /* LAST_HOLDER: seen held */
+	uint64_t busy_ns; /* IDLE: when the idle time starts */
+	bool was_held;	  /* IDLE: held at the last scan */
 };
 
 struct lifetime {
 	struct shmfs *fs;
 	uint64_t period_ns;
-	int stop_fd, wake_fd, close_fd;	/* close_fd: -1 while not needed */
+	int stop_fd, wake_fd, close_fd; /* close_fd: -1 while not needed */
 	int close_wd;
 	pthread_t thread;
 	bool running;
@@ -62,7 +62,7 @@ struct lifetime {
 	struct entry *entries;
 	size_t n, cap;
 	uint64_t next_scan_ns, scan_cost_ns, scan_end_ns;
-	uint64_t close_due_ns;	/* a scan brought forward; 0: none */
+	uint64_t close_due_ns; /* a scan brought forward; 0: none */
 	uid_t dir_uid;
 };
 
@@ -168,12 +168,14 @@ static void watch_owner(struct lifetime *l, struct entry *e)
 	}
 	e->pidfd = (int)syscall(SYS_pidfd_open, e->lt.pid, 0);
 	/* Checked after the pidfd is taken: the pidfd is of that process. */
-	if (e->pidfd < 0 || shmblock_process_start_time(e->lt.pid, &start) < 0 ||
+	if (e->pidfd < 0 ||
+	    shmblock_process_start_time(e->lt.pid, &start) < 0 ||
 	    start != e->lt.start_time) {
 		if (e->pidfd < 0 && errno != ESRCH) {
-			shmfs_log(l->fs, LOG_WARNING, "lifetime: %s: pidfd_open "
-				  "%ld: %s; not enforced", e->name,
-				  (long)e->lt.pid, strerror(errno));
+			shmfs_log(l->fs, LOG_WARNING,
+				  "lifetime: %s: pidfd_open "
+				  "%ld: %s; not enforced",
+				  e->name, (long)e->lt.pid, strerror(errno));
 			e->honoured = false;
 			return;
 		}
@@ -204,15 +206,17 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 		why = untrusted(l, path, st, value);
 	if (e && !memcmp(&e->id, id, sizeof(*id)) && !strcmp(e->value, value) &&
 	    e->honoured == !why)
-		return;		/* nothing new: keep its state */
+		return; /* nothing new: keep its state */
 	if (!e) {
 		if (l->n == l->cap) {
 			size_t cap = l->cap ? 2 * l->cap : 64;
 			struct entry *p = realloc(l->entries, cap * sizeof(*p));
 
 			if (!p) {
-				shmfs_log(l->fs, LOG_ERR, "lifetime: out of "
-					  "memory; %s not followed", name);
+				shmfs_log(l->fs, LOG_ERR,
+					  "lifetime: out of "
+					  "memory; %s not followed",
+					  name);
 				return;
 			}
 			l->entries = p;
@@ -232,15 +236,16 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 	e->busy_ns = now_ns();
 	e->armed = lgetxattr(path, LIFETIME_XATTR_HELD, &held, 1) >= 0;
 	if (why) {
-		shmfs_log(l->fs, LOG_NOTICE, "lifetime: ignored %s (inode "
-			  "%llu): policy %s: %s", name,
-			  (unsigned long long)id->ino, value, why);
+		shmfs_log(l->fs, LOG_NOTICE,
+			  "lifetime: ignored %s (inode "
+			  "%llu): policy %s: %s",
+			  name, (unsigned long long)id->ino, value, why);
 		return;
 	}
 	if (lt.kind == SHMBLOCK_LIFETIME_OWNER)
 		watch_owner(l, e);
 	else
-		l->next_scan_ns = 0;	/* see who holds it now */
+		l->next_scan_ns = 0; /* see who holds it now */
 }
 
 /* Reads the block `name` again: its identity and its policy. */
@@ -314,25 +319,31 @@ static void remove_block(struct lifetime *l, struct entry *e,
 			 const char *reason)
 {
 	char name[NAME_MAX + 1];
-	unsigned flags = e->lt.kind == SHMBLOCK_LIFETIME_OWNER ? 0 :
-			 SHMDIR_REMOVE_UNHELD;
+	unsigned flags = e->lt.kind == SHMBLOCK_LIFETIME_OWNER
+				 ? 0
+				 : SHMDIR_REMOVE_UNHELD;
 	int rc = shmdir_remove_same(l->fs, e->name, &e->id,
 				    SHMBLOCK_XATTR_LIFETIME, e->value, flags);
 
 	if (rc == 0)
-		shmfs_log(l->fs, LOG_NOTICE, "lifetime: removed %s (inode "
-			  "%llu): policy %s: %s", e->name,
-			  (unsigned long long)e->id.ino, e->value, reason);
+		shmfs_log(l->fs, LOG_NOTICE,
+			  "lifetime: removed %s (inode "
+			  "%llu): policy %s: %s",
+			  e->name, (unsigned long long)e->id.ino, e->value,
+			  reason);
 	else if (rc == -ESTALE)
-		shmfs_log(l->fs, LOG_NOTICE, "lifetime: %s is another block "
-			  "now; left alone (policy %s of inode %llu)", e->name,
-			  e->value, (unsigned long long)e->id.ino);
+		shmfs_log(l->fs, LOG_NOTICE,
+			  "lifetime: %s is another block "
+			  "now; left alone (policy %s of inode %llu)",
+			  e->name, e->value, (unsigned long long)e->id.ino);
 	else if (rc == -EBUSY)
-		e->busy_ns = now_ns();	/* held again just now */
+		e->busy_ns = now_ns(); /* held again just now */
 	else if (rc != -ENOENT && rc != -EAGAIN)
-		shmfs_log(l->fs, LOG_WARNING, "lifetime: could not remove %s "
-			  "(inode %llu): %s", e->name,
-			  (unsigned long long)e->id.ino, strerror(-rc));
+		shmfs_log(l->fs, LOG_WARNING,
+			  "lifetime: could not remove %s "
+			  "(inode %llu): %s",
+			  e->name, (unsigned long long)e->id.ino,
+			  strerror(-rc));
 	if (rc == -EBUSY)
 		return;
 	snprintf(name, sizeof(name), "%s", e->name);
@@ -358,13 +369,13 @@ static size_t others(const struct shmblock_holders_entry *he)
 static void mark_held(struct lifetime *l, struct entry *e)
 {
 	struct shmdir_ident id;
-	int fd = openat(l->fs->dirfd, e->name, O_RDONLY | O_NOFOLLOW |
-			O_NONBLOCK | O_NOATIME | O_CLOEXEC);
+	int fd = openat(l->fs->dirfd, e->name,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME |
+				O_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (shmdir_ident_fd(fd, &id) == 0 &&
-	    !memcmp(&id, &e->id, sizeof(id)))
+	if (shmdir_ident_fd(fd, &id) == 0 && !memcmp(&id, &e->id, sizeof(id)))
 		fsetxattr(fd, LIFETIME_XATTR_HELD, "1", 1, 0);
 	close(fd);
 }
@@ -392,8 +403,8 @@ static void scan(struct lifetime *l)
 
 		if (!needs_holders(e))
 			continue;
-		held = others(shmblock_holders_find(snap, e->id.dev,
-						    e->id.ino));
+		held = others(
+			shmblock_holders_find(snap, e->id.dev, e->id.ino));
 		/* Processes it may not read are not seen (docs/shmfs.md). */
 		if (held) {
 			if (held && !e->armed &&
@@ -408,9 +419,11 @@ static void scan(struct lifetime *l)
 			 * earliest, never from before the release. */
 			e->was_held = false;
 			e->busy_ns = now;
-		} else if (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER ?
-			   e->armed : now - e->busy_ns >=
-			   e->lt.idle_seconds * 1000000000ull) {
+		} else if (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER
+				   ? e->armed
+				   : now - e->busy_ns >=
+					     e->lt.idle_seconds *
+						     1000000000ull) {
 			remove_block(l, e, reason_of(e));
 		}
 	}
@@ -429,7 +442,7 @@ static void follow_closes(struct lifetime *l, bool on)
 		if (l->close_fd >= 0 &&
 		    inotify_add_watch(l->close_fd, l->fs->shmdir,
 				      IN_CLOSE_WRITE | IN_CLOSE_NOWRITE |
-				      IN_ONLYDIR) < 0) {
+					      IN_ONLYDIR) < 0) {
 			close(l->close_fd);
 			l->close_fd = -1;
 		}
@@ -541,8 +554,9 @@ static void *lifetime_thread(void *arg)
 		pfd[1] = (struct pollfd){ .fd = l->wake_fd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = l->close_fd, .events = POLLIN };
 		for (i = 0, npfd = 3; i < l->n; i++)
-			pfd[npfd++] = (struct pollfd){
-				.fd = l->entries[i].pidfd, .events = POLLIN };
+			pfd[npfd++] =
+				(struct pollfd){ .fd = l->entries[i].pidfd,
+						 .events = POLLIN };
 		rc = poll(pfd, npfd, poll_timeout(l, now_ns()));
 		if (rc < 0 && errno != EINTR) {
 			shmfs_log(l->fs, LOG_ERR, "lifetime: poll: %s",
@@ -567,7 +581,8 @@ static void *lifetime_thread(void *arg)
 			/* The fd may be another's since: ask it again. */
 			if (e < l->entries + l->n &&
 			    poll(&(struct pollfd){ .fd = e->pidfd,
-						   .events = POLLIN }, 1, 0) > 0)
+						   .events = POLLIN },
+				 1, 0) > 0)
 				remove_block(l, e, reason_of(e));
 		}
 		now = now_ns();
@@ -654,8 +669,7 @@ void lifetime_free(struct shmfs *fs)
 	free(l);
 }
 
-void lifetime_note_event(struct shmfs *fs, const char *shm_name,
-			 uint32_t mask)
+void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
 	struct lifetime *l = __atomic_load_n(&fs->lifetime, __ATOMIC_ACQUIRE);
 	uint64_t one = 1;
@@ -706,8 +720,8 @@ static pid_t tgid_of(pid_t tid)
 	return tgid > 0 ? (pid_t)tgid : tid;
 }
 
-int lifetime_set_xattr(fuse_req_t req, int fd, const char *value,
-		       size_t size, int flags)
+int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
+		       int flags)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct shmfs *fs = req_fs(req);
@@ -732,7 +746,8 @@ int lifetime_set_xattr(fuse_req_t req, int fd, const char *value,
 		return -errno;
 	/* The record first: the policy's own event then finds it there. */
 	if (ctx->uid == 0 || ctx->uid == st.st_uid || ctx->uid == dir.st_uid) {
-		snprintf(by, sizeof(by), "%lu %s", (unsigned long)ctx->uid, text);
+		snprintf(by, sizeof(by), "%lu %s", (unsigned long)ctx->uid,
+			 text);
 		if (fsetxattr(fd, LIFETIME_XATTR_BY, by, strlen(by), 0) < 0 &&
 		    errno != EOPNOTSUPP)
 			return -errno;

@@ -40,8 +40,7 @@ void lifetime_free(struct shmfs *fs);
  * its attributes or xattrs changed (`mask`, inotify's); shm_name NULL with
  * IN_Q_OVERFLOW: events were lost.  Cheap: queues the name for the thread.
  */
-void lifetime_note_event(struct shmfs *fs, const char *shm_name,
-			 uint32_t mask);
+void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
 
 /*
  * setxattr of SHMBLOCK_XATTR_LIFETIME through the mount on the block open
@@ -50,7 +49,7 @@ void lifetime_note_event(struct shmfs *fs, const char *shm_name,
  * (LIFETIME_XATTR_BY) when the caller may remove the block.
  * Errors: -EINVAL (not a policy), -ESRCH (no such owner), fsetxattr's.
  */
-int lifetime_set_xattr(fuse_req_t req, int fd, const char *value,
-		       size_t size, int flags);
+int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
+		       int flags);
 
 #endif

@@ -89,10 +89,11 @@ static bool torn_like(int fd, const struct shmblock_slist_layout *lay)
 
 	for (i = 0; i < lay->count; i += n) {
 		n = lay->count - i < 256 ? lay->count - i : 256;
-		if (pread(fd, fmt, 8 * n, (off_t)(lay->formats_offset + 8 * i))
-		    != (ssize_t)(8 * n) ||
-		    pread(fd, code, n, (off_t)(lay->codes_offset + i))
-		    != (ssize_t)n)
+		if (pread(fd, fmt, 8 * n,
+			  (off_t)(lay->formats_offset + 8 * i)) !=
+			    (ssize_t)(8 * n) ||
+		    pread(fd, code, n, (off_t)(lay->codes_offset + i)) !=
+			    (ssize_t)n)
 			return false;
 		for (k = 0; k < n; k++) {
 			if (code[k] > 3)
@@ -114,8 +115,8 @@ static int probe(int fd, struct list_snap *snap)
 {
 	if (fstat(fd, &snap->st) < 0)
 		return -errno;
-	if (snap->st.st_size < 8 || (uint64_t)snap->st.st_size > LIST_MAX_BLOCK ||
-	    !backed(&snap->st))
+	if (snap->st.st_size < 8 ||
+	    (uint64_t)snap->st.st_size > LIST_MAX_BLOCK || !backed(&snap->st))
 		return -ENOTSUP;
 	snap->len = (size_t)snap->st.st_size;
 	return shmblock_slist_probe_fd(fd, (uint64_t)snap->len, 0, &snap->lay);
@@ -216,8 +217,8 @@ int list_snap_read(const struct list_snap *snap, uint64_t index,
 	 */
 	if (rc == -EBADMSG)
 		rc = -EAGAIN;
-	if (rc < 0 || (v->type != SHMBLOCK_TYPE_STR &&
-		       v->type != SHMBLOCK_TYPE_BYTES)) {
+	if (rc < 0 ||
+	    (v->type != SHMBLOCK_TYPE_STR && v->type != SHMBLOCK_TYPE_BYTES)) {
 		free(*owned);
 		*owned = NULL;
 	}
@@ -290,8 +291,7 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 	return fd;
 }
 
-int list_classify(const struct shmfs *fs, const char *shm_name,
-		  struct stat *st)
+int list_classify(const struct shmfs *fs, const char *shm_name, struct stat *st)
 {
 	int fd, rc;
 

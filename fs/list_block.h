@@ -23,12 +23,12 @@
  * of the block.  Or a list built in memory (a rebuild's), with `buf`.
  */
 struct list_snap {
-	int fd;                 /* the block, borrowed; -1 for a built list */
-	unsigned char *buf;     /* a built list's bytes, else NULL */
+	int fd;		    /* the block, borrowed; -1 for a built list */
+	unsigned char *buf; /* a built list's bytes, else NULL */
 	size_t len;
-	struct stat st;         /* of the block, at the probe */
+	struct stat st; /* of the block, at the probe */
 	struct shmblock_slist_layout *lay;
-	bool shallow;           /* tables torn by stores: no item types */
+	bool shallow; /* tables torn by stores: no item types */
 };
 
 /*

@@ -23,8 +23,7 @@ int list_shm_name(struct shmfs *fs, struct node *list,
 	return rc < 0 ? -ESTALE : 0;
 }
 
-int list_view_load(struct shmfs *fs, struct node *list,
-		   struct list_view *view)
+int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view)
 {
 	char shm_name[NAME_MAX + 1], mark[8];
 	int rc;
@@ -129,8 +128,9 @@ static int rebuild_values(const struct list_snap *snap, uint64_t index,
 			continue;
 		}
 		rc = list_snap_read(snap, i, &vals[i], &pad[i]);
-		if (rc < 0 || (vals[i].type != SHMBLOCK_TYPE_STR &&
-			       vals[i].type != SHMBLOCK_TYPE_BYTES) ||
+		if (rc < 0 ||
+		    (vals[i].type != SHMBLOCK_TYPE_STR &&
+		     vals[i].type != SHMBLOCK_TYPE_BYTES) ||
 		    cap == 0 || cap - 1 <= vals[i].s.len)
 			continue;
 		/* Read from a descriptor, the bytes are in pad[i], cap long. */
@@ -233,8 +233,8 @@ static int rebuild_with(struct shmfs *fs, struct node *list,
 	return rc;
 }
 
-int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index,
-		  int type, const char *text, size_t len, bool may_grow)
+int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
+		  const char *text, size_t len, bool may_grow)
 {
 	struct shmblock_slist_edit edit;
 	struct shmblock_value v;

@@ -16,7 +16,7 @@
 /* A list as one request sees it: its block's descriptor and layout. */
 struct list_view {
 	int fd;
-	bool read_only;                 /* the daemon could only open it so */
+	bool read_only; /* the daemon could only open it so */
 	struct list_snap snap;
 };
 
@@ -32,8 +32,7 @@ int list_shm_name(struct shmfs *fs, struct node *list,
  * Close it with list_view_close.  Errors: -ESTALE (the name is gone or no longer holds a
  * list), -EAGAIN, -ENOMEM, I/O errors.
  */
-int list_view_load(struct shmfs *fs, struct node *list,
-		   struct list_view *view);
+int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view);
 void list_view_close(struct list_view *view);
 
 /*
@@ -45,8 +44,8 @@ void list_view_close(struct list_view *view);
  * meanwhile.  Errors: -ENOENT (no such item), -EINVAL (not a value of the
  * type), -EFBIG, -EOPNOTSUPP (a rebuild of a 3.8 list), those of loading.
  */
-int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index,
-		  int type, const char *text, size_t len, bool may_grow);
+int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
+		  const char *text, size_t len, bool may_grow);
 
 /*
  * Appends item `index` of `type` with its default value (0, 0.0, False,

@@ -37,7 +37,7 @@ static int list_text_parse_bool(const char *text, size_t len, bool *out)
 		const char *word;
 		bool value;
 	} words[] = {
-		{ "True", true }, { "true", true }, { "1", true },
+		{ "True", true },   { "true", true },	{ "1", true },
 		{ "False", false }, { "false", false }, { "0", false },
 	};
 	size_t i;
@@ -97,12 +97,9 @@ void text_free(struct text *t)
 }
 
 const char *const list_type_names[] = {
-	[SHMBLOCK_TYPE_NONE] = "none",
-	[SHMBLOCK_TYPE_INT] = "int",
-	[SHMBLOCK_TYPE_FLOAT] = "float",
-	[SHMBLOCK_TYPE_BOOL] = "bool",
-	[SHMBLOCK_TYPE_STR] = "str",
-	[SHMBLOCK_TYPE_BYTES] = "bytes",
+	[SHMBLOCK_TYPE_NONE] = "none",	 [SHMBLOCK_TYPE_INT] = "int",
+	[SHMBLOCK_TYPE_FLOAT] = "float", [SHMBLOCK_TYPE_BOOL] = "bool",
+	[SHMBLOCK_TYPE_STR] = "str",	 [SHMBLOCK_TYPE_BYTES] = "bytes",
 };
 
 int list_text_parse_name(const char *name, uint64_t *index, int *type)
@@ -150,8 +147,7 @@ static int scalar_text(const struct shmblock_value *v, char out[64])
 	}
 }
 
-int list_text_item(const struct list_snap *snap, uint64_t index,
-		   struct text *t)
+int list_text_item(const struct list_snap *snap, uint64_t index, struct text *t)
 {
 	struct shmblock_value v;
 	char num[64], *owned;
@@ -239,7 +235,7 @@ static int json_value(struct text *t, const struct shmblock_value *v)
 		return text_str(t, v->b ? "true" : "false");
 	case SHMBLOCK_TYPE_FLOAT:
 		scalar_text(v, num);
-		if (strchr(num, 'n'))   /* inf, -inf, nan */
+		if (strchr(num, 'n')) /* inf, -inf, nan */
 			return json_string(t, num, strlen(num));
 		return text_str(t, num);
 	default:

@@ -21,30 +21,30 @@
 struct name_entry {
 	struct name_entry *hash_next;
 	struct name_entry *prev, *next;
-	uint64_t stamp;         /* the listing's epoch when last changed */
+	uint64_t stamp; /* the listing's epoch when last changed */
 	ino_t ino;
-	bool known;             /* ino and kind known, the block settled */
+	bool known; /* ino and kind known, the block settled */
 	bool is_list;
-	char name[];            /* the shm name */
+	char name[]; /* the shm name */
 };
 
 struct name_set {
 	struct name_entry **buckets;
-	size_t nbuckets;        /* a power of two */
+	size_t nbuckets; /* a power of two */
 	size_t count;
-	size_t name_bytes;      /* the names' lengths, terminators included */
+	size_t name_bytes; /* the names' lengths, terminators included */
 	struct name_entry *head, *tail;
 };
 
 struct listing {
-	pthread_mutex_t lock;   /* protects everything below */
+	pthread_mutex_t lock; /* protects everything below */
 	struct name_set set;
-	uint64_t epoch;         /* bumped by every change of the set */
-	bool valid;             /* the set is the directory, given the events */
-	uint64_t listed_gen;    /* the watch's gen at the last listing that */
-				/* the kernel may keep, or WATCH_BUSY */
+	uint64_t epoch; /* bumped by every change of the set */
+	bool valid;	/* the set is the directory, given the events */
+	/* The watch's gen at the last listing that the kernel may keep, or
+	 * WATCH_BUSY. */
+	uint64_t listed_gen;
 };
-
 
 static int set_init(struct name_set *s)
 {
@@ -69,8 +69,8 @@ static void set_destroy(struct name_set *s)
 /* The link that points at `name`'s entry, or at its chain's end. */
 static struct name_entry **set_find(struct name_set *s, const char *name)
 {
-	struct name_entry **p = &s->buckets[shmfs_name_hash(name) &
-					      (s->nbuckets - 1)];
+	struct name_entry **p =
+		&s->buckets[shmfs_name_hash(name) & (s->nbuckets - 1)];
 
 	for (; *p; p = &(*p)->hash_next)
 		if (!strcmp((*p)->name, name))
@@ -165,8 +165,7 @@ void listing_free(struct listing *l)
 	free(l);
 }
 
-void listing_note_event(struct shmfs *fs, const char *shm_name,
-			uint32_t mask)
+void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
 	struct listing *l = fs->listing;
 	struct name_entry **link, *e;
@@ -300,8 +299,8 @@ static bool block_settled(const struct stat *st, const struct timespec *now)
 /* A name of the snapshot asked about afresh. */
 struct fresh_kind {
 	size_t index;
-	const char *shm_name;   /* in the snapshot's names */
-	int kind;               /* list_classify's answer */
+	const char *shm_name; /* in the snapshot's names */
+	int kind;	      /* list_classify's answer */
 	struct stat st;
 };
 

@@ -42,12 +42,12 @@ struct listing;
 struct dir_snapshot {
 	struct dir_entry {
 		ino_t ino;
-		const char *name;       /* as the mount shows it */
-		bool is_list;           /* shown as a directory */
-	} *entries;
+		const char *name; /* as the mount shows it */
+		bool is_list;	  /* shown as a directory */
+	} * entries;
 	size_t count;
 	bool taken;
-	char *names;                    /* where the names point */
+	char *names; /* where the names point */
 };
 
 /* Errors: -ENOMEM. */
@@ -75,8 +75,7 @@ bool listing_unchanged(struct listing *l, uint64_t gen);
 void dir_snapshot_clear(struct dir_snapshot *snap);
 
 /* The watch: an inotify event of `mask` about `shm_name`, a shown name. */
-void listing_note_event(struct shmfs *fs, const char *shm_name,
-			uint32_t mask);
+void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
 /* The watch: events were lost. */
 void listing_note_lost(struct listing *l);
 

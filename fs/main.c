@@ -40,8 +40,10 @@ struct options {
 	int nonopt_count;
 };
 
-#define OPT(spec, field, value) \
-	{ spec, offsetof(struct options, field), value }
+#define OPT(spec, field, value)                              \
+	{                                                    \
+		spec, offsetof(struct options, field), value \
+	}
 
 static const struct fuse_opt shmfs_opts[] = {
 	OPT("shmdir=%s", shmdir, 0),
@@ -82,7 +84,8 @@ static void usage(const char *prog)
 	       "(default 1)\n"
 	       "    -o lifetime_scan=SECS  period of the holders scan for "
 	       "last-holder and idle\n"
-	       "                           lifetimes (default 2)\n\n", prog);
+	       "                           lifetimes (default 2)\n\n",
+	       prog);
 }
 
 static int opt_proc(void *data, const char *arg, int key,
@@ -160,21 +163,20 @@ static void abort_connection(const char *mountpoint)
 		return;
 	while (getline(&line, &size, f) > 0) {
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
-			   path) == 3 && !strcmp(path, mountpoint) &&
-		    strstr(line, " - fuse"))
+			   path) == 3 &&
+		    !strcmp(path, mountpoint) && strstr(line, " - fuse"))
 			conn = minor;
 	}
 	free(line);
 	fclose(f);
 	if (!conn)
 		return;
-	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
-		 conn);
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", conn);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (write(fd, "1", 1) < 0)
-		conn = 0;	/* nothing more to try */
+		conn = 0; /* nothing more to try */
 	close(fd);
 }
 
@@ -248,8 +250,10 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (opts.nonopt_count == 0) {
-		fprintf(stderr, "shmfs: no mount point given\n"
-			"usage: %s [options] [source] mountpoint\n", argv[0]);
+		fprintf(stderr,
+			"shmfs: no mount point given\n"
+			"usage: %s [options] [source] mountpoint\n",
+			argv[0]);
 		goto out_args;
 	}
 	/* mount.fuse3 and fstab pass the source first; it names nothing. */
@@ -262,12 +266,12 @@ int main(int argc, char *argv[])
 	}
 	if (!(opts.lifetime_scan >= 0.01 && opts.lifetime_scan <= 86400)) {
 		fprintf(stderr, "shmfs: lifetime_scan must be 0.01 to 86400 "
-			"seconds\n");
+				"seconds\n");
 		goto out_args;
 	}
 	if (opts.mmapcopy && opts.nommap) {
 		fprintf(stderr, "shmfs: -o mmapcopy and -o nommap contradict "
-			"each other\n");
+				"each other\n");
 		goto out_args;
 	}
 	fs.prefix = opts.prefix ? opts.prefix : "";
@@ -292,8 +296,9 @@ int main(int argc, char *argv[])
 	/* Permissions are checked by the kernel, as on tmpfs. */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
 	    (!has_mount_opt(&args, "fsname=") &&
-	     add_mount_opt(&args, "fsname", opts.nonopt_count == 2 ?
-			   opts.nonopt[0] : "shmfs")) ||
+	     add_mount_opt(&args, "fsname",
+			   opts.nonopt_count == 2 ? opts.nonopt[0]
+						  : "shmfs")) ||
 	    (!has_mount_opt(&args, "subtype=") &&
 	     add_mount_opt(&args, "subtype", "shmfs")))
 		goto out_dir;
@@ -314,8 +319,9 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(fs.se, mountpoint) != 0)
 		goto out_signals;
-	rc = passthrough_install(fs.se, opts.nopassthrough ? PASSTHROUGH_OFF :
-				 PASSTHROUGH_AUTO, opts.mmapcopy, &fs.pt);
+	rc = passthrough_install(
+		fs.se, opts.nopassthrough ? PASSTHROUGH_OFF : PASSTHROUGH_AUTO,
+		opts.mmapcopy, &fs.pt);
 	if (rc < 0) {
 		fprintf(stderr, "shmfs: passthrough setup: %s\n",
 			strerror(-rc));

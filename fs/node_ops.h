@@ -47,8 +47,8 @@ struct node_ops {
 	/* Files. */
 	void (*open)(fuse_req_t req, struct node *node,
 		     struct fuse_file_info *fi);
-	void (*read)(fuse_req_t req, struct node *node, size_t size,
-		     off_t off, struct fuse_file_info *fi);
+	void (*read)(fuse_req_t req, struct node *node, size_t size, off_t off,
+		     struct fuse_file_info *fi);
 	void (*write)(fuse_req_t req, struct node *node, const char *buf,
 		      size_t size, off_t off, struct fuse_file_info *fi);
 	/* Each close(2) of a file opened without fi->noflush; its error is close's. */

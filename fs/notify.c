@@ -33,7 +33,7 @@ enum { REPORT_READY = 0, REPORT_FAILED = 1 };
 
 struct notify {
 	bool foreground;
-	atomic_int parent_fd;	/* the pipe to the waiting parent, or -1 */
+	atomic_int parent_fd; /* the pipe to the waiting parent, or -1 */
 	bool thread_started;
 	pthread_t thread;
 	struct shmfs *fs;

@@ -11,14 +11,10 @@
 
 /* Each kind's handlers; a block's .raw is a block. */
 static const struct node_ops *const kind_ops[] = {
-	[NODE_ROOT] = &root_ops,
-	[NODE_BLOCK] = &block_ops,
-	[NODE_LIST] = &list_ops,
-	[NODE_LIST_ENTRY] = &item_ops,
-	[NODE_LIST_RAW] = &block_ops,
-	[NODE_LIST_META] = &item_ops,
-	[NODE_DELETED_DIR] = &deleted_ops,
-	[NODE_DELETED_FILE] = &deleted_ops,
+	[NODE_ROOT] = &root_ops,	   [NODE_BLOCK] = &block_ops,
+	[NODE_LIST] = &list_ops,	   [NODE_LIST_ENTRY] = &item_ops,
+	[NODE_LIST_RAW] = &block_ops,	   [NODE_LIST_META] = &item_ops,
+	[NODE_DELETED_DIR] = &deleted_ops, [NODE_DELETED_FILE] = &deleted_ops,
 };
 
 static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
@@ -216,8 +212,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 }
 
 /* Blocks are memory: nothing to flush; an item stores its value (ops_item.c). */
-static void op_flush(fuse_req_t req, fuse_ino_t ino,
-		     struct fuse_file_info *fi)
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *node = req_node(req, ino);
 
@@ -256,8 +251,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		reply_rc(req, -ENOTDIR);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	struct node *node = req_node(req, ino);
 
@@ -305,8 +300,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	/* The prefix takes its length from every name the mount shows. */
-	sv.f_namemax = sv.f_namemax > fs->prefix_len ?
-		       sv.f_namemax - fs->prefix_len : 0;
+	sv.f_namemax = sv.f_namemax > fs->prefix_len
+			       ? sv.f_namemax - fs->prefix_len
+			       : 0;
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -340,8 +336,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	ops_of(node)->removexattr(req, node, name);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
 {
 	struct node *node = req_node(req, ino);
 

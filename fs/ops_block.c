@@ -33,8 +33,7 @@
  * another file or none (the kernel then looks the name up again), and the
  * core's.
  */
-static int node_hold(struct shmfs *fs, struct node *node,
-		     struct shmblock **out)
+static int node_hold(struct shmfs *fs, struct node *node, struct shmblock **out)
 {
 	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
 	struct shmblock *blk = NULL;
@@ -218,7 +217,7 @@ static int set_attrs(struct shmfs *fs, struct shmblock *blk,
 }
 
 static void block_setattr(fuse_req_t req, struct node *node, struct stat *attr,
-		   int to_set, struct fuse_file_info *fi)
+			  int to_set, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	struct shmblock *blk = NULL;
@@ -365,7 +364,8 @@ void block_open_undo(struct node *node, struct fuse_file_info *fi)
 	node_drop(node);
 }
 
-static void block_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
+static void block_open(fuse_req_t req, struct node *node,
+		       struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	int rc, backing_id;
@@ -443,7 +443,7 @@ static void block_write(fuse_req_t req, struct node *node, const char *buf,
 }
 
 static void block_fallocate(fuse_req_t req, struct node *node, int mode,
-		     off_t offset, off_t length)
+			    off_t offset, off_t length)
 {
 	struct shmblock *blk;
 	int rc = node_hold(req_fs(req), node, &blk);
@@ -457,7 +457,7 @@ static void block_fallocate(fuse_req_t req, struct node *node, int mode,
 }
 
 static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
-		    const char *value, size_t size, int flags)
+			   const char *value, size_t size, int flags)
 {
 	struct shmblock *blk;
 	int rc = holders_xattr_is(name) ? -EPERM
@@ -504,7 +504,7 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 }
 
 static void block_getxattr(fuse_req_t req, struct node *node, const char *name,
-		    size_t size)
+			   size_t size)
 {
 	if (holders_xattr_is(name))
 		holders_reply_node(req, node, name, size);
@@ -517,7 +517,8 @@ static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
 	reply_block_xattr(req, node, NULL, size);
 }
 
-static void block_removexattr(fuse_req_t req, struct node *node, const char *name)
+static void block_removexattr(fuse_req_t req, struct node *node,
+			      const char *name)
 {
 	struct shmblock *blk;
 	int rc = holders_xattr_is(name) ? -EPERM

@@ -103,8 +103,7 @@ static bool entry_name(const struct shmfs *fs,
 	return true;
 }
 
-static void entry_stat(const struct shmblock_holders_entry *e,
-		       struct stat *st)
+static void entry_stat(const struct shmblock_holders_entry *e, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_dev = e->dev;
@@ -185,7 +184,7 @@ struct dir_list {
 	struct dir_name {
 		char name[NAME_MAX + 1];
 		uint64_t ino;
-	} *names;
+	} * names;
 };
 
 static int list_take(struct shmfs *fs, struct dir_list *l)
@@ -275,8 +274,8 @@ static void dir_readdir(fuse_req_t req, struct node *dir, size_t size,
 		 * names up, which checks they are still held. */
 		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
 						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used,
-					     name, &e.attr, (off_t)i + 1);
+			 : fuse_add_direntry(req, buf + used, size - used, name,
+					     &e.attr, (off_t)i + 1);
 		if (n > size - used)
 			break;
 		used += n;
@@ -296,9 +295,8 @@ static void deleted_mknod(fuse_req_t req, struct node *dir, const char *name,
 	reply_rc(req, -EROFS);
 }
 
-static void deleted_create(fuse_req_t req, struct node *dir,
-			   const char *name, mode_t mode,
-			   struct fuse_file_info *fi)
+static void deleted_create(fuse_req_t req, struct node *dir, const char *name,
+			   mode_t mode, struct fuse_file_info *fi)
 {
 	reply_rc(req, -EROFS);
 }

@@ -58,15 +58,15 @@
  */
 struct item_fh {
 	pthread_mutex_t lock;
-	char *text;             /* what reads return, rendered at offset 0 */
+	char *text; /* what reads return, rendered at offset 0 */
 	size_t text_len;
 	bool have_text;
-	char *wbuf;             /* what the handle wrote, offset-addressed */
+	char *wbuf; /* what the handle wrote, offset-addressed */
 	size_t wlen, wcap;
-	size_t limit;           /* wlen never exceeds it (item_limit) */
-	bool dirty;             /* wbuf is a value to store */
-	int failed;             /* a refused write: the value is lost */
-	bool append;            /* created the item: may rebuild the list */
+	size_t limit; /* wlen never exceeds it (item_limit) */
+	bool dirty;   /* wbuf is a value to store */
+	int failed;   /* a refused write: the value is lost */
+	bool append;  /* created the item: may rebuild the list */
 };
 
 static uint64_t key_index(const struct node *node)
@@ -128,7 +128,8 @@ static double attr_timeout(const struct shmfs *fs, const struct node *node)
 {
 	if (node->kind != NODE_LIST_ENTRY)
 		return 0;
-	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout : ITEM_ATTR_TIMEOUT;
+	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout
+					       : ITEM_ATTR_TIMEOUT;
 }
 
 static double entry_timeout(const struct shmfs *fs, const struct node *node)
@@ -249,10 +250,9 @@ static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 	if (size != 0)
 		return -EINVAL;
 	if (!fh)
-		return open_file_rc(list_edit_set(fs, node->parent,
-						  key_index(node),
-						  key_type(node), "", 0,
-						  false));
+		return open_file_rc(
+			list_edit_set(fs, node->parent, key_index(node),
+				      key_type(node), "", 0, false));
 	pthread_mutex_lock(&fh->lock);
 	fh->wlen = 0;
 	fh->dirty = true;
@@ -266,8 +266,8 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc;
 
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-		      FUSE_SET_ATTR_GID)) {
+	if (to_set &
+	    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		rc = -EPERM;
 		goto out_err;
 	}
@@ -308,8 +308,8 @@ static void fh_free(struct item_fh *fh)
  * dropped), numbers get their text's slack; the handle of an appended item
  * rebuilds the list, so it may hold the largest slot.
  */
-static size_t item_limit(const struct list_snap *snap,
-			 const struct node *node, bool append)
+static size_t item_limit(const struct list_snap *snap, const struct node *node,
+			 bool append)
 {
 	const struct shmblock_slist_item *item =
 		&snap->lay->items[key_index(node)];
@@ -457,8 +457,7 @@ static void item_open(fuse_req_t req, struct node *node,
  * Stores the handle's pending value, once.  After a refused write there is
  * none: the writer heard of it from write(), so the close answers 0.
  */
-static int store_locked(struct shmfs *fs, struct node *node,
-			struct item_fh *fh)
+static int store_locked(struct shmfs *fs, struct node *node, struct item_fh *fh)
 {
 	int rc;
 
@@ -504,8 +503,8 @@ static void item_release(fuse_req_t req, struct node *node,
 	fuse_reply_err(req, 0);
 }
 
-static void item_read(fuse_req_t req, struct node *node, size_t size,
-		      off_t off, struct fuse_file_info *fi)
+static void item_read(fuse_req_t req, struct node *node, size_t size, off_t off,
+		      struct fuse_file_info *fi)
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 	struct list_view view;

@@ -155,8 +155,10 @@ static int keep_set_id(int fd, const struct stat *before, int to_set)
 		return -errno;
 	if ((after.st_mode & 06000) == (before->st_mode & 06000))
 		return 0;
-	return fchmod(fd, (after.st_mode & 01777) |
-			  (before->st_mode & 06000)) < 0 ? -errno : 0;
+	return fchmod(fd, (after.st_mode & 01777) | (before->st_mode & 06000)) <
+			       0
+		       ? -errno
+		       : 0;
 }
 
 /* chmod, chown and times of a list directory go to its block. */
@@ -283,10 +285,10 @@ static void list_rename(fuse_req_t req, struct node *dir, const char *name,
  * the name) is still read, never an error.
  */
 struct list_dir {
-	int fd;                 /* the block opendir found */
+	int fd; /* the block opendir found */
 	char **names;
 	size_t count;
-	bool fresh;             /* taken by opendir, not read yet */
+	bool fresh; /* taken by opendir, not read yet */
 };
 
 static void list_dir_clear(struct list_dir *d)
@@ -431,8 +433,8 @@ static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 		 */
 		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
 						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used,
-					     name, &e.attr, (off_t)i + 1);
+			 : fuse_add_direntry(req, buf + used, size - used, name,
+					     &e.attr, (off_t)i + 1);
 		if (n > size - used)
 			break;
 		used += n;
@@ -496,7 +498,8 @@ static void list_listxattr(fuse_req_t req, struct node *node, size_t size)
 	}
 	/* The block's own, then the computed format. */
 	n = shmfs_xattr_names(req, view.fd,
-			      sizeof(format) + sizeof(HOLDERS_XATTR_NAMES), &buf);
+			      sizeof(format) + sizeof(HOLDERS_XATTR_NAMES),
+			      &buf);
 	if (n >= 0) {
 		memcpy(buf + n, format, sizeof(format));
 		n += (ssize_t)sizeof(format);
@@ -521,9 +524,9 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 	rc = list_view_load(req_fs(req), node, &view);
 	if (rc == 0 && !remove && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
 		rc = lifetime_set_xattr(req, view.fd, value, size, flags);
-	else if (rc == 0 && (remove ? fremovexattr(view.fd, name)
-				    : fsetxattr(view.fd, name, value, size,
-						flags)))
+	else if (rc == 0 &&
+		 (remove ? fremovexattr(view.fd, name)
+			 : fsetxattr(view.fd, name, value, size, flags)))
 		rc = -errno;
 	list_view_close(&view);
 	reply_rc(req, rc);

@@ -24,8 +24,7 @@
 #include "watch.h"
 
 /* The block `name` of the mount, if it is one: a regular file. */
-static int stat_block(const struct shmfs *fs, const char *name,
-		      struct stat *st)
+static int stat_block(const struct shmfs *fs, const char *name, struct stat *st)
 {
 	char shm_name[NAME_MAX + 1];
 	int rc = shmfs_block_name(fs, name, shm_name);
@@ -132,7 +131,7 @@ static void root_mknod(fuse_req_t req, struct node *dir, const char *name,
 }
 
 static void root_create(fuse_req_t req, struct node *dir, const char *name,
-	       mode_t mode, struct fuse_file_info *fi)
+			mode_t mode, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
@@ -233,7 +232,8 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 }
 
 static void root_rename(fuse_req_t req, struct node *dir, const char *name,
-	       struct node *newdir, const char *newname, unsigned flags)
+			struct node *newdir, const char *newname,
+			unsigned flags)
 {
 	struct shmfs *fs = req_fs(req);
 	char from[NAME_MAX + 1], to[NAME_MAX + 1];
@@ -267,7 +267,8 @@ static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 	reply_rc(req, rc);
 }
 
-static void root_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
+static void root_opendir(fuse_req_t req, struct node *dir,
+			 struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
 	struct dir_snapshot *snap = calloc(1, sizeof(*snap));
@@ -286,14 +287,14 @@ static void root_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info
 	 * before the watch has seen a change.
 	 */
 	fi->cache_readdir = 1;
-	fi->keep_cache = listing_unchanged(fs->listing,
-					   watch_listing_gen(fs->watch));
+	fi->keep_cache =
+		listing_unchanged(fs->listing, watch_listing_gen(fs->watch));
 	if (fuse_reply_open(req, fi) != 0)
 		free(snap);
 }
 
 static void root_releasedir(fuse_req_t req, struct node *dir,
-			   struct fuse_file_info *fi)
+			    struct fuse_file_info *fi)
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 
@@ -327,7 +328,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		name = snap->entries[i - 2].name;
 		e.attr.st_ino = snap->entries[i - 2].ino;
 		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
-							       : S_IFREG;
+							      : S_IFREG;
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
@@ -348,8 +349,8 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	return need;
 }
 
-static void root_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
-		struct fuse_file_info *fi, bool plus)
+static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
+			 off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 	struct shmfs *fs = req_fs(req);

@@ -48,15 +48,15 @@
  * Protocol facts newer than the uapi header of Debian 12 (7.38) and of
  * libfuse 3.14; values from Linux include/uapi/linux/fuse.h (7.40+).
  */
-#define PT_FUSE_INIT_EXT		(UINT64_C(1) << 30)
-#define PT_FUSE_WRITEBACK_CACHE		(UINT64_C(1) << 16)
-#define PT_FUSE_HANDLE_KILLPRIV_V2	(UINT64_C(1) << 28)
-#define PT_FUSE_DIRECT_IO_ALLOW_MMAP	(UINT64_C(1) << 36)
-#define PT_FUSE_PASSTHROUGH		(UINT64_C(1) << 37)
-#define PT_FOPEN_DIRECT_IO		(1u << 0)
-#define PT_FOPEN_NOFLUSH		(1u << 5)
-#define PT_FOPEN_PASSTHROUGH		(1u << 7)
-#define PT_FUSE_OPCODE_INIT		26u
+#define PT_FUSE_INIT_EXT (UINT64_C(1) << 30)
+#define PT_FUSE_WRITEBACK_CACHE (UINT64_C(1) << 16)
+#define PT_FUSE_HANDLE_KILLPRIV_V2 (UINT64_C(1) << 28)
+#define PT_FUSE_DIRECT_IO_ALLOW_MMAP (UINT64_C(1) << 36)
+#define PT_FUSE_PASSTHROUGH (UINT64_C(1) << 37)
+#define PT_FOPEN_DIRECT_IO (1u << 0)
+#define PT_FOPEN_NOFLUSH (1u << 5)
+#define PT_FOPEN_PASSTHROUGH (1u << 7)
+#define PT_FUSE_OPCODE_INIT 26u
 
 struct pt_backing_map {
 	int32_t fd;
@@ -64,20 +64,20 @@ struct pt_backing_map {
 	uint64_t padding;
 };
 
-#define PT_DEV_IOC_BACKING_OPEN		_IOW(229, 1, struct pt_backing_map)
-#define PT_DEV_IOC_BACKING_CLOSE	_IOW(229, 2, uint32_t)
+#define PT_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct pt_backing_map)
+#define PT_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
 /* Byte offsets inside the message bodies (the kernel's layouts). */
-#define INIT_IN_FLAGS		12u
-#define INIT_IN_FLAGS2		16u
-#define INIT_OUT_FLAGS		12u
-#define INIT_OUT_FLAGS2		32u
-#define INIT_OUT_STACK_DEPTH	36u
-#define INIT_OUT_SIZE		64u	/* sizeof(struct fuse_init_out), 7.36+ */
-#define OPEN_OUT_FLAGS		8u
-#define OPEN_OUT_BACKING_ID	12u
-#define OPEN_OUT_SIZE		16u
-#define ENTRY_OUT_SIZE		sizeof(struct fuse_entry_out)
+#define INIT_IN_FLAGS 12u
+#define INIT_IN_FLAGS2 16u
+#define INIT_OUT_FLAGS 12u
+#define INIT_OUT_FLAGS2 32u
+#define INIT_OUT_STACK_DEPTH 36u
+#define INIT_OUT_SIZE 64u /* sizeof(struct fuse_init_out), 7.36+ */
+#define OPEN_OUT_FLAGS 8u
+#define OPEN_OUT_BACKING_ID 12u
+#define OPEN_OUT_SIZE 16u
+#define ENTRY_OUT_SIZE sizeof(struct fuse_entry_out)
 
 _Static_assert(sizeof(struct fuse_in_header) == 40, "fuse_in_header");
 _Static_assert(sizeof(struct fuse_out_header) == 16, "fuse_out_header");
@@ -91,24 +91,24 @@ _Static_assert(sizeof(struct fuse_entry_out) == 128, "fuse_entry_out");
 _Static_assert(sizeof(struct pt_backing_map) == 16, "fuse_backing_map");
 
 /* Largest reply the hook amends: a CREATE reply. */
-#define PATCH_BUF_SIZE	(sizeof(struct fuse_out_header) + ENTRY_OUT_SIZE + \
-			 OPEN_OUT_SIZE)
+#define PATCH_BUF_SIZE \
+	(sizeof(struct fuse_out_header) + ENTRY_OUT_SIZE + OPEN_OUT_SIZE)
 
 struct passthrough {
-	int dev_fd;			/* the session's /dev/fuse fd */
+	int dev_fd; /* the session's /dev/fuse fd */
 	enum passthrough_mode mode;
 	bool allow_shared_mmap;
-	bool may_register;		/* CAP_SYS_ADMIN at install time */
+	bool may_register; /* CAP_SYS_ADMIN at install time */
 	/*
 	 * INIT bookkeeping.  hook_read() stores `init_offered` and then
 	 * `init_unique` (release); hook_writev() loads `init_unique` (acquire)
 	 * and claims the reply with `init_replied` exactly once.
 	 */
 	_Atomic uint64_t init_offered;
-	_Atomic uint64_t init_unique;	/* 0 until INIT arrives */
+	_Atomic uint64_t init_unique; /* 0 until INIT arrives */
 	atomic_bool init_replied;
-	atomic_bool active;		/* passthrough negotiated */
-	atomic_bool denied;		/* BACKING_OPEN said EPERM */
+	atomic_bool active; /* passthrough negotiated */
+	atomic_bool denied; /* BACKING_OPEN said EPERM */
 };
 
 /* The one state of this process; the hooks can't be given their own. */
@@ -166,7 +166,8 @@ static void note_init(struct passthrough *pt, const unsigned char *msg,
 	    body_len >= INIT_IN_FLAGS2 + sizeof(uint32_t))
 		offered |= (uint64_t)get_u32(body + INIT_IN_FLAGS2) << 32;
 	atomic_store_explicit(&pt->init_offered, offered, memory_order_relaxed);
-	atomic_store_explicit(&pt->init_unique, in.unique, memory_order_release);
+	atomic_store_explicit(&pt->init_unique, in.unique,
+			      memory_order_release);
 }
 
 static ssize_t hook_read(int fd, void *buf, size_t buf_len, void *userdata)
@@ -179,8 +180,9 @@ static ssize_t hook_read(int fd, void *buf, size_t buf_len, void *userdata)
 	if (res < (ssize_t)sizeof(struct fuse_in_header) || pt == NULL ||
 	    atomic_load_explicit(&pt->init_replied, memory_order_relaxed))
 		return res;
-	memcpy(&opcode, (unsigned char *)buf +
-	       offsetof(struct fuse_in_header, opcode), sizeof(opcode));
+	memcpy(&opcode,
+	       (unsigned char *)buf + offsetof(struct fuse_in_header, opcode),
+	       sizeof(opcode));
 	if (opcode == PT_FUSE_OPCODE_INIT)
 		note_init(pt, buf, (size_t)res);
 	return res;
@@ -209,13 +211,13 @@ static bool patch_init(struct passthrough *pt, unsigned char *msg, size_t *len)
 {
 	unsigned char *body = msg + sizeof(struct fuse_out_header);
 	size_t body_len = *len - sizeof(struct fuse_out_header);
-	uint64_t offered = atomic_load_explicit(&pt->init_offered,
-						memory_order_relaxed);
+	uint64_t offered =
+		atomic_load_explicit(&pt->init_offered, memory_order_relaxed);
 	uint64_t want;
 	bool accept;
 
 	if (body_len < INIT_OUT_FLAGS + sizeof(uint32_t))
-		return false;	/* a reply from before protocol 7.6 */
+		return false; /* a reply from before protocol 7.6 */
 	want = get_u32(body + INIT_OUT_FLAGS);
 	if ((want & PT_FUSE_INIT_EXT) &&
 	    body_len >= INIT_OUT_FLAGS2 + sizeof(uint32_t))
@@ -285,8 +287,7 @@ static bool patch_open(unsigned char *msg, size_t len, int backing_id)
 	return true;
 }
 
-static ssize_t hook_writev(int fd, struct iovec *iov, int count,
-			   void *userdata)
+static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct passthrough *pt = atomic_load(&installed);
 	unsigned char msg[PATCH_BUF_SIZE];
@@ -301,7 +302,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 	if (pt == NULL || count < 1 || iov[0].iov_len < sizeof(out))
 		return writev(fd, iov, count);
 	memcpy(&out, iov[0].iov_base, sizeof(out));
-	if (out.unique == 0)	/* a notification, not the marked reply */
+	if (out.unique == 0) /* a notification, not the marked reply */
 		return writev(fd, iov, count);
 	backing_id = pending_backing_id;
 	pending_backing_id = 0;
@@ -319,14 +320,14 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
 	if (len == 0) {
 		if (backing_id > 0)
 			fuse_log(FUSE_LOG_ERR, "shmfs: passthrough mark on a "
-				 "reply that is not an open\n");
+					       "reply that is not an open\n");
 		return writev(fd, iov, count);
 	}
 	if (is_init) {
 		accept = patch_init(pt, msg, &len);
 	} else if (!patch_open(msg, len, backing_id)) {
 		fuse_log(FUSE_LOG_ERR, "shmfs: passthrough mark on a reply "
-			 "that is not an open\n");
+				       "that is not an open\n");
 		return writev(fd, iov, count);
 	}
 	one.iov_base = msg;
@@ -434,12 +435,13 @@ int passthrough_backing_open(struct passthrough *pt, int fd)
 	if (id < 0) {
 		err = errno;
 		if (err == EPERM && !atomic_exchange(&pt->denied, true))
-			fuse_log(FUSE_LOG_ERR, "shmfs: the kernel refuses "
+			fuse_log(FUSE_LOG_ERR,
+				 "shmfs: the kernel refuses "
 				 "backing files (EPERM); passthrough off\n");
 		return -err;
 	}
 	if (id == 0)
-		return -EIO;	/* not a valid id; the kernel never gives it */
+		return -EIO; /* not a valid id; the kernel never gives it */
 	return id;
 }
 

@@ -15,8 +15,8 @@ struct fuse_session;
 struct passthrough;
 
 enum passthrough_mode {
-	PASSTHROUGH_AUTO,  /* use it when the kernel and our privileges allow */
-	PASSTHROUGH_OFF,   /* -o nopassthrough: data goes through the daemon */
+	PASSTHROUGH_AUTO, /* use it when the kernel and our privileges allow */
+	PASSTHROUGH_OFF,  /* -o nopassthrough: data goes through the daemon */
 };
 
 /*

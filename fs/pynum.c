@@ -44,7 +44,8 @@ static bool reads_back(struct dec d, double a)
 
 	if (d.m == 0)
 		return false;
-	snprintf(text, sizeof(text), "%llue%d", (unsigned long long)d.m, d.scale);
+	snprintf(text, sizeof(text), "%llue%d", (unsigned long long)d.m,
+		 d.scale);
 	return strtod(text, NULL) == a;
 }
 
@@ -179,7 +180,7 @@ int pynum_repr_float(double v, char *buf, size_t len)
 	int n;
 
 	if (isnan(v))
-		return snprintf(buf, len, "nan");	/* never "-nan" */
+		return snprintf(buf, len, "nan"); /* never "-nan" */
 	if (isinf(v))
 		return snprintf(buf, len, "%sinf", signbit(v) ? "-" : "");
 	if (v == 0)
@@ -223,8 +224,8 @@ static long next_code_point(const unsigned char **s, const unsigned char *end)
 			return -1;
 		c = c << 6 | (p[i] & 0x3f);
 	}
-	if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+	if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff))
 		return -1;
 	*s = p + n + 1;
 	return (long)c;
@@ -250,7 +251,8 @@ static bool in_table(const uint32_t *t, size_t n, uint32_t c)
 /* The decimal value of c (0-9), or -1: the run whose zero is <= c. */
 static int digit_value(uint32_t c)
 {
-	size_t lo = 0, hi = sizeof(pynum_digit_zeros) / sizeof(pynum_digit_zeros[0]);
+	size_t lo = 0,
+	       hi = sizeof(pynum_digit_zeros) / sizeof(pynum_digit_zeros[0]);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -290,8 +292,10 @@ static int to_ascii(const char *text, size_t len, char **out)
 			goto invalid;
 		if (c < 127) {
 			a[o++] = (char)c;
-		} else if (in_table(pynum_spaces, sizeof(pynum_spaces) /
-				    sizeof(pynum_spaces[0]), (uint32_t)c)) {
+		} else if (in_table(pynum_spaces,
+				    sizeof(pynum_spaces) /
+					    sizeof(pynum_spaces[0]),
+				    (uint32_t)c)) {
 			a[o++] = ' ';
 		} else {
 			d = digit_value((uint32_t)c);
@@ -330,7 +334,7 @@ static int parse_int_ascii(const char *p, int64_t *out)
 	if (*p == '+' || *p == '-')
 		neg = *p++ == '-';
 	if (!is_digit(*p))
-		return -EINVAL;	/* also a leading underscore */
+		return -EINVAL; /* also a leading underscore */
 	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (;;) {
 		if (is_digit(*p)) {
@@ -449,7 +453,7 @@ static bool is_decimal(const char *s, const char *end)
 		const char *f = skip_digits(q + 1, end);
 
 		if (q == p && f == q + 1)
-			return false;	/* "." alone */
+			return false; /* "." alone */
 		q = f;
 	} else if (q == p) {
 		return false;

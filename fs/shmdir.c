@@ -46,12 +46,15 @@ static int tmp_link(struct shmfs *fs, int fd, mode_t mode,
 	for (tries = 0; tries < 16 && rc == -EEXIST; tries++) {
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			r = (uint32_t)rand();
-		if (snprintf(name, NAME_MAX + 1, "%s" SHMFS_TMP_PREFIX "%ld-%08x",
-			     fs->prefix, (long)getpid(), r) > NAME_MAX)
+		if (snprintf(name, NAME_MAX + 1,
+			     "%s" SHMFS_TMP_PREFIX "%ld-%08x", fs->prefix,
+			     (long)getpid(), r) > NAME_MAX)
 			return -ENAMETOOLONG;
 		if (fd < 0)
-			rc = openat(fs->dirfd, name, O_RDWR | O_CREAT | O_EXCL |
-				    O_NOFOLLOW | O_CLOEXEC, mode);
+			rc = openat(fs->dirfd, name,
+				    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+					    O_CLOEXEC,
+				    mode);
 		else
 			rc = linkat(AT_FDCWD, path, fs->dirfd, name,
 				    AT_SYMLINK_FOLLOW);
@@ -153,8 +156,10 @@ static void sweep_tmp_blocks(struct shmfs *fs)
 		mark[n] = '\0';
 		if (mark_is_dead(mark, pid) &&
 		    unlinkat(fs->dirfd, de->d_name, 0) == 0)
-			shmfs_log(fs, LOG_INFO, "removed %s, a temporary block "
-				  "of a daemon that died", de->d_name);
+			shmfs_log(fs, LOG_INFO,
+				  "removed %s, a temporary block "
+				  "of a daemon that died",
+				  de->d_name);
 	}
 	closedir(d);
 }
@@ -239,8 +244,8 @@ static void unexpect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 		expect_take(fs->expected, shm_name, mask);
 }
 
-int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode,
-		      int access, struct stat *st)
+int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
+		      struct stat *st)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct shmfs *fs = req_fs(req);
@@ -248,7 +253,7 @@ int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode,
 	int fd, rc;
 
 	rc = shmfs_block_name(fs, name, shm_name);
-	if (rc == -ENOENT)  /* a name the mount would hide */
+	if (rc == -ENOENT) /* a name the mount would hide */
 		rc = -EPERM;
 	if (rc < 0)
 		return rc;
@@ -366,9 +371,8 @@ static int held_by_others(struct shmfs *fs, const char *name)
 	const struct shmblock_holders_entry *e;
 	struct shmblock_holders *snap;
 	size_t i;
-	int rc = shmblock_holders_scan_block(fs->dirfd, name,
-					     SHMBLOCK_HOLDERS_NO_DELETED,
-					     &snap);
+	int rc = shmblock_holders_scan_block(
+		fs->dirfd, name, SHMBLOCK_HOLDERS_NO_DELETED, &snap);
 
 	if (rc < 0)
 		return rc;
@@ -406,20 +410,23 @@ static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
 {
 	char kept[NAME_MAX + 2];
 
-	if (renameat2(fs->dirfd, tmp, fs->dirfd, shm_name,
-		      RENAME_NOREPLACE) == 0)
+	if (renameat2(fs->dirfd, tmp, fs->dirfd, shm_name, RENAME_NOREPLACE) ==
+	    0)
 		return;
 	if (snprintf(kept, sizeof(kept), "%s.shmfs-kept-%llu", shm_name,
 		     (unsigned long long)ino) <= NAME_MAX &&
 	    renameat2(fs->dirfd, tmp, fs->dirfd, kept, RENAME_NOREPLACE) == 0) {
-		shmfs_log(fs, LOG_NOTICE, "lifetime: %s was recreated twice "
+		shmfs_log(fs, LOG_NOTICE,
+			  "lifetime: %s was recreated twice "
 			  "during a removal; the block of inode %llu is kept "
-			  "as %s", shm_name, (unsigned long long)ino, kept);
+			  "as %s",
+			  shm_name, (unsigned long long)ino, kept);
 		return;
 	}
-	shmfs_log(fs, LOG_NOTICE, "lifetime: %s was recreated twice during "
-		  "a removal; the block of inode %llu is kept as %s", shm_name,
-		  (unsigned long long)ino, tmp);
+	shmfs_log(fs, LOG_NOTICE,
+		  "lifetime: %s was recreated twice during "
+		  "a removal; the block of inode %llu is kept as %s",
+		  shm_name, (unsigned long long)ino, tmp);
 }
 
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
@@ -438,8 +445,8 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 		     fs->prefix, (long)getpid(), r) > NAME_MAX)
 		return -ENAMETOOLONG;
 	/* From here on no one opens the block by name: the check holds. */
-	if (renameat2(fs->dirfd, shm_name, fs->dirfd, tmp,
-		      RENAME_NOREPLACE) < 0)
+	if (renameat2(fs->dirfd, shm_name, fs->dirfd, tmp, RENAME_NOREPLACE) <
+	    0)
 		return -errno;
 	test_pause(fs, shm_name, "after taking");
 	rc = shmdir_ident_of(fs, tmp, &now);
@@ -453,7 +460,7 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 	}
 	if (rc == 0 && unlinkat(fs->dirfd, tmp, 0) < 0)
 		rc = -errno;
-	if (rc == -ENOENT)  /* someone unlinked it meanwhile */
+	if (rc == -ENOENT) /* someone unlinked it meanwhile */
 		return rc;
 	if (rc < 0) {
 		put_back(fs, shm_name, tmp, rc == -ESTALE ? now.ino : id->ino);
@@ -468,8 +475,8 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 static void expect_rename(struct shmfs *fs, const char *from, const char *to,
 			  unsigned flags, bool undo)
 {
-	void (*fn)(struct shmfs *, const char *, uint32_t) =
-		undo ? unexpect : expect;
+	void (*fn)(struct shmfs *, const char *, uint32_t) = undo ? unexpect
+								  : expect;
 
 	fn(fs, from, IN_MOVED_FROM);
 	fn(fs, to, IN_MOVED_TO);
@@ -495,7 +502,8 @@ int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
 		     mode_t mode_mask)
 {
 	struct timespec times[2] = {
-		{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT },
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_nsec = UTIME_OMIT },
 	};
 
 	/* Owner before mode: chown clears set-id bits a chmod may set. */
@@ -514,8 +522,9 @@ int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
 		times[1].tv_nsec = UTIME_NOW;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		times[1] = attr->st_mtim;
-	if ((times[0].tv_nsec != UTIME_OMIT || times[1].tv_nsec != UTIME_OMIT)
-	    && futimens(fd, times) < 0)
+	if ((times[0].tv_nsec != UTIME_OMIT ||
+	     times[1].tv_nsec != UTIME_OMIT) &&
+	    futimens(fd, times) < 0)
 		return -errno;
 	return 0;
 }
@@ -649,8 +658,10 @@ int shmdir_swap(struct shmfs *fs, const char *shm_name, int old_fd,
 	    swapped.st_dev != old->st_dev || swapped.st_ino != old->st_ino) {
 		if (shmdir_rename(fs, tmp, shm_name, RENAME_EXCHANGE) < 0) {
 			/* Someone else's block is under tmp: never unlink it. */
-			shmfs_log(fs, LOG_ERR, "list rebuild: could not swap "
-				  "%s back from %s", shm_name, tmp);
+			shmfs_log(fs, LOG_ERR,
+				  "list rebuild: could not swap "
+				  "%s back from %s",
+				  shm_name, tmp);
 			unmark(old_fd);
 			close(tfd);
 			return -EIO;

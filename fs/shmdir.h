@@ -28,8 +28,8 @@ void shmdir_close(struct shmfs *fs);
  * core can't do this: like CPython it refuses to create an empty block,
  * while a file system creates empty files.
  */
-int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode,
-		      int access, struct stat *st);
+int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
+		      struct stat *st);
 /* Undoes shmdir_make_block (the caller still closes the descriptor). */
 void shmdir_unmake_block(struct shmfs *fs, const char *name,
 			 const struct stat *st);
@@ -45,7 +45,7 @@ int shmdir_unlink(struct shmfs *fs, const char *shm_name);
 struct shmdir_ident {
 	uint64_t dev;
 	uint64_t ino;
-	int64_t btime_sec;      /* 0 and 0 where the fs keeps no birth time */
+	int64_t btime_sec; /* 0 and 0 where the fs keeps no birth time */
 	uint32_t btime_nsec;
 };
 

@@ -39,8 +39,7 @@ bool shmfs_tmp_name(const char *shm_name, long *pid)
 		v = v * 10 + (*p - '0');
 	if (n == 0 || *p++ != '-')
 		return false;
-	for (n = 0; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
-	     p++)
+	for (n = 0; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
 		n++;
 	if (n != 8 || *p)
 		return false;
@@ -104,8 +103,10 @@ void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 
 		vsnprintf(line, sizeof(line), fmt, ap);
 		fprintf(stderr, "shmfs: %s%s\n",
-			priority <= LOG_ERR ? "error: " :
-			priority == LOG_WARNING ? "warning: " : "", line);
+			priority <= LOG_ERR	  ? "error: "
+			: priority == LOG_WARNING ? "warning: "
+						  : "",
+			line);
 	} else {
 		vsyslog(priority, fmt, ap);
 	}
@@ -121,18 +122,23 @@ void shmfs_log_mode(struct shmfs *fs)
 	why = passthrough_reason(fs->pt);
 	/* One line: what a program that maps a file of the mount gets. */
 	if (!why)
-		shmfs_log(fs, LOG_INFO, "data path: kernel passthrough; read, "
+		shmfs_log(fs, LOG_INFO,
+			  "data path: kernel passthrough; read, "
 			  "write and mmap go straight to the blocks' pages");
 	else if (fs->mmapcopy)
-		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
+		shmfs_log(fs, LOG_INFO,
+			  "data path: through the daemon (%s); "
 			  "read and write see the blocks at once, MAP_SHARED "
 			  "mappings are a page cache copy, not the blocks' "
-			  "pages (-o mmapcopy)", why);
+			  "pages (-o mmapcopy)",
+			  why);
 	else
-		shmfs_log(fs, LOG_INFO, "data path: through the daemon (%s); "
+		shmfs_log(fs, LOG_INFO,
+			  "data path: through the daemon (%s); "
 			  "read and write see the blocks at once, MAP_SHARED "
 			  "mappings are refused with ENODEV (-o mmapcopy "
-			  "allows copies)", why);
+			  "allows copies)",
+			  why);
 }
 
 void reply_rc(fuse_req_t req, int rc)

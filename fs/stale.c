@@ -27,8 +27,8 @@ static void unescape_octal(char *s)
 	char *out = s;
 
 	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
 			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
 					(s[3] - '0'));
 			s += 4;
@@ -70,7 +70,7 @@ static int mounted_fstype(const char *path, char *fstype, size_t size)
 		type = sep + 3;
 		*strchrnul(type, ' ') = '\0';
 		snprintf(fstype, size, "%s", type);
-		rc = 0;         /* keep going: the last mount on top wins */
+		rc = 0; /* keep going: the last mount on top wins */
 	}
 	free(line);
 	fclose(f);
@@ -81,7 +81,7 @@ static int mounted_fstype(const char *path, char *fstype, size_t size)
 static int detach(const char *path)
 {
 	char *argv[] = { (char *)"fusermount3", (char *)"-u", (char *)"-z",
-			 (char *)"--", (char *)path, NULL };
+			 (char *)"--",		(char *)path, NULL };
 	int status;
 	pid_t pid;
 
@@ -153,22 +153,26 @@ int stale_mount_resolve(const char *arg, char **out)
 	}
 	if (mounted_fstype(path, fstype, sizeof(fstype)) < 0 ||
 	    strcmp(fstype, SHMFS_FSTYPE)) {
-		fprintf(stderr, "shmfs: mount point `%s' is a dead mount of "
+		fprintf(stderr,
+			"shmfs: mount point `%s' is a dead mount of "
 			"another file system; clear it with `fusermount3 -u "
-			"%s'\n", arg, path);
+			"%s'\n",
+			arg, path);
 		rc = -ENOTCONN;
 		goto out;
 	}
 	rc = detach(path);
 	if (rc < 0) {
-		fprintf(stderr, "shmfs: mount point `%s' is the dead mount of "
+		fprintf(stderr,
+			"shmfs: mount point `%s' is the dead mount of "
 			"a shmfs daemon that ended, and detaching it failed "
-			"(%s); clear it with `fusermount3 -u %s'\n", arg,
-			strerror(-rc), path);
+			"(%s); clear it with `fusermount3 -u %s'\n",
+			arg, strerror(-rc), path);
 		rc = -ENOTCONN;
 		goto out;
 	}
-	fprintf(stderr, "shmfs: %s: detached the dead mount of a shmfs "
+	fprintf(stderr,
+		"shmfs: %s: detached the dead mount of a shmfs "
 		"daemon that ended; the blocks are all in the shm directory\n",
 		path);
 	*out = realpath(path, NULL);

@@ -43,18 +43,18 @@
  * kernel's passthrough file) would otherwise wake this thread for nothing
  * when it is closed.
  */
-#define WATCH_EVENTS (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
-		      IN_MODIFY | IN_ATTRIB | \
-		      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+#define WATCH_EVENTS                                                       \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | \
+	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 #define ATTR_EVENTS (IN_MODIFY | IN_ATTRIB)
 
 struct watch {
 	struct shmfs *fs;
 	int inotify_fd;
-	int stop_fd;            /* eventfd: written once to stop the thread */
+	int stop_fd; /* eventfd: written once to stop the thread */
 	pthread_t thread;
-	pthread_mutex_t lock;   /* protects `done` with `done_cond` */
+	pthread_mutex_t lock; /* protects `done` with `done_cond` */
 	pthread_cond_t done_cond;
 	bool done;
 	/* For watch_listing_gen(): batches read and handled, and the gen. */
@@ -109,7 +109,8 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 		return true;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-		shmfs_log(fs, LOG_ERR, "the shm directory %s was removed or "
+		shmfs_log(fs, LOG_ERR,
+			  "the shm directory %s was removed or "
 			  "moved; the mount no longer follows it",
 			  fs->shmdir);
 		return false;
@@ -184,8 +185,7 @@ static bool superseded(const struct inotify_event *ev, const char *next,
 	if (!(ev->mask & ATTR_EVENTS) || !ev->len || next >= end)
 		return false;
 	return (nx->mask & ATTR_EVENTS) && !(nx->mask & IN_Q_OVERFLOW) &&
-	       nx->wd == ev->wd && nx->len &&
-	       !strcmp(nx->name, ev->name);
+	       nx->wd == ev->wd && nx->len && !strcmp(nx->name, ev->name);
 }
 
 static void *watch_thread(void *arg)

@@ -165,7 +165,8 @@ static void rand_read(const char *path, long count)
 {
 	char buf[4096];
 	int fd = open_or_die(path, O_RDONLY);
-	uint64_t pages = (uint64_t)file_size(fd) / 4096, x = 88172645463325252ull;
+	uint64_t pages = (uint64_t)file_size(fd) / 4096,
+		 x = 88172645463325252ull;
 	double t;
 	long i;
 
@@ -222,7 +223,8 @@ static void xattr_loop(const char *path, long count)
 	t = now();
 	for (i = 0; i < count; i++)
 		if (getxattr(path, "user.shmfs-bench-none", value,
-			     sizeof(value)) >= 0 || errno != ENODATA)
+			     sizeof(value)) >= 0 ||
+		    errno != ENODATA)
 			die("getxattr");
 	report(now() - t, (double)count);
 }
@@ -276,7 +278,8 @@ static void entry_loop(const char *path, long count, const char *value)
 
 	t = now();
 	for (i = 0; i < count; i++) {
-		int fd = open_or_die(path, value ? O_WRONLY | O_TRUNC : O_RDONLY);
+		int fd = open_or_die(path,
+				     value ? O_WRONLY | O_TRUNC : O_RDONLY);
 
 		if (value ? write(fd, value, len) != (ssize_t)len
 			  : read(fd, buf, sizeof(buf)) < 0)

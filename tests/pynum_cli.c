@@ -19,10 +19,14 @@
 static const char *err_name(int rc)
 {
 	switch (rc) {
-	case -EINVAL: return "EINVAL";
-	case -ERANGE: return "ERANGE";
-	case -ENOMEM: return "ENOMEM";
-	default: return "E?";
+	case -EINVAL:
+		return "EINVAL";
+	case -ERANGE:
+		return "ERANGE";
+	case -ENOMEM:
+		return "ENOMEM";
+	default:
+		return "E?";
 	}
 }
 
@@ -105,14 +109,16 @@ int main(int argc, char **argv)
 	if (argc == 3)
 		return run(argv[1][0], argv[2]) < 0 ? 2 : 0;
 	if (argc != 1) {
-		fprintf(stderr, "usage: %s [MODE HEX]  (or lines \"MODE HEX\" on stdin)\n",
+		fprintf(stderr,
+			"usage: %s [MODE HEX]  (or lines \"MODE HEX\" on stdin)\n",
 			argv[0]);
 		return 2;
 	}
 	while ((n = getline(&line, &cap, stdin)) > 0) {
 		if (line[n - 1] == '\n')
 			line[n - 1] = '\0';
-		if (strlen(line) < 2 || line[1] != ' ' || run(line[0], line + 2) < 0) {
+		if (strlen(line) < 2 || line[1] != ' ' ||
+		    run(line[0], line + 2) < 0) {
 			fprintf(stderr, "bad request: %.40s\n", line);
 			free(line);
 			return 2;

@@ -20,12 +20,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-			abort(); \
-		} \
+#define CHECK(cond)                                                         \
+	do {                                                                \
+		if (!(cond)) {                                              \
+			fprintf(stderr, "invariant failed: %s (line %d)\n", \
+				#cond, __LINE__);                           \
+			abort();                                            \
+		}                                                           \
 	} while (0)
 
 static const struct shmblock_value probes[] = {
@@ -35,8 +36,9 @@ static const struct shmblock_value probes[] = {
 	{ .type = SHMBLOCK_TYPE_NONE },
 	{ .type = SHMBLOCK_TYPE_STR, .s = { "", 0 } },
 	{ .type = SHMBLOCK_TYPE_STR, .s = { "abcdefgh", 8 } },
-	{ .type = SHMBLOCK_TYPE_BYTES, .s = { "\0\1\2\3\4\5\6\7\0\1\2\3\4\5\6\7x", 17 } },
-	{ .type = SHMBLOCK_TYPE_STR, .s = { "\xc3", 1 } },	/* not UTF-8 */
+	{ .type = SHMBLOCK_TYPE_BYTES,
+	  .s = { "\0\1\2\3\4\5\6\7\0\1\2\3\4\5\6\7x", 17 } },
+	{ .type = SHMBLOCK_TYPE_STR, .s = { "\xc3", 1 } }, /* not UTF-8 */
 	{ .type = (enum shmblock_type)77 },
 };
 
@@ -68,7 +70,8 @@ static void setup_handle(void)
 	CHECK(mkdtemp(dir_path));
 	dirfd_ = open(dir_path, O_RDONLY | O_DIRECTORY);
 	CHECK(dirfd_ >= 0);
-	CHECK(shmblock_slist_create_at(dirfd_, "list", seed, 2, 0600, &made) == 0);
+	CHECK(shmblock_slist_create_at(dirfd_, "list", seed, 2, 0600, &made) ==
+	      0);
 	shmblock_slist_close(made);
 	CHECK(shmblock_slist_attach_at(dirfd_, "list", 0, &handle) == 0);
 	file_fd = openat(dirfd_, "list", O_RDWR);
@@ -115,7 +118,8 @@ static void fuzz_buffer(const uint8_t *data, size_t size)
 		if (rc == 0)
 			check_value(&values[nvalues++]);
 	}
-	CHECK(shmblock_slist_read(lay, buf, size, lay->count, &values[0]) == -ERANGE);
+	CHECK(shmblock_slist_read(lay, buf, size, lay->count, &values[0]) ==
+	      -ERANGE);
 
 	/* Every accepted edit keeps the block valid and reads back. */
 	work = malloc(size);
@@ -144,13 +148,15 @@ static void fuzz_buffer(const uint8_t *data, size_t size)
 	if (shmblock_slist_layout_size(values, nvalues, &rsize) == 0) {
 		rebuilt = malloc(rsize);
 		CHECK(rebuilt);
-		CHECK(shmblock_slist_build(values, nvalues, rebuilt, rsize) == 0);
+		CHECK(shmblock_slist_build(values, nvalues, rebuilt, rsize) ==
+		      0);
 		CHECK(shmblock_slist_validate(rebuilt, rsize, &again) == 0);
 		CHECK(again->count == nvalues);
 		for (i = 0; i < nvalues; i++) {
 			struct shmblock_value back;
 
-			CHECK(shmblock_slist_read(again, rebuilt, rsize, i, &back) == 0);
+			CHECK(shmblock_slist_read(again, rebuilt, rsize, i,
+						  &back) == 0);
 			CHECK(back.type == values[i].type);
 			if (back.type != SHMBLOCK_TYPE_FLOAT)
 				CHECK(shmblock_value_equal(&back, &values[i]));
@@ -209,7 +215,8 @@ static void check_get_fd(const struct shmblock_slist_layout *lay,
 
 	for (i = 0; i < lay->count && i < 8; i++) {
 		rc_want = shmblock_slist_read(ref, buf, ref->size, i, &want);
-		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, big, sizeof(big));
+		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, big,
+					   sizeof(big));
 		if (rc == -ENOBUFS) {
 			CHECK(rc_want == 0 && want.s.len > sizeof(big) &&
 			      v.s.len == want.s.len);
@@ -221,7 +228,8 @@ static void check_get_fd(const struct shmblock_slist_layout *lay,
 			}
 		}
 		/* Through the heap when the slot is bigger than the buffer. */
-		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, small, sizeof(small));
+		rc = shmblock_slist_get_fd(mem_fd, lay, i, &v, small,
+					   sizeof(small));
 		CHECK(rc == 0 || rc == -ENOBUFS || rc == -EILSEQ);
 		if (rc == -ENOBUFS)
 			CHECK(v.s.len > sizeof(small));
@@ -255,8 +263,8 @@ static void fuzz_probe(const uint8_t *data, size_t size)
 	rc = shmblock_slist_probe_fd(mem_fd, size, 0, &deep);
 	CHECK(rc == rc_ref);
 	CHECK(shmblock_slist_probe_fd(mem_fd, size, 0, NULL) == rc_ref);
-	rc_shallow = shmblock_slist_probe_fd(mem_fd, size, SHMBLOCK_PROBE_SHALLOW,
-					     &shallow);
+	rc_shallow = shmblock_slist_probe_fd(mem_fd, size,
+					     SHMBLOCK_PROBE_SHALLOW, &shallow);
 	CHECK(rc_shallow == 0 || rc_shallow == -EBADMSG);
 	CHECK(shmblock_slist_probe_fd(mem_fd, size, SHMBLOCK_PROBE_SHALLOW,
 				      NULL) == rc_shallow);
@@ -301,8 +309,8 @@ static void fuzz_handle(const uint8_t *data, size_t size)
 		CHECK(rc == 0 || rc == -EBADMSG || rc == -ERANGE ||
 		      rc == -EILSEQ || rc == -ENOBUFS);
 		rc = shmblock_slist_set(handle, i, &probes[i % 7]);
-		CHECK(rc == 0 || rc == -EBADMSG || rc == -ERANGE || rc == -EFBIG ||
-		      rc == -EINVAL);
+		CHECK(rc == 0 || rc == -EBADMSG || rc == -ERANGE ||
+		      rc == -EFBIG || rc == -EINVAL);
 	}
 }
 

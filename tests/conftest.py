@@ -104,7 +104,7 @@ def names(prefix):
 
 def untrack(shm):
     """Stops CPython 3.8-3.12's resource tracker from unlinking a block this
-    process only attached to (see shared/design/shareablelist-format.md)."""
+    process only attached to (see docs/shareablelist.md)."""
     try:
         from multiprocessing import resource_tracker
         resource_tracker.unregister(shm._name, "shared_memory")

@@ -165,3 +165,51 @@ def test_listing_after_lost_events(shmfs, prefix):
     # busy reads /dev/shm anyway, which would not test the lost events.
     time.sleep(1)
     assert mount_listing(m) == model.kinds
+
+
+def test_listing_right_after_many_blocks_appeared(shmfs, prefix):
+    """More new names than a listing asks about (LISTING_ASK_MAX): the rest
+    come as DT_UNKNOWN with their real inode numbers, and a reader that
+    stats them (as scandir's is_dir does for DT_UNKNOWN) gets the right
+    kind; nothing is ever typed wrong."""
+    m = shmfs()
+    os.listdir(m.dir)   # the listing copy is taken: later names are events
+    lst = list_bytes(prefix + "t-")
+    kinds = {}
+    for i in range(700):
+        name = "n%03d" % i
+        kind = "list" if i % 50 == 0 else "block"
+        write_block(m.block(name), lst if kind == "list" else b"plain")
+        kinds[name] = kind
+    types = {}
+    for e in os.scandir(m.dir):
+        assert e.inode() == os.stat(m.block(e.name)).st_ino, e.name
+        if e.is_dir(follow_symlinks=False):
+            types[e.name] = "list"
+        else:
+            types[e.name] = "block"
+    assert types == kinds
+    # The raw d_type: never a wrong one, at most an unknown one.
+    import ctypes
+    out = {}
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.opendir.restype = ctypes.c_void_p
+    libc.readdir.restype = ctypes.c_void_p
+    libc.readdir.argtypes = [ctypes.c_void_p]
+    libc.closedir.argtypes = [ctypes.c_void_p]
+    d = libc.opendir(m.dir.encode())
+    try:
+        while True:
+            p = libc.readdir(d)
+            if not p:
+                break
+            # struct dirent: d_ino, d_off (8 each), d_reclen (2), d_type (1)
+            raw = ctypes.string_at(p, 19 + 256)
+            name = raw[19:].split(b"\0", 1)[0].decode()
+            out[name] = raw[18]
+    finally:
+        libc.closedir(d)
+    DT_UNKNOWN, DT_DIR, DT_REG = 0, 4, 8
+    for name, kind in kinds.items():
+        assert out[name] in (DT_UNKNOWN,
+                             DT_DIR if kind == "list" else DT_REG), name

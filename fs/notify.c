@@ -28,6 +28,7 @@
 
 #include "fs.h"
 #include "notify.h"
+#include "passthrough.h"
 
 enum { REPORT_READY = 0, REPORT_FAILED = 1 };
 
@@ -147,14 +148,12 @@ static void detach_stdio(void)
 static void *wait_ready(void *arg)
 {
 	struct notify *n = arg;
-	struct stat st;
 	int rc;
 
-	do
-		rc = stat(n->mountpoint, &st);
-	while (rc < 0 && errno == EINTR);
+	/* Ready once the INIT reply is written (passthrough.h says why). */
+	rc = passthrough_wait_init(n->fs->pt);
 	if (rc < 0) {
-		int err = errno;
+		int err = -rc;
 
 		report(n, REPORT_FAILED);
 		/*
@@ -194,8 +193,12 @@ int notify_start(struct notify *n, struct shmfs *fs, const char *mountpoint)
 
 void notify_stopping(struct notify *n)
 {
-	if (n)
-		send_state("STOPPING=1");
+	if (!n)
+		return;
+	send_state("STOPPING=1");
+	/* The loop ended: no INIT reply is coming if none came. */
+	if (n->fs)
+		passthrough_give_up_init(n->fs->pt);
 }
 
 void notify_finish(struct notify *n)

@@ -25,6 +25,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <linux/fuse.h>
 #include <stdatomic.h>
@@ -108,6 +109,10 @@ struct passthrough {
 	_Atomic uint64_t init_unique; /* 0 until INIT arrives */
 	atomic_bool init_replied;
 	atomic_bool active; /* passthrough negotiated */
+	/* The INIT reply: 0 not yet written, 1 written, -1 never will be. */
+	pthread_mutex_t init_lock;
+	pthread_cond_t init_cond;
+	int init_state;
 	atomic_bool denied; /* BACKING_OPEN said EPERM */
 };
 
@@ -287,6 +292,16 @@ static bool patch_open(unsigned char *msg, size_t len, int backing_id)
 	return true;
 }
 
+/* Records that the INIT reply was written (1) or never will be (-1). */
+static void set_init_state(struct passthrough *pt, int state)
+{
+	pthread_mutex_lock(&pt->init_lock);
+	if (pt->init_state == 0)
+		pt->init_state = state;
+	pthread_cond_broadcast(&pt->init_cond);
+	pthread_mutex_unlock(&pt->init_lock);
+}
+
 static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct passthrough *pt = atomic_load(&installed);
@@ -343,6 +358,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 	res = writev(fd, &one, 1);
 	if (res < 0 && accept)
 		atomic_store(&pt->active, false);
+	set_init_state(pt, res < 0 ? -1 : 1);
 	return res;
 }
 
@@ -366,6 +382,8 @@ int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
 	pt->mode = mode;
 	pt->allow_shared_mmap = allow_shared_mmap;
 	pt->may_register = mode == PASSTHROUGH_AUTO && have_sys_admin();
+	pthread_mutex_init(&pt->init_lock, NULL);
+	pthread_cond_init(&pt->init_cond, NULL);
 	if (!atomic_compare_exchange_strong(&installed, &expected, pt)) {
 		rc = -EBUSY;
 		goto err_free;
@@ -381,8 +399,28 @@ int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
 err_uninstall:
 	atomic_store(&installed, NULL);
 err_free:
+	pthread_cond_destroy(&pt->init_cond);
+	pthread_mutex_destroy(&pt->init_lock);
 	free(pt);
 	return rc;
+}
+
+int passthrough_wait_init(struct passthrough *pt)
+{
+	int state;
+
+	pthread_mutex_lock(&pt->init_lock);
+	while (pt->init_state == 0)
+		pthread_cond_wait(&pt->init_cond, &pt->init_lock);
+	state = pt->init_state;
+	pthread_mutex_unlock(&pt->init_lock);
+	return state > 0 ? 0 : -ECONNABORTED;
+}
+
+void passthrough_give_up_init(struct passthrough *pt)
+{
+	if (pt)
+		set_init_state(pt, -1);
 }
 
 void passthrough_free(struct passthrough *pt)
@@ -392,6 +430,8 @@ void passthrough_free(struct passthrough *pt)
 	if (pt == NULL)
 		return;
 	atomic_compare_exchange_strong(&installed, &expected, NULL);
+	pthread_cond_destroy(&pt->init_cond);
+	pthread_mutex_destroy(&pt->init_lock);
 	free(pt);
 }
 

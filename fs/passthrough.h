@@ -31,6 +31,19 @@ enum passthrough_mode {
 int passthrough_install(struct fuse_session *se, enum passthrough_mode mode,
 			bool allow_shared_mmap, struct passthrough **out);
 
+/*
+ * Waits until the reply to the kernel's INIT has been written: from then on
+ * the mount answers requests.  Returns 0, or -ECONNABORTED when it never
+ * will be (passthrough_give_up_init).  A condition wait, not a look at the
+ * mount point: a thread of the daemon that touched its own mount before
+ * INIT would sleep in the kernel, and under valgrind, which runs one thread
+ * at a time, would keep the threads that answer INIT from running.
+ */
+int passthrough_wait_init(struct passthrough *pt);
+
+/* The session ended: wake passthrough_wait_init.  NULL is ignored. */
+void passthrough_give_up_init(struct passthrough *pt);
+
 /* Frees the state; call after the session is destroyed. */
 void passthrough_free(struct passthrough *pt);
 

@@ -147,20 +147,19 @@ static void raise_fd_limit(void)
 }
 
 /*
- * Cuts the connection of the mount at `mountpoint`, so that nothing waits on
- * the daemon any more.  The connection is named by the mount's device minor
- * (from /proc/self/mountinfo) in the fusectl file system.
+ * The connection of the FUSE mount at `mountpoint`, named in the fusectl
+ * file system by the mount's device minor (from /proc/self/mountinfo, read
+ * without touching the mount); 0 when not found.
  */
-static void abort_connection(const char *mountpoint)
+static unsigned connection_of(const char *mountpoint)
 {
 	unsigned major, minor, conn = 0;
 	char *line = NULL, path[PATH_MAX + 64];
 	size_t size = 0;
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int fd;
 
 	if (!f)
-		return;
+		return 0;
 	while (getline(&line, &size, f) > 0) {
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
 			   path) == 3 &&
@@ -169,6 +168,19 @@ static void abort_connection(const char *mountpoint)
 	}
 	free(line);
 	fclose(f);
+	return conn;
+}
+
+/*
+ * Cuts the connection `conn` (connection_of, read right after mounting: a
+ * mount detached lazily since is no longer in mountinfo, while a request
+ * on it may still hold the lock a notification waits for).
+ */
+static void abort_connection(unsigned conn)
+{
+	char path[64];
+	int fd;
+
 	if (!conn)
 		return;
 	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", conn);
@@ -228,6 +240,7 @@ int main(int argc, char *argv[])
 	struct notify *notify = NULL;
 	struct stat root_st;
 	char *mountpoint = NULL;
+	unsigned conn = 0;
 	int ret = 1, rc, i;
 
 	if (fuse_opt_parse(&args, &opts, shmfs_opts, opt_proc) != 0)
@@ -319,6 +332,7 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(fs.se, mountpoint) != 0)
 		goto out_signals;
+	conn = connection_of(mountpoint);
 	rc = passthrough_install(
 		fs.se, opts.nopassthrough ? PASSTHROUGH_OFF : PASSTHROUGH_AUTO,
 		opts.mmapcopy, &fs.pt);
@@ -364,7 +378,7 @@ int main(int argc, char *argv[])
 out_watch:
 	lifetime_stop(&fs);
 	if (watch_stop(fs.watch) < 0)
-		abort_connection(mountpoint);
+		abort_connection(conn);
 out_unmount:
 	fuse_session_unmount(fs.se);
 	watch_free(fs.watch);

@@ -997,7 +997,10 @@ static int finish(struct scan *sc)
 
 	for (i = 0; i < sc->nrecs; i++)
 		sc->recs[i].entry = newidx[sc->recs[i].entry];
-	qsort_r(sc->recs, sc->nrecs, sizeof(*sc->recs), cmp_rec, sc->procs);
+	/* No holder at all: recs may be NULL, which qsort_r must not get. */
+	if (sc->nrecs)
+		qsort_r(sc->recs, sc->nrecs, sizeof(*sc->recs), cmp_rec,
+			sc->procs);
 	for (i = 0; i < sc->nrecs; i++) {
 		const struct rec *r = &sc->recs[i];
 		const struct proc *pr = &sc->procs[r->proc];

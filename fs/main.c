@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -185,6 +186,14 @@ static void abort_connection(unsigned conn)
 		return;
 	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", conn);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/*
+	 * systemd mounts the fusectl file system; a container or a machine
+	 * without it may not have it.  Root can mount it, and leaves it.
+	 */
+	if (fd < 0 && errno == ENOENT &&
+	    mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) ==
+		    0)
+		fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (write(fd, "1", 1) < 0)

@@ -36,6 +36,12 @@ def daemon_rss_kib(m, field="VmRSS"):
     raise AssertionError("no " + field)
 
 
+def rare_divisor():
+    """EAGAIN may answer 1 read in 100; 1 in 20 under a sanitizer, whose
+    daemon is several times slower than the writer it races."""
+    return 20 if os.environ.get("SHMFS_SANITIZED") else 100
+
+
 def make_list(name, values):
     sl = shared_memory.ShareableList(values, name=name)
     untrack(sl.shm)
@@ -303,7 +309,7 @@ def test_cpython_stores_never_make_a_list_look_broken(shmfs, prefix):
         assert p.wait(10) == 0
         assert int(p.stdout.read()) > 1000
         assert errors == [], (len(errors), looks, errors[:5])
-        assert again <= looks // 100, (again, looks)
+        assert again <= looks // rare_divisor(), (again, looks)
     finally:
         sl.shm.close()
 
@@ -337,7 +343,7 @@ def test_json_of_a_live_list_is_a_list_of_real_values(shmfs, prefix):
             assert v[2] == "tail"
         assert p.wait(10) == 0
         assert reads > 50
-        assert again <= reads // 100, (again, reads)
+        assert again <= reads // rare_divisor(), (again, reads)
     finally:
         sl.shm.close()
 

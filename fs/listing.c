@@ -401,16 +401,6 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 			goto out;
 	}
 	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch);
-	if (rc == 0 && nasks > LISTING_ASK_MAX && !scan) {
-		/* Names left unasked need the inode numbers of a read. */
-		free(asks);
-		asks = NULL;
-		dir_snapshot_clear(snap);
-		rc = rescan(fs, l, epoch);
-		if (rc == 0)
-			rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks,
-				      &epoch);
-	}
 	if (rc < 0)
 		goto out;
 
@@ -419,12 +409,6 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		struct fresh_kind *a = &asks[i];
 		struct dir_entry *d = &snap->entries[a->index];
 
-		if (i >= LISTING_ASK_MAX) {
-			a->kind = -EINPROGRESS;
-			d->unknown = true;
-			settled = false;
-			continue;
-		}
 		a->kind = list_classify(fs, a->shm_name, &a->st);
 		if (a->kind < 0)
 			continue;
@@ -436,7 +420,7 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 	if (nasks)
 		keep_answers(l, asks, nasks, epoch, &now);
 	for (i = 0; i < nasks; i++)
-		if (asks[i].kind < 0 && asks[i].kind != -EINPROGRESS)
+		if (asks[i].kind < 0)
 			snap->entries[asks[i].index].name = NULL;
 	for (i = j = 0; i < snap->count; i++)
 		if (snap->entries[i].name)

@@ -24,11 +24,7 @@ struct shmfs;
  *  - any other event makes what is known about a name unknown.
  *
  * A listing asks afresh (stat, and the header for a block that may be a
- * list) about up to LISTING_ASK_MAX names whose kind is unknown; the rest
- * are listed as DT_UNKNOWN, with the inode numbers of a read of the
- * directory (a reader that needs the type then stats the name, which finds
- * the kind), so a listing right after thousands of blocks appeared costs a
- * read of the directory rather than a stat of each.  It keeps the answers only
+ * list) about every name whose kind is unknown, and keeps the answer only
  * for blocks settled for LISTING_SETTLED seconds: a block can turn into a
  * list through stores into its mapping, which make no event (a ShareableList
  * is created and filled within one call).
@@ -39,7 +35,6 @@ struct shmfs;
  * after events were lost, or at the first listing, it reads the directory.
  */
 #define LISTING_SETTLED 2
-#define LISTING_ASK_MAX 256
 
 struct listing;
 
@@ -49,7 +44,6 @@ struct dir_snapshot {
 		ino_t ino;
 		const char *name; /* as the mount shows it */
 		bool is_list;	  /* shown as a directory */
-		bool unknown;	  /* kind not asked yet: DT_UNKNOWN */
 	} * entries;
 	size_t count;
 	bool taken;

@@ -327,10 +327,8 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	} else {
 		name = snap->entries[i - 2].name;
 		e.attr.st_ino = snap->entries[i - 2].ino;
-		/* A kind not asked yet is DT_UNKNOWN (type bits 0). */
-		e.attr.st_mode = snap->entries[i - 2].unknown	? 0
-				 : snap->entries[i - 2].is_list ? S_IFDIR
-								: S_IFREG;
+		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
+							      : S_IFREG;
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,

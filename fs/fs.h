@@ -154,4 +154,11 @@ void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
  */
 ssize_t shmfs_xattr_names(fuse_req_t req, int fd, size_t extra, char **out);
 
+/*
+ * The attributes of a block node: from its held descriptor, or by its name,
+ * checked to be the node's block.  Errors: -ESTALE (the name no longer leads
+ * to it), fstat's.
+ */
+int shmfs_node_stat(struct shmfs *fs, struct node *node, struct stat *st);
+
 #endif

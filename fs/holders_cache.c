@@ -236,40 +236,13 @@ void holders_reply_entry(fuse_req_t req, const struct holders_ref *ref,
 	reply_xattr(req, small, (ssize_t)len, size);
 }
 
-/* The block of a block or list node as it is now, checked to be the node's. */
-static int node_stat(struct shmfs *fs, struct node *node, struct stat *st)
-{
-	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
-	struct shmblock *blk;
-	int rc;
-
-	/* An attached node keeps its block even once renamed or unlinked;
-	 * the lock keeps it attached while we look. */
-	pthread_mutex_lock(&node->lock);
-	blk = node->blk;
-	rc = blk && fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&node->lock);
-	if (blk)
-		return rc;
-	rc = inode_name(fs->inodes, node, name);
-	if (rc == 0)
-		rc = shmfs_block_name(fs, name, shm_name);
-	if (rc < 0)
-		return -ESTALE;
-	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? -ESTALE : -errno;
-	if (st->st_dev != node->dev || st->st_ino != node->ino)
-		return -ESTALE;
-	return 0;
-}
-
 void holders_reply_node(fuse_req_t req, struct node *node, const char *name,
 			size_t size)
 {
 	struct shmfs *fs = req_fs(req);
 	struct holders_ref *ref;
 	struct stat st;
-	int rc = node_stat(fs, node, &st);
+	int rc = shmfs_node_stat(fs, node, &st);
 
 	if (rc == 0 && !holders_may_read(req, st.st_mode, st.st_uid, st.st_gid))
 		rc = -EACCES;

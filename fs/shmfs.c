@@ -241,3 +241,28 @@ ssize_t shmfs_xattr_names(fuse_req_t req, int fd, size_t extra, char **out)
 	}
 	return -EAGAIN;
 }
+
+/* The block's attributes, from its descriptor when it has one. */
+int shmfs_node_stat(struct shmfs *fs, struct node *node, struct stat *st)
+{
+	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
+	struct shmblock *blk;
+	int rc;
+
+	pthread_mutex_lock(&node->lock);
+	blk = node->blk;
+	rc = blk && fstat(shmblock_fd(blk), st) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&node->lock);
+	if (blk)
+		return rc;
+	rc = inode_name(fs->inodes, node, name);
+	if (rc == 0)
+		rc = shmfs_block_name(fs, name, shm_name);
+	if (rc < 0)
+		return -ESTALE;
+	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (st->st_dev != node->dev || st->st_ino != node->ino)
+		return -ESTALE;
+	return 0;
+}

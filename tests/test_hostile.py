@@ -37,9 +37,19 @@ def daemon_rss_kib(m, field="VmRSS"):
 
 
 def rare_divisor():
-    """EAGAIN may answer 1 read in 100; 1 in 20 under a sanitizer, whose
-    daemon is several times slower than the writer it races."""
-    return 20 if os.environ.get("SHMFS_SANITIZED") else 100
+    """EAGAIN may answer 1 read in 20; 1 in 10 under a sanitizer, whose
+    daemon is several times slower than the writer it races.  None is seen
+    on a quiet machine; what remains comes from a writer preempted midway
+    through a store for longer than the reader's back-off (about 13 ms),
+    which the machine's load decides: a CI run saw 2% with a 6-read try."""
+    return 10 if os.environ.get("SHMFS_SANITIZED") else 20
+
+
+def quiet_items_read(m):
+    """Once the writer has stopped, no read may answer EAGAIN."""
+    for item in ("0", "1", "2", ".json"):
+        with open(m.path("L", item), "rb") as f:
+            assert f.read()
 
 
 def make_list(name, values):
@@ -310,13 +320,14 @@ def test_cpython_stores_never_make_a_list_look_broken(shmfs, prefix):
         assert int(p.stdout.read()) > 1000
         assert errors == [], (len(errors), looks, errors[:5])
         assert again <= looks // rare_divisor(), (again, looks)
+        quiet_items_read(m)
     finally:
         sl.shm.close()
 
 
 def test_json_of_a_live_list_is_a_list_of_real_values(shmfs, prefix):
     """While CPython stores in a loop, .json answers with values each item
-    really held; EAGAIN is rare (none seen here)."""
+    really held; EAGAIN is rare (rare_divisor)."""
     m = shmfs()
     sl = make_list(prefix + "L", [0, "s0", "tail"])
     try:
@@ -344,6 +355,7 @@ def test_json_of_a_live_list_is_a_list_of_real_values(shmfs, prefix):
         assert p.wait(10) == 0
         assert reads > 50
         assert again <= reads // rare_divisor(), (again, reads)
+        quiet_items_read(m)
     finally:
         sl.shm.close()
 

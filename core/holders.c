@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -139,6 +140,44 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Makes the pages of a big array present with one madvise (Linux 5.14;
+ * ignored before) before it is written all over: fresh pages took a fault
+ * each, two where a read came first (the zero page, then a copy), and the
+ * arrays of a scan of 10,000 blocks took 1,500 faults, a tenth of lsshm's
+ * time beside the scan.  Small ones are left to the faults.
+ */
+static void populate(void *p, size_t len)
+{
+	const uintptr_t page = 4096;
+	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (len >= (64u << 10) && end > start)
+		madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
+/* Zeroed memory for a big table, present before it is filled. */
+static void *table_alloc(size_t n, size_t size)
+{
+	size_t len;
+	void *p;
+
+	if (n && size > SIZE_MAX / n)
+		return NULL;
+	len = n * size;
+	p = malloc(len ? len : 1);
+	if (!p)
+		return NULL;
+	populate(p, len);
+	memset(p, 0, len);
+	return p;
+}
+
 /* Grows *p (of *cap elements of `size` bytes) to hold at least `need`. */
 static int grow(void *p, size_t *cap, size_t need, size_t size)
 {
@@ -153,6 +192,8 @@ static int grow(void *p, size_t *cap, size_t need, size_t size)
 	q = reallocarray(*arr, n, size);
 	if (!q)
 		return -ENOMEM;
+	/* The new part is filled next. */
+	populate((char *)q + *cap * size, (n - *cap) * size);
 	*arr = q;
 	*cap = n;
 	return 0;
@@ -206,7 +247,7 @@ static int hash_rebuild(struct shmblock_holders *snap, size_t n)
 
 	while (cap < 2 * n)
 		cap *= 2;
-	h = calloc(cap, sizeof(*h));
+	h = table_alloc(cap, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	free(snap->hash);
@@ -966,16 +1007,15 @@ static void merge_rec(struct shmblock_holder *h, const struct rec *r)
 static int finish(struct scan *sc)
 {
 	struct shmblock_holders *snap = sc->snap;
-	struct shmblock_holders_entry *sorted;
+	struct shmblock_holders_entry *sorted = NULL;
 	uint32_t *order, *newidx;
 	size_t i, n = 0, old = snap->nentries;
 	int rc = -ENOMEM;
 
 	order = calloc(snap->nentries + 1, sizeof(*order));
 	newidx = calloc(snap->nentries + 1, sizeof(*newidx));
-	sorted = calloc(snap->nentries + 1, sizeof(*sorted));
-	snap->holders = calloc(sc->nrecs + 1, sizeof(*snap->holders));
-	if (!order || !newidx || !sorted || !snap->holders)
+	snap->holders = table_alloc(sc->nrecs + 1, sizeof(*snap->holders));
+	if (!order || !newidx || !snap->holders)
 		goto out;
 	for (i = 0; i < snap->nentries; i++) {
 		if (snap->entries[i].deleted && !snap->entries[i].nholders)
@@ -986,14 +1026,45 @@ static int finish(struct scan *sc)
 	qsort_r(order, n, sizeof(*order), cmp_entry, snap->entries);
 	for (i = 0; i < n; i++) {
 		newidx[order[i]] = (uint32_t)i;
-		sorted[i] = snap->entries[order[i]];
-		sorted[i].nholders = 0;
+		snap->entries[order[i]].nholders = 0;
 	}
-	free(snap->entries);
-	snap->entries = sorted;
+	if (n == old) {
+		/*
+		 * Nothing dropped: put them in order in place, one cycle of
+		 * the permutation at a time, rather than in a new table of
+		 * 80 bytes an entry (a fault every 50 entries).  order[j] = j
+		 * marks a place done.
+		 */
+		for (i = 0; i < n; i++) {
+			struct shmblock_holders_entry tmp;
+			size_t j = i, k;
+
+			if (order[i] == i)
+				continue;
+			tmp = snap->entries[i];
+			for (;;) {
+				k = order[j];
+				order[j] = (uint32_t)j;
+				if (k == i) {
+					snap->entries[j] = tmp;
+					break;
+				}
+				snap->entries[j] = snap->entries[k];
+				j = k;
+			}
+		}
+	} else {
+		sorted = calloc(n + 1, sizeof(*sorted));
+		if (!sorted)
+			goto out;
+		for (i = 0; i < n; i++)
+			sorted[i] = snap->entries[order[i]];
+		free(snap->entries);
+		snap->entries = sorted;
+		snap->entries_cap = n + 1;
+		sorted = NULL;
+	}
 	snap->nentries = n;
-	snap->entries_cap = n + 1;
-	sorted = NULL;
 
 	for (i = 0; i < sc->nrecs; i++)
 		sc->recs[i].entry = newidx[sc->recs[i].entry];

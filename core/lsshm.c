@@ -149,8 +149,78 @@ static int parse_columns(struct opts *o, const char *list)
 	return 0;
 }
 
+/*
+ * A growing string: a cell's text, and the JSON output.  An allocation
+ * failure is remembered (`failed`) and checked once, at the end.
+ */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static bool sb_room(struct sbuf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	char *s;
+
+	if (b->len + more < b->cap)
+		return true;
+	if (b->failed)
+		return false;
+	while (cap <= b->len + more)
+		cap *= 2;
+	s = realloc(b->s, cap);
+	if (!s) {
+		b->failed = true;
+		return false;
+	}
+	b->s = s;
+	b->cap = cap;
+	return true;
+}
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (!sb_room(b, n))
+		return;
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void sb_char(struct sbuf *b, char c)
+{
+	sb_add(b, &c, 1);
+}
+
+static void sb_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->s)
+		b->s[0] = '\0';
+}
+
+/* A number in decimal, without printf: a table has tens of thousands. */
+static void sb_u64(struct sbuf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_add(b, digits + n, sizeof(digits) - n);
+}
+
 /* Sizes as util-linux prints them: 512B, 4K, 1.5M, 10G. */
-static void human_size(uint64_t bytes, char *buf, size_t len)
+static void human_size(uint64_t bytes, struct sbuf *b)
 {
 	static const char units[] = "BKMGTPE";
 	uint64_t whole = bytes, rem = 0;
@@ -163,7 +233,8 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 		exp++;
 	}
 	if (!exp) {
-		snprintf(buf, len, "%lluB", (unsigned long long)bytes);
+		sb_u64(b, bytes);
+		sb_char(b, 'B');
 		return;
 	}
 	tenth = (unsigned)((rem * 10 + 512) / 1024);
@@ -171,12 +242,12 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 		whole++;
 		tenth = 0;
 	}
-	if (tenth)
-		snprintf(buf, len, "%llu.%u%c", (unsigned long long)whole,
-			 tenth, units[exp]);
-	else
-		snprintf(buf, len, "%llu%c", (unsigned long long)whole,
-			 units[exp]);
+	sb_u64(b, whole);
+	if (tenth) {
+		sb_char(b, '.');
+		sb_char(b, (char)('0' + tenth));
+	}
+	sb_char(b, units[exp]);
 }
 
 static void mode_string(uint32_t mode, char *buf)
@@ -196,34 +267,41 @@ static void mode_string(uint32_t mode, char *buf)
 	buf[10] = '\0';
 }
 
-/* Owner and group names, remembering the last one: blocks share owners. */
-static const char *user_name(uint32_t uid, char *buf, size_t len)
+/*
+ * Owner and group names, remembered: blocks share a few owners, and a
+ * lookup in the user database costs more than a whole line of output.
+ */
+struct id_name {
+	uint32_t id;
+	char name[256]; /* LOGIN_NAME_MAX */
+};
+
+#define ID_CACHE 8
+
+static void id_name(uint32_t id, bool group, struct sbuf *b)
 {
-	static uint32_t last = (uint32_t)-1;
-	static char name[64];
+	static struct id_name cache[2][ID_CACHE];
+	static unsigned used[2], next[2];
+	struct id_name *c = cache[group];
 	struct passwd *pw;
+	struct group *gr;
+	unsigned i;
 
-	if (uid != last) {
-		pw = getpwuid(uid);
-		if (pw)
-			snprintf(name, sizeof(name), "%s", pw->pw_name);
-		else
-			snprintf(name, sizeof(name), "%u", uid);
-		last = uid;
-	}
-	snprintf(buf, len, "%s", name);
-	return buf;
-}
-
-static const char *group_name(uint32_t gid, char *buf, size_t len)
-{
-	struct group *gr = getgrgid(gid);
-
-	if (gr)
-		snprintf(buf, len, "%s", gr->gr_name);
+	for (i = 0; i < used[group]; i++)
+		if (c[i].id == id) {
+			sb_str(b, c[i].name);
+			return;
+		}
+	/* A full cache replaces its entries in turn. */
+	i = used[group] < ID_CACHE ? used[group]++ : next[group]++ % ID_CACHE;
+	c[i].id = id;
+	if (!group && (pw = getpwuid(id)))
+		snprintf(c[i].name, sizeof(c[i].name), "%s", pw->pw_name);
+	else if (group && (gr = getgrgid(id)))
+		snprintf(c[i].name, sizeof(c[i].name), "%s", gr->gr_name);
 	else
-		snprintf(buf, len, "%u", gid);
-	return buf;
+		snprintf(c[i].name, sizeof(c[i].name), "%u", id);
+	sb_str(b, c[i].name);
 }
 
 /* Largest block lsshm reads whole to recognise a list without the probe. */
@@ -296,64 +374,46 @@ static long zeros_kind(uint64_t size)
 
 /* KIND: from the name for semaphores, else from the bytes. */
 static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
-		    const struct shmblock_holders_entry *e, char *buf,
-		    size_t len)
+		    const struct shmblock_holders_entry *e, struct sbuf *b)
 {
 	struct stat st;
 	long n;
 	int fd;
 
 	if (!e->deleted && !strncmp(e->name, "sem.", 4)) {
-		snprintf(buf, len, "semaphore");
+		sb_str(b, "semaphore");
 		return;
 	}
 	/* No pages: zeros, whose kind needs no open (a list has data). */
-	if (e->have_stat && e->alloc == 0 &&
-	    (n = zeros_kind(e->size)) != -E2BIG) {
-		if (n >= 0)
-			snprintf(buf, len, "list[%ld]", n);
+	if (!(e->have_stat && e->alloc == 0 &&
+	      (n = zeros_kind(e->size)) != -E2BIG)) {
+		if (e->deleted)
+			fd = shmblock_holders_open(snap, e->dev, e->ino);
 		else
-			snprintf(buf, len, "plain");
-		return;
-	}
-	if (e->deleted)
-		fd = shmblock_holders_open(snap, e->dev, e->ino);
-	else
-		fd = openat(o->dirfd, e->name,
-			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	/* Not ours to read: say so rather than guess. */
-	if (fd < 0) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	if (fstat(fd, &st) < 0 || st.st_ino != e->ino ||
-	    (uint64_t)st.st_dev != e->dev) {
+			fd = openat(o->dirfd, e->name,
+				    O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					    O_CLOEXEC);
+		/* Not ours to read: say so rather than guess. */
+		if (fd < 0) {
+			sb_char(b, '?');
+			return;
+		}
+		if (fstat(fd, &st) < 0 || st.st_ino != e->ino ||
+		    (uint64_t)st.st_dev != e->dev) {
+			close(fd);
+			sb_char(b, '?');
+			return;
+		}
+		n = list_length(fd, (uint64_t)st.st_size);
 		close(fd);
-		snprintf(buf, len, "?");
-		return;
 	}
-	n = list_length(fd, (uint64_t)st.st_size);
-	close(fd);
-	if (n >= 0)
-		snprintf(buf, len, "list[%ld]", n);
-	else
-		snprintf(buf, len, "plain");
-}
-
-/* HOLDERS: "pid(comm),pid(comm)"; the caller frees it. */
-static char *holders_string(const struct shmblock_holders_entry *e)
-{
-	size_t i, len = 0, cap = e->nholders * 28 + 1;
-	char *s = malloc(cap);
-
-	if (!s)
-		return NULL;
-	s[0] = '\0';
-	for (i = 0; i < e->nholders; i++)
-		len += (size_t)snprintf(s + len, cap - len, "%s%d(%s)",
-					i ? "," : "", (int)e->holders[i].pid,
-					e->holders[i].comm);
-	return s;
+	if (n >= 0) {
+		sb_str(b, "list[");
+		sb_u64(b, (uint64_t)n);
+		sb_char(b, ']');
+	} else {
+		sb_str(b, "plain");
+	}
 }
 
 static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
@@ -375,98 +435,110 @@ static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
  * empty without one, "invalid" for a value no daemon follows.
  */
 static void lifetime_of(const struct opts *o,
-			const struct shmblock_holders_entry *e, char *buf,
-			size_t len)
+			const struct shmblock_holders_entry *e, struct sbuf *b)
 {
 	struct shmblock_lifetime lt;
+	char buf[512];
 	int rc;
 
 	if (e->deleted || !S_ISREG(e->mode))
 		return;
 	rc = shmblock_get_lifetime(o->dirfd, e->name, &lt);
-	if (rc == -EBADMSG)
-		snprintf(buf, len, "invalid");
-	else if (rc == 0 && lt.kind != SHMBLOCK_LIFETIME_PERSIST)
-		shmblock_lifetime_format(&lt, buf, len);
+	if (rc == -EBADMSG) {
+		sb_str(b, "invalid");
+	} else if (rc == 0 && lt.kind != SHMBLOCK_LIFETIME_PERSIST) {
+		buf[0] = '\0';
+		shmblock_lifetime_format(&lt, buf, sizeof(buf));
+		sb_str(b, buf);
+	}
 }
 
-static int cell(const struct opts *o, const struct shmblock_holders *snap,
-		const struct shmblock_holders_entry *e, int col,
-		struct libscols_line *ln, size_t n)
+/*
+ * Appends the text of one cell to `b`; nothing for an unknown value, an
+ * empty cell (null in JSON).  Both printers take the cells from here.
+ */
+static void cell_text(const struct opts *o, const struct shmblock_holders *snap,
+		      const struct shmblock_holders_entry *e, int col,
+		      struct sbuf *b)
 {
-	char buf[512];
+	char mode[11];
 	size_t i;
 	unsigned w = 0;
 
-	buf[0] = '\0';
 	switch (col) {
 	case COL_NAME:
+		sb_str(b, e->name);
 		/* In a mixed view (--pid), tell a deleted entry by its name. */
-		snprintf(buf, sizeof(buf), "%s%s", e->name,
-			 e->deleted && !o->deleted ? " (deleted)" : "");
+		if (e->deleted && !o->deleted)
+			sb_str(b, " (deleted)");
 		break;
 	case COL_INODE:
-		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)e->ino);
+		sb_u64(b, e->ino);
 		break;
 	case COL_SIZE:
 	case COL_ALLOC: {
 		uint64_t v = col == COL_SIZE ? e->size : e->alloc;
 
 		if (!e->have_stat)
-			return 0; /* unknown: an empty cell (null in JSON) */
+			break;
 		if (o->bytes)
-			snprintf(buf, sizeof(buf), "%llu",
-				 (unsigned long long)v);
+			sb_u64(b, v);
 		else
-			human_size(v, buf, sizeof(buf));
+			human_size(v, b);
 		break;
 	}
 	case COL_OWNER:
 		if (e->have_stat)
-			user_name(e->uid, buf, sizeof(buf));
+			id_name(e->uid, false, b);
 		break;
 	case COL_UID:
 		if (e->have_stat)
-			snprintf(buf, sizeof(buf), "%u", e->uid);
+			sb_u64(b, e->uid);
 		break;
 	case COL_GROUP:
 		if (e->have_stat)
-			group_name(e->gid, buf, sizeof(buf));
+			id_name(e->gid, true, b);
 		break;
 	case COL_MODE:
-		if (e->have_stat)
-			mode_string(e->mode, buf);
+		if (e->have_stat) {
+			mode_string(e->mode, mode);
+			sb_str(b, mode);
+		}
 		break;
 	case COL_KIND:
-		kind_of(o, snap, e, buf, sizeof(buf));
+		kind_of(o, snap, e, b);
 		break;
 	case COL_NHOLDERS:
-		snprintf(buf, sizeof(buf), "%zu", e->nholders);
+		sb_u64(b, e->nholders);
 		break;
-	case COL_HOLDERS: {
-		char *s = holders_string(e);
-
-		if (!s)
-			return -ENOMEM;
-		/* The line takes the string over. */
-		if (scols_line_refer_data(ln, n, s)) {
-			free(s);
-			return -ENOMEM;
+	case COL_HOLDERS:
+		/* "pid(comm),pid(comm)" */
+		for (i = 0; i < e->nholders; i++) {
+			if (i)
+				sb_char(b, ',');
+			sb_u64(b, (uint64_t)e->holders[i].pid);
+			sb_char(b, '(');
+			sb_str(b, e->holders[i].comm);
+			sb_char(b, ')');
 		}
-		return 0;
-	}
+		break;
 	case COL_LIFETIME:
-		lifetime_of(o, e, buf, sizeof(buf));
+		lifetime_of(o, e, b);
 		break;
 	case COL_WRITERS:
 		for (i = 0; i < e->nholders; i++)
 			w += !!(e->holders[i].how & SHMBLOCK_HELD_MAP_WRITE);
-		snprintf(buf, sizeof(buf), "%u", w);
+		sb_u64(b, w);
 		break;
 	}
-	if (!buf[0])
-		return 0;
-	return scols_line_set_data(ln, n, buf) ? -ENOMEM : 0;
+}
+
+/* The JSON type of a column as printed: sizes are numbers with --bytes. */
+static int json_type(const struct opts *o, int col)
+{
+	if ((col == COL_SIZE || col == COL_ALLOC) && o->bytes)
+		return SCOLS_JSON_NUMBER;
+	return columns[col].json;
 }
 
 static int add_columns(const struct opts *o, struct libscols_table *tb)
@@ -476,14 +548,10 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 	for (i = 0; i < o->ncols; i++) {
 		const struct colinfo *ci = &columns[o->cols[i]];
 		struct libscols_column *cl;
-		int json = ci->json;
 
 		cl = scols_table_new_column(tb, ci->name, ci->whint, ci->flags);
 		if (!cl)
 			return -ENOMEM;
-		if ((o->cols[i] == COL_SIZE || o->cols[i] == COL_ALLOC) &&
-		    o->bytes)
-			json = SCOLS_JSON_NUMBER;
 		if (o->json) {
 			char lower[16];
 			size_t k;
@@ -491,7 +559,8 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 			for (k = 0; ci->name[k] && k < sizeof(lower) - 1; k++)
 				lower[k] = (char)(ci->name[k] | 0x20);
 			lower[k] = '\0';
-			scols_column_set_json_type(cl, json);
+			scols_column_set_json_type(cl,
+						   json_type(o, o->cols[i]));
 			if (scols_column_set_name(cl, lower))
 				return -ENOMEM;
 		}
@@ -499,11 +568,13 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 	return 0;
 }
 
-static int print_table(const struct opts *o,
+/* The table through libsmartcols: aligned columns, -r, and -J -r. */
+static int print_scols(const struct opts *o,
 		       const struct shmblock_holders *snap)
 {
 	struct libscols_table *tb = scols_new_table();
 	size_t i, c, n = shmblock_holders_count(snap);
+	struct sbuf b = { 0 };
 	int rc = -ENOMEM;
 
 	if (!tb)
@@ -525,13 +596,151 @@ static int print_table(const struct opts *o,
 			rc = -ENOMEM;
 			break;
 		}
-		for (c = 0; rc == 0 && c < o->ncols; c++)
-			rc = cell(o, snap, e, o->cols[c], ln, c);
+		for (c = 0; rc == 0 && c < o->ncols; c++) {
+			sb_reset(&b);
+			cell_text(o, snap, e, o->cols[c], &b);
+			if (b.failed)
+				rc = -ENOMEM;
+			else if (b.len && scols_line_set_data(ln, c, b.s))
+				rc = -ENOMEM;
+		}
 	}
 	if (rc == 0)
 		rc = scols_print_table(tb) ? -EIO : 0;
 	scols_unref_table(tb);
+	free(b.s);
 	return rc;
+}
+
+/*
+ * A JSON string as libsmartcols writes one: " and \ escaped, control
+ * characters as \b \f \n \r \t or \u00XX, every other byte (DEL and
+ * UTF-8 too) as it is.
+ */
+static void json_string(struct sbuf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, run = 0;
+
+	sb_char(out, '"');
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 0 };
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		/* The plain bytes before this one, in one copy. */
+		sb_add(out, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':
+		case '\\':
+			esc[1] = (char)c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		sb_add(out, esc, n);
+	}
+	sb_add(out, s + run, len - run);
+	sb_char(out, '"');
+}
+
+/* Writes out what the buffer holds; false on a write error. */
+static bool flush_out(struct sbuf *out)
+{
+	bool ok = !out->len || fwrite(out->s, 1, out->len, stdout) == out->len;
+
+	sb_reset(out);
+	return ok;
+}
+
+/*
+ * --json without libsmartcols, byte for byte what it prints (util-linux's
+ * -J shape, three spaces an indent): building 10,000 lines of cells and
+ * writing them a character a call cost more than the rest of lsshm but
+ * the scan.  tests/test_lsshm_json.py holds it to the libsmartcols output.
+ */
+static int print_json(const struct opts *o, const struct shmblock_holders *snap)
+{
+	size_t i, c, n = shmblock_holders_count(snap), lines = 0;
+	struct sbuf out = { 0 }, b = { 0 };
+	char keys[NCOLS][32]; /* `         "name": ` */
+	int rc = 0;
+
+	for (i = 0; i < NCOLS; i++) {
+		char *k = keys[i] + sprintf(keys[i], "         \"");
+		const char *name = columns[i].name;
+
+		while (*name)
+			*k++ = (char)(*name++ | 0x20);
+		strcpy(k, "\": ");
+	}
+	sb_str(&out, "{\n   \"shmblocks\": [\n");
+	for (i = 0; i < n; i++) {
+		const struct shmblock_holders_entry *e =
+			shmblock_holders_entry(snap, i);
+
+		if (!wanted(o, e))
+			continue;
+		sb_str(&out, lines++ ? ",{\n" : "      {\n");
+		for (c = 0; c < o->ncols; c++) {
+			sb_str(&out, keys[o->cols[c]]);
+			sb_reset(&b);
+			cell_text(o, snap, e, o->cols[c], &b);
+			if (!b.len)
+				sb_str(&out, "null");
+			else if (json_type(o, o->cols[c]) == SCOLS_JSON_NUMBER)
+				sb_add(&out, b.s, b.len);
+			else
+				json_string(&out, b.s, b.len);
+			sb_str(&out, c + 1 < o->ncols ? ",\n" : "\n");
+		}
+		sb_str(&out, "      }");
+		/* A write error shows in ferror(stdout), which main checks. */
+		if (out.len >= (1u << 16) && !out.failed && !flush_out(&out))
+			break;
+	}
+	sb_str(&out, "\n   ]\n}\n");
+	if (out.failed || b.failed)
+		rc = -ENOMEM;
+	else
+		flush_out(&out);
+	free(out.s);
+	free(b.s);
+	return rc;
+}
+
+static int print_table(const struct opts *o,
+		       const struct shmblock_holders *snap)
+{
+	/*
+	 * libsmartcols takes -J -r as raw (the later call wins), and a list
+	 * of no columns as an error: both stay with it.  LSSHM_SCOLS_JSON=1
+	 * takes its JSON too, for the tests that compare the two.
+	 */
+	if (o->json && !o->raw && o->ncols && !getenv("LSSHM_SCOLS_JSON"))
+		return print_json(o, snap);
+	return print_scols(o, snap);
 }
 
 enum { OPT_DELETED = 256, OPT_OUTPUT_ALL, OPT_SHMDIR };
@@ -672,6 +881,11 @@ int main(int argc, char **argv)
 	close(o.dirfd);
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s\n", strerror(-rc));
+		return 1;
+	}
+	/* A full disk or a closed pipe is an error, as util-linux has it. */
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "lsshm: write error: %s\n", strerror(errno));
 		return 1;
 	}
 	return 0;

@@ -511,9 +511,11 @@ enum shmblock_holders_flags {
 	/* Leave out held inodes that have no name any more. */
 	SHMBLOCK_HOLDERS_NO_DELETED = 1u << 0,
 	/*
-	 * Stat every descriptor whose link is an absolute path, not only those
-	 * whose link text is in the directory: finds blocks opened through
-	 * another path (a bind mount of the directory), at a stat per fd.
+	 * Accepted and ignored: every scan does what it once asked for.  Each
+	 * descriptor is statx'ed and matched by (dev, ino), whatever path the
+	 * block was opened by (a bind mount of the directory too), so no
+	 * descriptor is left out for its link text.  Kept so that callers
+	 * that pass it still build.
 	 */
 	SHMBLOCK_HOLDERS_ANY_PATH = 1u << 1,
 };

@@ -22,6 +22,7 @@ struct name_entry {
 	struct name_entry *hash_next;
 	struct name_entry *prev, *next;
 	uint64_t stamp; /* the listing's epoch when last changed */
+	uint64_t pos;	/* the name's position (listing.h) */
 	ino_t ino;
 	bool known; /* ino and kind known, the block settled */
 	bool is_list;
@@ -33,7 +34,8 @@ struct name_set {
 	size_t nbuckets; /* a power of two */
 	size_t count;
 	size_t name_bytes; /* the names' lengths, terminators included */
-	struct name_entry *head, *tail;
+	uint64_t next_pos;
+	struct name_entry *head, *tail; /* by position */
 };
 
 struct listing {
@@ -41,15 +43,23 @@ struct listing {
 	struct name_set set;
 	uint64_t epoch; /* bumped by every change of the set */
 	bool valid;	/* the set is the directory, given the events */
-	/* The watch's gen at the last listing that the kernel may keep, or
-	 * WATCH_BUSY. */
-	uint64_t listed_gen;
+	/*
+	 * What may be in the kernel's cached listing since it was last
+	 * dropped (listing_open): the snapshots of cached handles still
+	 * open, and for those closed, the one listing they all were (`gen`
+	 * and `epoch`, if `closed`), or `dirty` when they differed or some
+	 * open one may still fill it with a listing that is not current.
+	 */
+	struct dir_snapshot *live;
+	bool closed, dirty;
+	uint64_t gen, closed_epoch;
 };
 
 static int set_init(struct name_set *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->nbuckets = 1024;
+	s->next_pos = LISTING_FIRST_POS;
 	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
 	return s->buckets ? 0 : -ENOMEM;
 }
@@ -111,6 +121,7 @@ static struct name_entry *set_add(struct name_set *s, const char *name,
 		return NULL;
 	memcpy(e->name, name, len);
 	e->stamp = stamp;
+	e->pos = s->next_pos++;
 	*link = e;
 	e->prev = s->tail;
 	if (s->tail)
@@ -151,7 +162,6 @@ int listing_create(struct listing **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&l->lock, NULL);
-	l->listed_gen = WATCH_BUSY;
 	*out = l;
 	return 0;
 }
@@ -224,15 +234,17 @@ void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
 }
 
 /*
- * Reads the shm directory into the set.  What was known about a name with
- * the same inode stays known.  The set is valid unless an event came in
- * since `epoch` was read: the read may predate it.
+ * Reads the shm directory into the set.  A name still there keeps its
+ * position, and what was known about it if its inode is the same; new
+ * names come after.  The set is valid unless an event came in since
+ * `epoch` was read: the read may predate it.
  */
 static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
 {
+	struct name_entry *e, *f, *next;
 	struct name_set fresh;
-	struct name_entry *e, *old;
 	struct dirent *de;
+	bool complete = true;
 	DIR *dir;
 	int fd, rc;
 
@@ -263,30 +275,113 @@ static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
 		goto out;
 
 	pthread_mutex_lock(&l->lock);
-	for (e = fresh.head; e; e = e->next) {
-		old = *set_find(&l->set, e->name);
-		if (old && old->known && old->ino == e->ino) {
-			e->known = true;
-			e->is_list = old->is_list;
+	for (e = l->set.head; e; e = next) {
+		next = e->next;
+		f = *set_find(&fresh, e->name);
+		if (!f) {
+			set_remove(&l->set, set_find(&l->set, e->name));
+			continue;
 		}
+		if (e->ino != f->ino)
+			e->known = false;
+		e->ino = f->ino;
 		e->stamp = l->epoch + 1;
+		f->known = true; /* here: in the set already */
 	}
-	l->valid = l->epoch == epoch;
+	for (f = fresh.head; f; f = f->next) {
+		if (f->known)
+			continue;
+		e = set_add(&l->set, f->name, l->epoch + 1);
+		if (!e) {
+			complete = false;
+			break;
+		}
+		e->ino = f->ino;
+	}
+	l->valid = complete && l->epoch == epoch;
 	l->epoch++;
-	set_destroy(&l->set);
-	l->set = fresh;
-	memset(&fresh, 0, sizeof(fresh));
 	pthread_mutex_unlock(&l->lock);
 out:
 	set_destroy(&fresh);
 	return rc;
 }
 
+/*
+ * Whether `snap` is the listing as it is now, the watch's gen being `gen`.
+ * Called with the lock held.
+ */
+static bool is_current(const struct listing *l, const struct dir_snapshot *snap,
+		       uint64_t gen)
+{
+	return snap->current && snap->gen == gen && snap->epoch == l->epoch;
+}
+
+/* A cached handle's snapshot: the kernel may have its listing. */
+static void live_add(struct listing *l, struct dir_snapshot *snap)
+{
+	pthread_mutex_lock(&l->lock);
+	snap->owner = l;
+	snap->prev = NULL;
+	snap->next = l->live;
+	if (l->live)
+		l->live->prev = snap;
+	l->live = snap;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Its handle is done: what it listed may stay in the kernel's cache. */
+static void live_remove(struct dir_snapshot *snap)
+{
+	struct listing *l = snap->owner;
+
+	pthread_mutex_lock(&l->lock);
+	if (snap->prev)
+		snap->prev->next = snap->next;
+	else
+		l->live = snap->next;
+	if (snap->next)
+		snap->next->prev = snap->prev;
+	if (!snap->current || (l->closed && (l->gen != snap->gen ||
+					     l->closed_epoch != snap->epoch)))
+		l->dirty = true;
+	l->closed = true;
+	l->gen = snap->gen;
+	l->closed_epoch = snap->epoch;
+	pthread_mutex_unlock(&l->lock);
+}
+
 void dir_snapshot_clear(struct dir_snapshot *snap)
 {
+	bool cached = snap->cached;
+
+	if (snap->owner)
+		live_remove(snap);
 	free(snap->entries);
 	free(snap->names);
 	memset(snap, 0, sizeof(*snap));
+	snap->cached = cached;
+}
+
+off_t dir_snapshot_pos(const struct dir_snapshot *snap, size_t i)
+{
+	return i < 2 ? (off_t)i + 1 : snap->entries[i - 2].pos;
+}
+
+size_t dir_snapshot_seek(const struct dir_snapshot *snap, off_t pos)
+{
+	size_t lo = 0, hi = snap->count, mid;
+
+	if (pos < 2)
+		return pos < 0 ? 0 : (size_t)pos;
+	/* The first entry past `pos`: positions grow along the entries. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (snap->entries[mid].pos <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo + 2;
 }
 
 /* True when the block of `st` has not changed for LISTING_SETTLED s. */
@@ -306,11 +401,12 @@ struct fresh_kind {
 
 /*
  * Copies the set into `snap`; the entries whose kind is unknown are listed
- * in `*asks` (allocated), and the listing's epoch is put in `*epoch`.
+ * in `*asks` (allocated), and the listing's epoch and validity are put in
+ * `*epoch` and `*valid`.
  */
 static int copy_set(struct listing *l, size_t prefix_len,
 		    struct dir_snapshot *snap, struct fresh_kind **asks,
-		    size_t *nasks, uint64_t *epoch)
+		    size_t *nasks, uint64_t *epoch, bool *valid)
 {
 	const struct name_entry *e;
 	size_t i, n = 0, unknown = 0;
@@ -318,6 +414,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 
 	pthread_mutex_lock(&l->lock);
 	*epoch = l->epoch;
+	*valid = l->valid;
 	for (e = l->set.head; e; e = e->next)
 		unknown += !e->known;
 	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
@@ -337,6 +434,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		memcpy(p, e->name, len);
 		snap->entries[i].name = p + prefix_len;
 		snap->entries[i].ino = e->ino;
+		snap->entries[i].pos = (off_t)e->pos;
 		snap->entries[i].is_list = e->is_list;
 		if (!e->known) {
 			(*asks)[n].shm_name = p;
@@ -386,7 +484,7 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 	struct fresh_kind *asks = NULL;
 	struct timespec now;
 	size_t nasks = 0, i, j;
-	bool scan, settled = true;
+	bool scan, valid, settled = true;
 	uint64_t epoch;
 	int rc;
 
@@ -400,7 +498,7 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		if (rc < 0)
 			goto out;
 	}
-	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch);
+	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch, &valid);
 	if (rc < 0)
 		goto out;
 
@@ -427,22 +525,38 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 			snap->entries[j++] = snap->entries[i];
 	snap->count = j;
 	snap->taken = true;
+	snap->gen = gen;
+	snap->epoch = epoch;
+	snap->current = gen != WATCH_BUSY && valid && settled;
+	if (snap->cached)
+		live_add(l, snap);
 out:
 	free(asks);
 	if (rc < 0)
 		dir_snapshot_clear(snap);
-	pthread_mutex_lock(&l->lock);
-	l->listed_gen = rc == 0 && settled ? gen : WATCH_BUSY;
-	pthread_mutex_unlock(&l->lock);
 	return rc;
 }
 
-bool listing_unchanged(struct listing *l, uint64_t gen)
+bool listing_open(struct listing *l, uint64_t gen, struct dir_snapshot *snap)
 {
-	bool same;
+	const struct dir_snapshot *s;
+	bool stale = false;
 
 	pthread_mutex_lock(&l->lock);
-	same = gen != WATCH_BUSY && gen == l->listed_gen;
+	for (s = l->live; s; s = s->next)
+		if (!is_current(l, s, gen))
+			stale = true;
+	snap->cached =
+		gen != WATCH_BUSY && l->valid && !stale && !l->dirty &&
+		(!l->closed || (l->gen == gen && l->closed_epoch == l->epoch));
+	if (!snap->cached) {
+		/*
+		 * The kernel drops its cache at this open: from now on only
+		 * the open snapshots may fill it again.
+		 */
+		l->closed = false;
+		l->dirty = stale;
+	}
 	pthread_mutex_unlock(&l->lock);
-	return same;
+	return snap->cached;
 }

@@ -36,18 +36,35 @@ struct shmfs;
  */
 #define LISTING_SETTLED 2
 
+/*
+ * Every name has a position of its own, given when it joins the copy and
+ * kept while it stays: a readdir goes on after the position it reached,
+ * whichever listing serves the rest (the kernel's, or a later one of the
+ * daemon's), so a name that stays is neither skipped nor repeated when
+ * others come and go.  1 and 2 are "." and "..".
+ */
+#define LISTING_FIRST_POS 3
+
 struct listing;
 
 /* One listing of the top level, as an open directory handle holds it. */
 struct dir_snapshot {
 	struct dir_entry {
 		ino_t ino;
+		off_t pos;	  /* the name's position */
 		const char *name; /* as the mount shows it */
 		bool is_list;	  /* shown as a directory */
 	} * entries;
 	size_t count;
 	bool taken;
 	char *names; /* where the names point */
+	/* Whether the handle shares the kernel's cached listing. */
+	bool cached;
+	/* Taken by a cached handle: what it was the listing of (listing.c). */
+	struct listing *owner;
+	struct dir_snapshot *prev, *next;
+	uint64_t gen, epoch;
+	bool current;
 };
 
 /* Errors: -ENOMEM. */
@@ -63,16 +80,29 @@ void listing_free(struct listing *l);
 int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap);
 
 /*
- * True when the kernel may keep the listing it got last (`gen` is
- * watch_listing_gen() now): the watch has seen no outside change to it
- * since and has no event left to handle, and every block in it had been
- * settled for LISTING_SETTLED seconds (it may still have been turning into
- * a list through its mapping, which makes no event).
+ * At an opendir (`gen` is watch_listing_gen() now): true when the handle
+ * may share the kernel's cached listing, which the kernel then keeps (it
+ * is the directory as it is now); false when the handle reads only its
+ * own listings and the kernel drops its cache.  The kernel fills its cache
+ * from the replies to every handle that shares it, and reads it in the
+ * middle of a readdir too, so it is shared only while every listing that
+ * went or may still go into it since it was last dropped is the directory
+ * as it is now: taken with no event left to handle, no change of the copy
+ * since, and every block in it settled for LISTING_SETTLED seconds (it may
+ * still be turning into a list through its mapping, which makes no event).
+ * Sets snap->cached.
  */
-bool listing_unchanged(struct listing *l, uint64_t gen);
+bool listing_open(struct listing *l, uint64_t gen, struct dir_snapshot *snap);
 
 /* Empties `snap`. */
 void dir_snapshot_clear(struct dir_snapshot *snap);
+
+/*
+ * Entry `i` of a readdir of `snap` (0 ".", 1 "..", then the snapshot's
+ * entries): its position, and the first entry after position `pos`.
+ */
+off_t dir_snapshot_pos(const struct dir_snapshot *snap, size_t i);
+size_t dir_snapshot_seek(const struct dir_snapshot *snap, off_t pos);
 
 /* The watch: an inotify event of `mask` about `shm_name`, a shown name. */
 void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);

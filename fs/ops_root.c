@@ -282,13 +282,12 @@ static void root_opendir(fuse_req_t req, struct node *dir,
 	 * The kernel may keep the listing in the directory's page cache and
 	 * serve later listings from it.  It drops it itself when the mount
 	 * changes the directory, the watch drops it when a block appears,
-	 * goes, moves or changes kind outside, and so does an opendir while
-	 * the watch has events left to handle, which covers the moment
+	 * goes, moves or changes kind outside, and so does every opendir
+	 * that may not share it (listing_open), which covers the moment
 	 * before the watch has seen a change.
 	 */
-	fi->cache_readdir = 1;
-	fi->keep_cache =
-		listing_unchanged(fs->listing, watch_listing_gen(fs->watch));
+	fi->cache_readdir = fi->keep_cache =
+		listing_open(fs->listing, watch_listing_gen(fs->watch), snap);
 	if (fuse_reply_open(req, fi) != 0)
 		free(snap);
 }
@@ -332,7 +331,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
-					 (off_t)i + 1);
+					 dir_snapshot_pos(snap, i));
 	need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (need > room)
 		return need;
@@ -343,7 +342,8 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	} else if (ref_name(fs, name, &e) < 0)
 		/* The entry carries attributes and a reference; gone now. */
 		return 0;
-	need = fuse_add_direntry_plus(req, buf, room, name, &e, (off_t)i + 1);
+	need = fuse_add_direntry_plus(req, buf, room, name, &e,
+				      dir_snapshot_pos(snap, i));
 	if (need > room && e.ino)
 		inode_forget(fs->inodes, inode_get(fs->inodes, e.ino), 1);
 	return need;
@@ -360,7 +360,8 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 
 	/*
 	 * A handle can start past 0 when the kernel's cached listing was
-	 * dropped while it was being read from.
+	 * dropped while it was being read from: it goes on after the
+	 * position reached, in a listing of now.
 	 */
 	if (off == 0 || !snap->taken) {
 		rc = listing_take(fs, watch_listing_gen(fs->watch), snap);
@@ -374,7 +375,7 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 		reply_rc(req, -ENOMEM);
 		return;
 	}
-	for (i = (size_t)off; i < snap->count + 2; i++) {
+	for (i = dir_snapshot_seek(snap, off); i < snap->count + 2; i++) {
 		n = add_entry(req, snap, i, buf + used, size - used, plus);
 		if (n > size - used)
 			break;

@@ -204,7 +204,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 		      "shmblock_set_lifetime, which fill in the caller)";
 	else
 		why = untrusted(l, path, st, value);
-	if (e && !memcmp(&e->id, id, sizeof(*id)) && !strcmp(e->value, value) &&
+	if (e && shmdir_same_ident(&e->id, id) && !strcmp(e->value, value) &&
 	    e->honoured == !why)
 		return; /* nothing new: keep its state */
 	if (!e) {
@@ -375,7 +375,7 @@ static void mark_held(struct lifetime *l, struct entry *e)
 
 	if (fd < 0)
 		return;
-	if (shmdir_ident_fd(fd, &id) == 0 && !memcmp(&id, &e->id, sizeof(id)))
+	if (shmdir_ident_fd(fd, &id) == 0 && shmdir_same_ident(&id, &e->id))
 		fsetxattr(fd, LIFETIME_XATTR_HELD, "1", 1, 0);
 	close(fd);
 }

@@ -343,7 +343,7 @@ int shmdir_ident_fd(int fd, struct shmdir_ident *id)
 	return ident_at(fd, "", AT_EMPTY_PATH, id);
 }
 
-static bool same_ident(const struct shmdir_ident *a,
+bool shmdir_same_ident(const struct shmdir_ident *a,
 		       const struct shmdir_ident *b)
 {
 	return a->dev == b->dev && a->ino == b->ino &&
@@ -450,7 +450,7 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 		return -errno;
 	test_pause(fs, shm_name, "after taking");
 	rc = shmdir_ident_of(fs, tmp, &now);
-	if (rc == 0 && !same_ident(&now, id))
+	if (rc == 0 && !shmdir_same_ident(&now, id))
 		rc = -ESTALE;
 	if (rc == 0 && xattr && !xattr_is(fs, tmp, xattr, value))
 		rc = -EAGAIN;

@@ -49,6 +49,12 @@ struct shmdir_ident {
 	uint32_t btime_nsec;
 };
 
+/*
+ * Whether two identities are of one block, field by field: the struct has
+ * padding, which memcmp would compare too.
+ */
+bool shmdir_same_ident(const struct shmdir_ident *a,
+		       const struct shmdir_ident *b);
 /* The identity of the block `shm_name` now.  Errors: statx's. */
 int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
 		    struct shmdir_ident *id);

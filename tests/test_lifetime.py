@@ -397,11 +397,6 @@ def test_policy_of_one_who_may_not_unlink_is_ignored(lt, prefix, pool):
 
 # ---------------------------------------------------------------- restart
 
-@pytest.mark.skipif(os.environ.get("SHMFS_SANITIZED") == "1",
-                    reason="under ASan+UBSan the first daemon's held mark "
-                    "was not seen within 10 s on the loaded test machine; "
-                    "not understood yet (session note); the normal build "
-                    "runs it")
 def test_restart_honours_existing_policies(lt, prefix, pool):
     """Policies outlive the daemon: after a restart, an owner that exited
     meanwhile and a last-holder block released meanwhile are removed, and

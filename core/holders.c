@@ -153,7 +153,7 @@ static uint64_t now_ns(void)
  */
 static void populate(void *p, size_t len)
 {
-	const uintptr_t page = 4096;
+	const uintptr_t page = (uintptr_t)getpagesize();
 	uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
 	uintptr_t end = ((uintptr_t)p + len) & ~(page - 1);
 

@@ -58,6 +58,14 @@ struct lifetime {
 	char **pending;
 	size_t npending, cap_pending;
 	bool reread_all;
+	/*
+	 * Also under `lock`, from the thread: whether it may be reading
+	 * blocks now (between two polls), and how many entries it had when
+	 * it last went to sleep.  While it sleeps with none, a block that
+	 * goes away needs no look (lifetime_note_event).
+	 */
+	bool busy;
+	size_t tracked;
 	/* The thread's own. */
 	struct entry *entries;
 	size_t n, cap;
@@ -65,6 +73,13 @@ struct lifetime {
 	uint64_t close_due_ns; /* a scan brought forward; 0: none */
 	uid_t dir_uid;
 };
+
+/*
+ * How long the thread lets changes gather after a wake: a burst of creates
+ * and removals costs one wake, not two a block, and a policy is followed
+ * at most this much later.
+ */
+#define LIFETIME_GATHER_NS 2000000L
 
 static uint64_t now_ns(void)
 {
@@ -543,6 +558,10 @@ static void *lifetime_thread(void *arg)
 
 	reread_all(l);
 	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		l->busy = false;
+		l->tracked = l->n;
+		pthread_mutex_unlock(&l->lock);
 		follow_closes(l, any_needs_holders(l));
 		free(pfd);
 		pfd = calloc(l->n + 3, sizeof(*pfd));
@@ -558,6 +577,9 @@ static void *lifetime_thread(void *arg)
 				(struct pollfd){ .fd = l->entries[i].pidfd,
 						 .events = POLLIN };
 		rc = poll(pfd, npfd, poll_timeout(l, now_ns()));
+		pthread_mutex_lock(&l->lock);
+		l->busy = true;
+		pthread_mutex_unlock(&l->lock);
 		if (rc < 0 && errno != EINTR) {
 			shmfs_log(l->fs, LOG_ERR, "lifetime: poll: %s",
 				  strerror(errno));
@@ -565,8 +587,12 @@ static void *lifetime_thread(void *arg)
 		}
 		if (pfd[0].revents)
 			break;
-		if (pfd[1].revents)
+		if (pfd[1].revents) {
+			/* Let a burst of changes gather: one wake for all. */
+			nanosleep(&(struct timespec){ 0, LIFETIME_GATHER_NS },
+				  NULL);
 			take_pending(l);
+		}
 		if (l->close_fd >= 0 && pfd[2].revents)
 			read_closes(l);
 		/* An owner has exited: entries may move as they go. */
@@ -608,6 +634,7 @@ int lifetime_start(struct shmfs *fs, double scan_period)
 	l->fs = fs;
 	l->period_ns = (uint64_t)(scan_period * 1e9);
 	l->close_fd = -1;
+	l->busy = true;
 	l->dir_uid = fstat(fs->dirfd, &st) == 0 ? st.st_uid : 0;
 	pthread_mutex_init(&l->lock, NULL);
 	l->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -673,14 +700,29 @@ void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
 	struct lifetime *l = __atomic_load_n(&fs->lifetime, __ATOMIC_ACQUIRE);
 	uint64_t one = 1;
+	bool wake;
 	char *copy;
 
 	/* A stream of writes changes no policy. */
 	if (!l || mask == IN_MODIFY)
 		return;
 	pthread_mutex_lock(&l->lock);
+	/*
+	 * A block gone while the thread sleeps with no entry: nothing to drop.
+	 * Any look it takes later is after the removal, so can't find it.
+	 */
+	if (shm_name && !(mask & ~(uint32_t)(IN_DELETE | IN_MOVED_FROM)) &&
+	    !l->busy && !l->tracked) {
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
+	/* The thread takes all pending names at once: one wake for them. */
+	wake = !l->npending && !l->reread_all;
 	if (!shm_name || (mask & IN_Q_OVERFLOW)) {
 		l->reread_all = true;
+	} else if (l->npending &&
+		   !strcmp(l->pending[l->npending - 1], shm_name)) {
+		/* Read once for both: a reread sees the block as it is now. */
 	} else if (!l->reread_all) {
 		if (l->npending == l->cap_pending) {
 			size_t cap = l->cap_pending ? 2 * l->cap_pending : 16;
@@ -698,7 +740,7 @@ void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 			l->reread_all = true;
 	}
 	pthread_mutex_unlock(&l->lock);
-	if (write(l->wake_fd, &one, sizeof(one)) < 0)
+	if (wake && write(l->wake_fd, &one, sizeof(one)) < 0)
 		shmfs_log(fs, LOG_ERR, "lifetime: wake: %s", strerror(errno));
 }
 

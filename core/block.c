@@ -250,6 +250,32 @@ out_close:
 	return rc;
 }
 
+SHMBLOCK_API int shmblock_attach_fd(int dirfd, const char *name, int fd,
+				    unsigned flags, struct shmblock **out)
+{
+	struct shmblock *blk;
+	struct stat st;
+	int rc;
+
+	rc = shmblock_name_check(name);
+	if (rc < 0)
+		return rc;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	blk = new_handle(dirfd, name, fd, flags);
+	if (!blk)
+		return -ENOMEM;
+	rc = map_block(blk, (size_t)st.st_size);
+	if (rc < 0) {
+		free(blk);
+		return rc;
+	}
+	*out = blk;
+	return 0;
+}
+
 SHMBLOCK_API int shmblock_attach(const char *name, unsigned flags,
 				 struct shmblock **out)
 {

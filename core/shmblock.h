@@ -90,6 +90,16 @@ SHMBLOCK_API int shmblock_attach(const char *name, unsigned flags,
 SHMBLOCK_API int shmblock_attach_at(int dirfd, const char *name, unsigned flags,
 				    struct shmblock **out);
 
+/*
+ * A handle of `fd`, a descriptor the caller opened on the block `name` of
+ * `dirfd` (read-write, or read-only with SHMBLOCK_RDONLY): for a block
+ * just created with openat(O_CREAT | O_EXCL), which needs no second open.
+ * The handle owns fd on success; on failure the caller still does.
+ * Errors: -EINVAL (bad name, not a regular file), fstat's, -ENOMEM.
+ */
+SHMBLOCK_API int shmblock_attach_fd(int dirfd, const char *name, int fd,
+				    unsigned flags, struct shmblock **out);
+
 /* Unmaps and closes; the block itself stays.  NULL is ignored. */
 SHMBLOCK_API void shmblock_close(struct shmblock *blk);
 

@@ -85,6 +85,29 @@ out:
 	return rc;
 }
 
+int block_adopt(struct shmfs *fs, struct node *node, const char *shm_name,
+		int fd)
+{
+	struct shmblock *blk;
+	int rc = shmblock_attach_fd(fs->dirfd, shm_name, fd, SHMBLOCK_NOMAP,
+				    &blk);
+
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	/* Held by nobody yet: the open that follows takes the first hold. */
+	pthread_mutex_lock(&node->lock);
+	if (!node->blk) {
+		node->blk = blk;
+		node->read_only = false;
+		blk = NULL;
+	}
+	pthread_mutex_unlock(&node->lock);
+	shmblock_close(blk);
+	return 0;
+}
+
 /* Drops a hold of node_hold; the last one closes the handle. */
 static void node_drop(struct node *node)
 {

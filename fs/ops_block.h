@@ -14,6 +14,15 @@
 int block_open_prepare(struct shmfs *fs, struct node *node,
 		       struct fuse_file_info *fi, int *backing_id);
 
+/*
+ * Gives `node`, just made by a CREATE, the read-write descriptor `fd` that
+ * made its block `shm_name`, for the block_open_prepare that follows to
+ * use instead of opening the block again.  Takes fd, whatever it returns.
+ * Errors: the core's.
+ */
+int block_adopt(struct shmfs *fs, struct node *node, const char *shm_name,
+		int fd);
+
 /* Undoes a block_open_prepare that succeeded (the reply failed). */
 void block_open_undo(struct node *node, struct fuse_file_info *fi);
 

@@ -134,13 +134,14 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = req_fs(req);
+	char shm_name[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	struct node *node;
 	struct stat st;
 	bool made = true;
 	int fd, rc, backing_id;
 
-	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
+	fd = shmdir_make_block(req, name, mode, O_RDWR, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
 		made = false;
@@ -150,12 +151,25 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	} else if (fd < 0) {
 		rc = fd;
 		goto out_err;
-	} else {
-		close(fd);
 	}
 	rc = inode_ref_block(fs->inodes, name, &st, &node);
-	if (rc < 0)
+	if (rc < 0) {
+		if (made)
+			close(fd);
 		goto out_unmake;
+	}
+	/* The descriptor that made the block serves the open too. */
+	if (made) {
+		rc = shmfs_block_name(fs, name, shm_name);
+		if (rc < 0)
+			close(fd);
+		else
+			rc = block_adopt(fs, node, shm_name, fd);
+		if (rc < 0) {
+			inode_forget(fs->inodes, node, 1);
+			goto out_unmake;
+		}
+	}
 	/* A block made here is empty: O_TRUNC would only cost a syscall. */
 	if (made)
 		fi->flags &= ~O_TRUNC;

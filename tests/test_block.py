@@ -319,6 +319,40 @@ def test_directory_override_and_nomap(lib, names, prefix):
             os.close(fd)
 
 
+def test_attach_fd_makes_a_handle_of_a_descriptor(lib, prefix):
+    """A handle of a descriptor the caller opened: it maps what the file
+    holds, closes the descriptor with the handle, and refuses what is not
+    a regular file (the caller keeps its descriptor then)."""
+    with tempfile.TemporaryDirectory(dir=SHM_DIR, prefix=prefix) as d:
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(os.path.join(d, "made"),
+                         os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            os.pwrite(fd, b"made here", 0)
+            blk = c_block_p()
+            assert lib.shmblock_attach_fd(dfd, b"made", fd, 0, ctypes.byref(blk)) == 0
+            assert lib.shmblock_size(blk) == 9
+            assert ctypes.string_at(lib.shmblock_data(blk), 9) == b"made here"
+            assert lib.shmblock_fd(blk) == fd
+            assert lib.shmblock_name(blk) == b"made"
+            lib.shmblock_close(blk)
+            with pytest.raises(OSError) as e:
+                os.fstat(fd)
+            assert e.value.errno == errno.EBADF
+            os.mkfifo(os.path.join(d, "fifo"))
+            fd = os.open(os.path.join(d, "fifo"), os.O_RDWR | os.O_NONBLOCK)
+            try:
+                assert lib.shmblock_attach_fd(dfd, b"fifo", fd, 0,
+                                              ctypes.byref(blk)) == -errno.EINVAL
+                assert lib.shmblock_attach_fd(dfd, b"a/b", fd, 0,
+                                              ctypes.byref(blk)) == -errno.EINVAL
+                os.fstat(fd)  # still the caller's
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dfd)
+
+
 def list_names(lib, dirfd):
     it = ctypes.c_void_p()
     assert lib.shmblock_list_open(dirfd, ctypes.byref(it)) == 0

@@ -14,6 +14,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "connection.h"
 #include "fs.h"
 #include "inode.h"
 #include "lifetime.h"
@@ -147,60 +148,6 @@ static void raise_fd_limit(void)
 	}
 }
 
-/*
- * The connection of the FUSE mount at `mountpoint`, named in the fusectl
- * file system by the mount's device minor (from /proc/self/mountinfo, read
- * without touching the mount); 0 when not found.
- */
-static unsigned connection_of(const char *mountpoint)
-{
-	unsigned major, minor, conn = 0;
-	char *line = NULL, path[PATH_MAX + 64];
-	size_t size = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	if (!f)
-		return 0;
-	while (getline(&line, &size, f) > 0) {
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
-			   path) == 3 &&
-		    !strcmp(path, mountpoint) && strstr(line, " - fuse"))
-			conn = minor;
-	}
-	free(line);
-	fclose(f);
-	return conn;
-}
-
-/*
- * Cuts the connection `conn` (connection_of, read right after mounting: a
- * mount detached lazily since is no longer in mountinfo, while a request
- * on it may still hold the lock a notification waits for).
- */
-static void abort_connection(unsigned conn)
-{
-	char path[64];
-	int fd;
-
-	if (!conn)
-		return;
-	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", conn);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	/*
-	 * systemd mounts the fusectl file system; a container or a machine
-	 * without it may not have it.  Root can mount it, and leaves it.
-	 */
-	if (fd < 0 && errno == ENOENT &&
-	    mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) ==
-		    0)
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1", 1) < 0)
-		conn = 0; /* nothing more to try */
-	close(fd);
-}
-
 static int run_session(struct shmfs *fs, struct fuse_cmdline_opts *cmd)
 {
 	struct fuse_loop_config *cfg;
@@ -250,6 +197,7 @@ int main(int argc, char *argv[])
 	struct stat root_st;
 	char *mountpoint = NULL;
 	unsigned conn = 0;
+	pid_t guardian = 0;
 	int ret = 1, rc, i;
 
 	if (fuse_opt_parse(&args, &opts, shmfs_opts, opt_proc) != 0)
@@ -360,6 +308,13 @@ int main(int argc, char *argv[])
 	/* Until ready, the one who mounted sees what goes wrong, too. */
 	if (!cmd.foreground)
 		openlog("shmfs", LOG_PID | LOG_PERROR, LOG_DAEMON);
+	/* Forked before any thread: cuts the connection if we are killed. */
+	rc = connection_guard(conn, &guardian);
+	if (rc < 0 && rc != -EACCES && rc != -EPERM)
+		shmfs_log(&fs, LOG_NOTICE,
+			  "no guardian for the connection (%s): if killed, "
+			  "cut it with umount -f",
+			  strerror(-rc));
 	rc = watch_start(&fs, &fs.watch);
 	if (rc < 0) {
 		shmfs_log(&fs, LOG_ERR, "watching %s: %s", fs.shmdir,
@@ -387,7 +342,7 @@ int main(int argc, char *argv[])
 out_watch:
 	lifetime_stop(&fs);
 	if (watch_stop(fs.watch) < 0)
-		abort_connection(conn);
+		connection_abort(conn);
 out_unmount:
 	fuse_session_unmount(fs.se);
 	watch_free(fs.watch);
@@ -400,6 +355,7 @@ out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
+	connection_unguard(guardian);
 	/* After the session: a readiness stat still waiting has failed. */
 	notify_finish(notify);
 	passthrough_free(fs.pt);

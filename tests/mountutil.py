@@ -26,6 +26,18 @@ PASSTHROUGH_LINE = "data path: kernel passthrough"
 FALLBACK_LINE = "data path: through the daemon"
 
 
+def connection_of(mount_dir):
+    """The FUSE connection number of the mount at `mount_dir`: its device
+    minor in /proc/self/mountinfo (read without touching the mount)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == mount_dir:
+                major, minor = fields[2].split(":")
+                return (int(major) << 20) | int(minor)
+    return None
+
+
 class Mount:
     """`shmfs -f -o prefix=PREFIX[,OPTIONS] DIR` on a fresh directory."""
 
@@ -49,6 +61,22 @@ class Mount:
                 self.close()
                 raise RuntimeError("shmfs did not mount:\n" + out)
             time.sleep(0.01)
+        self.conn = connection_of(self.dir)
+
+    def abort(self):
+        """Cuts the FUSE connection (fusectl), as `umount -f` would: every
+        request left to a daemon that died ends with ECONNABORTED.  A killed
+        daemon whose thread waits in a notification for a directory lock
+        held by such a request can't exit before (docs/shmfs.md)."""
+        ctl = "/sys/fs/fuse/connections"
+        if not os.path.exists(os.path.join(ctl, str(self.conn))):
+            subprocess.run(["mount", "-t", "fusectl", "fusectl", ctl],
+                           check=False, stderr=subprocess.DEVNULL)
+        try:
+            with open(os.path.join(ctl, str(self.conn), "abort"), "w") as f:
+                f.write("1")
+        except OSError:
+            pass
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -74,7 +102,10 @@ class Mount:
     def unmount(self):
         """fusermount3 -u (umount -l if that fails); returns the exit code
         of the daemon, killing it if it does not end."""
-        if os.path.ismount(self.dir):
+        # Never stat the mount here: a dead daemon would never answer.
+        if self.proc.poll() is not None and self.dir in fuse_mounts():
+            self.abort()
+        if self.dir in fuse_mounts():
             r = subprocess.run(["fusermount3", "-u", self.dir], check=False,
                                stderr=subprocess.DEVNULL)
             if r.returncode != 0 and self.proc.poll() is None:
@@ -85,6 +116,7 @@ class Mount:
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            self.abort()
             self.proc.kill()
             self.proc.wait()
         # A daemon that died leaves a dead mount, which os.path.ismount
@@ -203,8 +235,10 @@ def run(*cmd, **kwargs):
     return r.stdout
 
 
-def daemon_pids(mountpoint):
-    """shmfs processes whose command line ends with `mountpoint`."""
+def daemon_pids(mountpoint, guardians=False):
+    """shmfs processes whose command line ends with `mountpoint`: the
+    daemons, or (guardians=True) the guardians they forked, which share
+    the command line and are named shmfs-guard (fs/connection.c)."""
     pids = []
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -212,10 +246,12 @@ def daemon_pids(mountpoint):
         try:
             with open("/proc/%s/cmdline" % p, "rb") as f:
                 argv = f.read().split(b"\0")
+            with open("/proc/%s/comm" % p) as f:
+                guard = f.read().strip() == "shmfs-guard"
         except OSError:
             continue
         if argv and argv[0].endswith(b"shmfs") and \
-                os.fsencode(mountpoint) in argv:
+                os.fsencode(mountpoint) in argv and guard == guardians:
             pids.append(int(p))
     return pids
 

@@ -3,10 +3,12 @@
 background, mount -t fuse.shmfs and fstab, --help/--version, bad options,
 -s, and -o cleanup (the manager's role)."""
 
+import errno
 import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from multiprocessing import shared_memory
 
@@ -61,6 +63,87 @@ def test_signal_with_an_open_file(shmfs):
         except OSError:
             pass
     assert wait_unmounted(m.dir)
+
+
+def threads_waiting_in(pid, wchan):
+    n = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/wchan" % (pid, t)) as f:
+                n += f.read() == wchan
+        except OSError:
+            pass
+    return n
+
+
+def test_a_killed_daemon_never_leaves_the_mount_hanging(shmfs, prefix):
+    """SIGKILL while the watch thread's notification waits for the top
+    level's lock, which a create holds while it waits for the daemon (its
+    one worker is busy): that thread can't die, so without the guardian
+    /dev/fuse stayed open and the create, the daemon and every later user
+    of the mount hung for good.  The guardian cuts the connection: the
+    create fails with ECONNABORTED and the daemon is reaped."""
+    big = shared_memory.ShareableList(list(range(3000000)), name=prefix + "big")
+    untrack(big.shm)
+    m = shmfs("max_threads=1")
+    guards = daemon_pids(m.dir, guardians=True)
+    assert len(guards) == 1
+    done = {}
+
+    def call(key, fn):
+        try:
+            fn()
+            done[key] = "ok"
+        except OSError as e:
+            done[key] = errno.errorcode[e.errno]
+
+    def render():
+        with open(m.path("big", ".json")) as f:
+            f.read(1)
+
+    def create():
+        os.close(os.open(m.path("made"), os.O_CREAT | os.O_RDWR, 0o600))
+
+    threads = [threading.Thread(target=call, args=("render", render))]
+    threads[0].start()
+    try:
+        time.sleep(0.2)
+        threads.append(threading.Thread(target=call, args=("create", create)))
+        threads[1].start()
+        time.sleep(0.1)
+        os.close(os.open("/dev/shm/" + prefix + "outside", os.O_CREAT, 0o600))
+        deadline = time.monotonic() + 10
+        while not threads_waiting_in(m.proc.pid, "fuse_reverse_inval_entry"):
+            assert "create" not in done and time.monotonic() < deadline, \
+                "the create was answered first: the render was too quick"
+            time.sleep(0.01)
+        m.proc.kill()
+        assert m.proc.wait(timeout=20) == -signal.SIGKILL
+        for t in threads:
+            t.join(20)
+        assert done.get("create") == "ECONNABORTED", done
+        assert wait_gone(guards)
+    finally:
+        m.abort()
+        m.close()
+        for t in threads:
+            t.join(20)
+        big.shm.close()
+        for name in ("big", "outside", "made"):
+            try:
+                os.unlink("/dev/shm/" + prefix + name)
+            except OSError:
+                pass
+
+
+def test_the_guardian_goes_with_the_daemon(shmfs):
+    m = shmfs()
+    guards = daemon_pids(m.dir, guardians=True)
+    assert len(guards) == 1
+    with open("/proc/%d/stat" % guards[0]) as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == m.proc.pid
+    assert m.close() == 0
+    assert wait_gone(guards)
 
 
 def test_fusermount_unmounts(shmfs):

@@ -24,7 +24,7 @@ void connection_abort(unsigned conn);
 /*
  * Forks the guardian of `conn`: a process holding nothing but the
  * connection's abort file, which cuts the connection when the calling
- * thread ends, however it ends (docs/shmfs.md, "A killed daemon").  Call
+ * thread ends, however it ends (docs/reliability.md, "A killed daemon").  Call
  * from the thread that lives as long as the daemon.  Errors: -ENOTCONN
  * (no such connection), open's and fork's.
  */

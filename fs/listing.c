@@ -25,8 +25,13 @@ struct name_entry {
 	uint64_t pos;	/* the name's position (listing.h) */
 	ino_t ino;
 	bool known; /* ino and kind known, the block settled */
+	/* ino read or stat-ed, and no event since that may have put another
+	 * block under the name */
+	bool has_ino;
 	bool is_list;
-	char name[]; /* the shm name */
+	uint64_t mark;	 /* the last read of the directory that found it */
+	time_t event_at; /* of its last event, in CLOCK_MONOTONIC seconds */
+	char name[];	 /* the shm name */
 };
 
 struct name_set {
@@ -41,8 +46,9 @@ struct name_set {
 struct listing {
 	pthread_mutex_t lock; /* protects everything below */
 	struct name_set set;
-	uint64_t epoch; /* bumped by every change of the set */
-	bool valid;	/* the set is the directory, given the events */
+	uint64_t epoch;	    /* bumped by every change of the set */
+	bool valid;	    /* the set is the directory, given the events */
+	uint64_t scan_mark; /* counts reads of the directory (rescan) */
 	/*
 	 * What may be in the kernel's cached listing since it was last
 	 * dropped (listing_open): the snapshots of cached handles still
@@ -177,20 +183,27 @@ void listing_free(struct listing *l)
 
 void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
+	const uint32_t moved = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM;
 	struct listing *l = fs->listing;
 	struct name_entry **link, *e;
+	struct timespec now;
 	struct stat st;
-	bool there = true;
+	bool there = true, have_ino = false;
 
 	/*
-	 * After a move away the name may still be there (RENAME_EXCHANGE).
-	 * Asked now, the answer is at least as new as the event; any later
-	 * change makes a later event.
+	 * A name created or moved in or away (it may still be there after
+	 * RENAME_EXCHANGE) is stat-ed: asked now, the answer is at least as
+	 * new as the event, and any later change makes a later event.  It
+	 * gives the inode number a listing shows with a kind not asked yet,
+	 * and whether the name is a block at all (a FIFO is not shown).
 	 */
-	if ((mask & IN_MOVED_FROM) &&
-	    fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT)
-		there = false;
+	if (mask & moved) {
+		if (fstatat(fs->dirfd, shm_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			there = have_ino = S_ISREG(st.st_mode);
+		else if (errno == ENOENT)
+			there = false;
+	}
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	pthread_mutex_lock(&l->lock);
 	l->epoch++;
 	link = set_find(&l->set, shm_name);
@@ -199,14 +212,19 @@ void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 		if (e)
 			set_remove(&l->set, link);
 		e = NULL;
-	} else if (mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM)) {
+	} else if (mask & moved) {
 		e = set_add(&l->set, shm_name, l->epoch);
 		if (!e)
 			l->valid = false;
 	}
 	if (e) {
 		e->known = false;
+		if (mask & moved) {
+			e->has_ino = have_ino;
+			e->ino = have_ino ? st.st_ino : 0;
+		}
 		e->stamp = l->epoch;
+		e->event_at = now.tv_sec;
 	}
 	pthread_mutex_unlock(&l->lock);
 }
@@ -226,83 +244,137 @@ void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
 
 	pthread_mutex_lock(&l->lock);
 	e = *set_find(&l->set, shm_name);
-	if (e && e->known && (e->ino != ino || e->is_list != is_list)) {
+	if (e && (e->known || e->has_ino) &&
+	    (e->ino != ino || (e->known && e->is_list != is_list))) {
 		e->known = false;
+		if (e->ino != ino)
+			e->has_ino = false;
 		e->stamp = ++l->epoch;
 	}
 	pthread_mutex_unlock(&l->lock);
 }
 
-/*
- * Reads the shm directory into the set.  A name still there keeps its
- * position, and what was known about it if its inode is the same; new
- * names come after.  The set is valid unless an event came in since
- * `epoch` was read: the read may predate it.
- */
-static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
-{
-	struct name_entry *e, *f, *next;
-	struct name_set fresh;
-	struct dirent *de;
-	bool complete = true;
-	DIR *dir;
-	int fd, rc;
+/* A read of the shm directory: the shown names and their inode numbers. */
+struct dir_read {
+	struct read_name {
+		ino_t ino;
+		size_t off; /* of the name in `names` */
+	} * entries;
+	size_t count, cap;
+	char *names;
+	size_t len, names_cap;
+};
 
-	rc = set_init(&fresh);
-	if (rc < 0)
-		return rc;
+static int dir_read_add(struct dir_read *r, const char *name, ino_t ino)
+{
+	size_t len = strlen(name) + 1;
+	void *p;
+
+	if (r->count == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 1024;
+		p = realloc(r->entries, r->cap * sizeof(*r->entries));
+		if (!p)
+			return -ENOMEM;
+		r->entries = p;
+	}
+	if (r->len + len > r->names_cap) {
+		r->names_cap = r->names_cap ? r->names_cap * 2 : 16384;
+		if (r->names_cap < r->len + len)
+			r->names_cap = r->len + len;
+		p = realloc(r->names, r->names_cap);
+		if (!p)
+			return -ENOMEM;
+		r->names = p;
+	}
+	memcpy(r->names + r->len, name, len);
+	r->entries[r->count].ino = ino;
+	r->entries[r->count++].off = r->len;
+	r->len += len;
+	return 0;
+}
+
+static int dir_read(struct shmfs *fs, struct dir_read *r)
+{
+	struct dirent *de;
+	DIR *dir;
+	int fd, rc = 0;
+
+	memset(r, 0, sizeof(*r));
 	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		rc = -errno;
 		if (fd >= 0)
 			close(fd);
-		goto out;
+		return rc;
 	}
 	while ((errno = 0, de = readdir(dir))) {
 		if (!shmfs_mount_name(fs, de->d_name) ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
-		e = set_add(&fresh, de->d_name, 0);
-		if (!e) {
-			errno = ENOMEM;
+		rc = dir_read_add(r, de->d_name, de->d_ino);
+		if (rc < 0)
 			break;
-		}
-		e->ino = de->d_ino;
 	}
-	rc = -errno;
+	if (rc == 0)
+		rc = -errno;
 	closedir(dir);
+	return rc;
+}
+
+/*
+ * Reads the shm directory into the set.  A name still there keeps its
+ * position, and what was known about it if its inode is the same; new
+ * names come after, in the order read.  The set is valid unless an event
+ * came in since `epoch` was read: the read may predate it.
+ */
+static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
+{
+	struct name_entry **link, *e, *next;
+	struct dir_read r;
+	uint64_t mark;
+	size_t i;
+	int rc;
+
+	rc = dir_read(fs, &r);
 	if (rc < 0)
 		goto out;
-
 	pthread_mutex_lock(&l->lock);
+	mark = ++l->scan_mark;
+	for (i = 0; i < r.count; i++) {
+		const char *name = r.names + r.entries[i].off;
+
+		link = set_find(&l->set, name);
+		e = *link;
+		if (!e) {
+			e = set_add(&l->set, name, l->epoch + 1);
+			if (!e) {
+				/* The set may lack names now: read again. */
+				l->valid = false;
+				l->epoch++;
+				pthread_mutex_unlock(&l->lock);
+				rc = -ENOMEM;
+				goto out;
+			}
+		} else if (e->ino != r.entries[i].ino) {
+			e->known = false;
+		}
+		e->ino = r.entries[i].ino;
+		e->has_ino = true;
+		e->stamp = l->epoch + 1;
+		e->mark = mark;
+	}
+	/* Names not read are gone. */
 	for (e = l->set.head; e; e = next) {
 		next = e->next;
-		f = *set_find(&fresh, e->name);
-		if (!f) {
+		if (e->mark != mark)
 			set_remove(&l->set, set_find(&l->set, e->name));
-			continue;
-		}
-		if (e->ino != f->ino)
-			e->known = false;
-		e->ino = f->ino;
-		e->stamp = l->epoch + 1;
-		f->known = true; /* here: in the set already */
 	}
-	for (f = fresh.head; f; f = f->next) {
-		if (f->known)
-			continue;
-		e = set_add(&l->set, f->name, l->epoch + 1);
-		if (!e) {
-			complete = false;
-			break;
-		}
-		e->ino = f->ino;
-	}
-	l->valid = complete && l->epoch == epoch;
+	l->valid = l->epoch == epoch;
 	l->epoch++;
 	pthread_mutex_unlock(&l->lock);
 out:
-	set_destroy(&fresh);
+	free(r.entries);
+	free(r.names);
 	return rc;
 }
 
@@ -400,23 +472,60 @@ struct fresh_kind {
 };
 
 /*
- * Copies the set into `snap`; the entries whose kind is unknown are listed
- * in `*asks` (allocated), and the listing's epoch and validity are put in
- * `*epoch` and `*valid`.
+ * Whether `e` had an event within the last LISTING_SETTLED seconds and a
+ * bit: its block changed then (mtime or ctime), so asking about it now
+ * gives an answer the listing can't keep.
+ */
+static bool event_recent(const struct name_entry *e, time_t now)
+{
+	return e->event_at && now - e->event_at <= LISTING_SETTLED + 1;
+}
+
+/*
+ * Whether a listing leaves the kind of `e`, not known, unknown (DT_UNKNOWN)
+ * rather than asking: past the first LISTING_ASK_MAX names with a recent
+ * event (`*recent` counts them), unless its inode number is unknown too and
+ * `need_ino`.
+ */
+static bool leave_unknown(const struct name_entry *e, time_t now, bool need_ino,
+			  size_t *recent)
+{
+	if (!event_recent(e, now) || (*recent)++ < LISTING_ASK_MAX)
+		return false;
+	return e->has_ino || !need_ino;
+}
+
+/*
+ * Copies the set into `snap`.  The entries whose kind is unknown are listed
+ * in `*asks` (allocated): those with no recent event, the first
+ * LISTING_ASK_MAX of those with one, and those whose inode number is
+ * unknown too if `need_ino` or if there are at most LISTING_ASK_MAX of
+ * them (a stat each costs less than a read of the directory).  The others
+ * are marked unknown, and `*no_ino` counts those of them whose inode number
+ * is not known.  The listing's epoch and validity are put in `*epoch` and
+ * `*valid`.
  */
 static int copy_set(struct listing *l, size_t prefix_len,
-		    struct dir_snapshot *snap, struct fresh_kind **asks,
-		    size_t *nasks, uint64_t *epoch, bool *valid)
+		    struct dir_snapshot *snap, bool need_ino,
+		    struct fresh_kind **asks, size_t *nasks, size_t *no_ino,
+		    uint64_t *epoch, bool *valid)
 {
 	const struct name_entry *e;
-	size_t i, n = 0, unknown = 0;
+	size_t i, n = 0, recent = 0, unknown = 0, unknown_ino = 0;
+	struct timespec now;
 	char *p;
 
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	pthread_mutex_lock(&l->lock);
 	*epoch = l->epoch;
 	*valid = l->valid;
-	for (e = l->set.head; e; e = e->next)
+	*no_ino = 0;
+	for (e = l->set.head; e; e = e->next) {
 		unknown += !e->known;
+		unknown_ino += !e->known && !e->has_ino;
+	}
+	if (unknown_ino <= LISTING_ASK_MAX)
+		need_ino = true;
 	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
 	snap->names = malloc(l->set.name_bytes + 1);
 	*asks = calloc(unknown + 1, sizeof(**asks));
@@ -436,7 +545,11 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		snap->entries[i].ino = e->ino;
 		snap->entries[i].pos = (off_t)e->pos;
 		snap->entries[i].is_list = e->is_list;
-		if (!e->known) {
+		if (!e->known &&
+		    leave_unknown(e, now.tv_sec, need_ino, &recent)) {
+			snap->entries[i].unknown = true;
+			*no_ino += !e->has_ino;
+		} else if (!e->known) {
 			(*asks)[n].shm_name = p;
 			(*asks)[n++].index = i;
 		}
@@ -469,9 +582,14 @@ static void keep_answers(struct listing *l, const struct fresh_kind *asks,
 			continue;
 		if (a->kind == -ENOENT) {
 			set_remove(&l->set, link);
-		} else if (a->kind >= 0 && block_settled(&a->st, now)) {
+			continue;
+		}
+		if (a->kind < 0)
+			continue;
+		e->ino = a->st.st_ino;
+		e->has_ino = true;
+		if (block_settled(&a->st, now)) {
 			e->known = true;
-			e->ino = a->st.st_ino;
 			e->is_list = a->kind == 1;
 		}
 	}
@@ -483,7 +601,7 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 	struct listing *l = fs->listing;
 	struct fresh_kind *asks = NULL;
 	struct timespec now;
-	size_t nasks = 0, i, j;
+	size_t nasks = 0, no_ino = 0, i, j;
 	bool scan, valid, settled = true;
 	uint64_t epoch;
 	int rc;
@@ -498,7 +616,22 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		if (rc < 0)
 			goto out;
 	}
-	rc = copy_set(l, fs->prefix_len, snap, &asks, &nasks, &epoch, &valid);
+	rc = copy_set(l, fs->prefix_len, snap, scan, &asks, &nasks, &no_ino,
+		      &epoch, &valid);
+	if (rc == 0 && no_ino) {
+		/*
+		 * Names left unasked, some with no inode number: one read of
+		 * the directory gives them all (those that came since are
+		 * asked about).
+		 */
+		free(asks);
+		asks = NULL;
+		dir_snapshot_clear(snap);
+		rc = rescan(fs, l, epoch);
+		if (rc == 0)
+			rc = copy_set(l, fs->prefix_len, snap, true, &asks,
+				      &nasks, &no_ino, &epoch, &valid);
+	}
 	if (rc < 0)
 		goto out;
 
@@ -515,6 +648,9 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		if (!block_settled(&a->st, &now))
 			settled = false;
 	}
+	for (i = 0; i < snap->count; i++)
+		if (snap->entries[i].unknown)
+			settled = false;
 	if (nasks)
 		keep_answers(l, asks, nasks, epoch, &now);
 	for (i = 0; i < nasks; i++)

@@ -17,17 +17,30 @@ struct shmfs;
  * names of the blocks the mount shows, their inode numbers and kinds, and
  * the watch keeps them true from inotify:
  *
- *  - a name created or moved in is added with nothing known about it;
+ *  - a name created or moved in, or moved away (RENAME_EXCHANGE reports
+ *    both names as moved away and in, the same events as two renames in a
+ *    row), is stat-ed at once: a block there is in the copy with its inode
+ *    number and an unknown kind; anything else is not (gone, a FIFO);
  *  - a name deleted is removed (it comes back only with a later event);
- *  - a name moved away is looked at again: RENAME_EXCHANGE reports both
- *    names as moved away and in, the same events as two renames in a row;
- *  - any other event makes what is known about a name unknown.
+ *  - any other event makes the name's kind unknown.
  *
  * A listing asks afresh (stat, and the header for a block that may be a
- * list) about every name whose kind is unknown, and keeps the answer only
- * for blocks settled for LISTING_SETTLED seconds: a block can turn into a
- * list through stores into its mapping, which make no event (a ShareableList
- * is created and filled within one call).
+ * list) about names whose kind is unknown, and keeps the answers only for
+ * blocks settled for LISTING_SETTLED seconds: a block can turn into a list
+ * through stores into its mapping, which make no event (a ShareableList is
+ * created and filled within one call).  Of the names with an event in the
+ * last LISTING_SETTLED seconds and a bit, whose blocks changed then and
+ * whose answers it could not keep, it asks about LISTING_ASK_MAX at most;
+ * the others are listed as DT_UNKNOWN, never as a guess: a reader that
+ * needs the type stats the name, and that LOOKUP finds the kind.  They keep
+ * the inode number of the watch's stat or of the last read of the
+ * directory; should more than LISTING_ASK_MAX of them have none (the stat
+ * failed, a lookup found another inode), the listing reads the directory
+ * (fewer are asked about).  So the first listing after thousands of blocks
+ * appeared costs no stat and no header probe per name, and the first one
+ * after they settled learns their kinds for the listings after it.  A
+ * READDIRPLUS entry carries attributes from a lookup of its own
+ * (fs/ops_root.c), so its type is always the kind found then.
  *
  * Inotify queues an event before the syscall that caused it returns.  So
  * once the watch has handled every queued event, the copy is the directory
@@ -35,6 +48,7 @@ struct shmfs;
  * after events were lost, or at the first listing, it reads the directory.
  */
 #define LISTING_SETTLED 2
+#define LISTING_ASK_MAX 256
 
 /*
  * Every name has a position of its own, given when it joins the copy and
@@ -54,6 +68,7 @@ struct dir_snapshot {
 		off_t pos;	  /* the name's position */
 		const char *name; /* as the mount shows it */
 		bool is_list;	  /* shown as a directory */
+		bool unknown;	  /* kind not asked: DT_UNKNOWN */
 	} * entries;
 	size_t count;
 	bool taken;

@@ -338,10 +338,14 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
 		e.attr.st_mode = S_IFDIR;
 	} else {
-		name = snap->entries[i - 2].name;
-		e.attr.st_ino = snap->entries[i - 2].ino;
-		e.attr.st_mode = snap->entries[i - 2].is_list ? S_IFDIR
-							      : S_IFREG;
+		const struct dir_entry *d = &snap->entries[i - 2];
+
+		name = d->name;
+		e.attr.st_ino = d->ino;
+		/* A kind not asked is DT_UNKNOWN (type bits 0): never wrong. */
+		e.attr.st_mode = d->unknown   ? 0
+				 : d->is_list ? S_IFDIR
+					      : S_IFREG;
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
@@ -349,12 +353,17 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 	need = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
 	if (need > room)
 		return need;
+	/*
+	 * A plus entry carries attributes and a reference from a lookup of
+	 * its own, so its type is the kind that lookup finds, never the
+	 * snapshot's (nor DT_UNKNOWN).
+	 */
 	memset(&e, 0, sizeof(e));
 	if (i < 2) {
 		e.attr.st_ino = inode_get(fs->inodes, FUSE_ROOT_ID)->ino;
 		e.attr.st_mode = S_IFDIR;
 	} else if (ref_name(fs, name, &e) < 0)
-		/* The entry carries attributes and a reference; gone now. */
+		/* Gone now. */
 		return 0;
 	need = fuse_add_direntry_plus(req, buf, room, name, &e,
 				      dir_snapshot_pos(snap, i));

@@ -213,3 +213,188 @@ def test_listing_right_after_many_blocks_appeared(shmfs, prefix):
     for name, kind in kinds.items():
         assert out[name] in (DT_UNKNOWN,
                              DT_DIR if kind == "list" else DT_REG), name
+
+
+def cpython_kinds(prefix, names):
+    """name -> 'list' or 'block': CPython's own view, whether
+    ShareableList(name=...) attaches and reads the block as a list."""
+    from multiprocessing import resource_tracker
+    out = {}
+    register = resource_tracker.register
+    # Attaching only: CPython 3.8-3.12 would register the block (and a
+    # failed ShareableList leaves no object to untrack).
+    resource_tracker.register = lambda *args: None
+    try:
+        for name in names:
+            try:
+                sl = shared_memory.ShareableList(name=prefix + name)
+            except Exception:
+                out[name] = "block"
+                continue
+            try:
+                list(sl)
+                out[name] = "list"
+            except Exception:
+                out[name] = "block"
+            finally:
+                sl.shm.close()
+    finally:
+        resource_tracker.register = register
+    return out
+
+
+def raw_types(fd, size=4096, between=None):
+    """name -> d_type, from getdents64 calls of `size` bytes on `fd`;
+    `between(names)` runs after each call.  Fails on a name listed twice;
+    "." and ".." are left out."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {}
+    buf = ctypes.create_string_buffer(size)
+    while True:
+        n = libc.syscall(217, fd, buf, size)  # getdents64, x86_64
+        assert n >= 0, os.strerror(ctypes.get_errno())
+        if n == 0:
+            return out
+        off, part = 0, []
+        while off < n:
+            reclen = int.from_bytes(buf.raw[off + 16:off + 18], "little")
+            name = buf.raw[off + 19:off + reclen].split(b"\0", 1)[0].decode()
+            off += reclen
+            if name in (".", ".."):
+                continue
+            assert name not in out, "listed twice: " + name
+            out[name] = buf.raw[off - reclen + 18]
+            part.append(name)
+        if between:
+            between(part)
+
+
+def first_raw_listing(m, right):
+    """The mount's name -> d_type right after new blocks appeared, each type
+    either `right`'s or DT_UNKNOWN.  Listed again (up to 2 s) until some
+    entry is DT_UNKNOWN, the case under test: names the daemon read from
+    /dev/shm before its watch handled their events are all asked about."""
+    deadline = time.time() + 2
+    while True:
+        fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            raw = raw_types(fd, 32768)
+        finally:
+            os.close(fd)
+        assert set(raw) == set(right)
+        wrong = [(n, raw[n], right[n]) for n in right
+                 if raw[n] not in (0, right[n])]
+        assert not wrong, wrong[:5]
+        if 0 in raw.values() or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert 0 in raw.values(), "not the case tested"
+    return raw
+
+
+def test_many_new_blocks_agree_with_cpython(shmfs, prefix):
+    """Far more new names than a listing asks about, among them
+    ShareableLists made by CPython, list bytes written into blocks, plain
+    and empty blocks, FIFOs (never shown), and names renamed and exchanged
+    after they were made.  Right after, every reader agrees with CPython's
+    own view: os.scandir's is_dir and inode, ls -l, find -type d, the raw
+    d_type of plain READDIR replies and of READDIRPLUS ones (a lookup
+    between two getdents calls makes the kernel ask for the next part
+    with READDIRPLUS), which is never wrong, at most DT_UNKNOWN."""
+    import subprocess
+    m = shmfs()
+    os.listdir(m.dir)   # the listing copy is taken: later names are events
+    lst = list_bytes(prefix + "t-")
+    made = []
+    for i in range(900):
+        name = "n%03d" % i
+        if i % 30 == 0:
+            sl = shared_memory.ShareableList([i, "x" * (i % 7), 0.5],
+                                             name=prefix + name)
+            untrack(sl.shm)
+            sl.shm.close()
+        elif i % 30 == 1:
+            write_block(m.block(name), lst)
+        elif i % 30 == 2:
+            write_block(m.block(name), b"")
+        elif i % 30 == 3:
+            os.mkfifo(m.block(name), 0o600)
+            continue
+        else:
+            write_block(m.block(name), b"plain bytes, no list")
+        made.append(name)
+    # Renamed after they were made: a list over a block, a block away,
+    # and two exchanged.
+    os.rename(m.block("n030"), m.block("n100"))
+    os.rename(m.block("n101"), m.block("r101"))
+    assert renameat2(m.block("n061"), m.block("n102"), RENAME_EXCHANGE) == 0
+    names = shm_names(prefix) - {"t-template"}
+    want = cpython_kinds(prefix, names)
+    assert sum(k == "list" for k in want.values()) >= 50
+    assert "n003" not in names and "n100" in names and "n030" not in names
+
+    def check_inode(name, ino):
+        assert ino == os.stat(m.block(name)).st_ino, name
+
+    DT_UNKNOWN, DT_DIR, DT_REG = 0, 4, 8
+    right = {n: DT_DIR if k == "list" else DT_REG for n, k in want.items()}
+
+    # The first listing after they appeared: plain READDIR past the first
+    # part, some entries with types not asked yet.
+    first_raw_listing(m, right)
+
+    types = {}
+    for e in os.scandir(m.dir):
+        check_inode(e.name, e.inode())
+        types[e.name] = "list" if e.is_dir(follow_symlinks=False) else "block"
+    assert types == want
+
+    out = subprocess.run(["ls", "-l", "--color=never", m.dir], check=True,
+                         capture_output=True, text=True).stdout
+    ls = {}
+    for line in out.splitlines()[1:]:
+        ls[line.split()[-1]] = "list" if line[0] == "d" else "block"
+    assert ls == want
+
+    out = subprocess.run(["find", m.dir, "-mindepth", "1", "-maxdepth", "1",
+                          "-type", "d", "-printf", "%f\\n"], check=True,
+                         capture_output=True, text=True).stdout
+    assert set(out.split()) == {n for n, k in want.items() if k == "list"}
+
+    # READDIRPLUS parts: a lookup after each getdents call.
+    def look_up(part):
+        for n in part[:3]:
+            os.lstat(os.path.join(m.dir, n))
+
+    fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        raw = raw_types(fd, 4096, look_up)
+    finally:
+        os.close(fd)
+    assert set(raw) == names
+    assert all(raw[n] in (DT_UNKNOWN, right[n]) for n in names)
+
+
+def test_new_blocks_typed_again_once_settled(shmfs, prefix):
+    """The names left DT_UNKNOWN while their blocks were new are asked about
+    by the first listing after they settled (LISTING_SETTLED), which keeps
+    their kinds: from then on every entry has its type again."""
+    m = shmfs()
+    os.listdir(m.dir)
+    lst = list_bytes(prefix + "t-")
+    right = {}
+    for i in range(600):
+        name = "n%03d" % i
+        write_block(m.block(name), lst if i % 50 == 0 else b"plain")
+        right[name] = 4 if i % 50 == 0 else 8   # DT_DIR, DT_REG
+    first_raw_listing(m, right)
+    # Whole seconds: the events more than LISTING_SETTLED + 1 s old.
+    time.sleep(4.2)
+    for _ in range(2):
+        fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            raw = raw_types(fd, 32768)
+        finally:
+            os.close(fd)
+        assert raw == right

@@ -114,7 +114,8 @@ static int daemon_gone(pid_t daemon, const char *stat_path)
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
-static void guard(int abort_fd, pid_t daemon, const char *stat_path)
+static void guard(int abort_fd, int ready_fd, pid_t daemon,
+		  const char *stat_path)
 {
 	sigset_t set;
 
@@ -122,6 +123,9 @@ static void guard(int abort_fd, pid_t daemon, const char *stat_path)
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	prctl(PR_SET_NAME, "shmfs-guard");
 	prctl(PR_SET_PDEATHSIG, GUARD_SIGNAL);
+	/* Named and armed: the daemon may go on. */
+	if (write(ready_fd, "1", 1) < 0)
+		_exit(1);
 	/* Nothing of the daemon's but the abort file: not /dev/fuse. */
 	if (dup2(abort_fd, 3) < 0)
 		_exit(1);
@@ -141,18 +145,34 @@ static void guard(int abort_fd, pid_t daemon, const char *stat_path)
 
 int connection_guard(unsigned conn, pid_t *guardian)
 {
-	char stat_path[64];
+	char stat_path[64], ready;
 	pid_t daemon = getpid(), pid;
-	int fd = open_abort(conn), rc;
+	int fd = open_abort(conn), pipefd[2], rc = 0;
+	ssize_t n;
 
 	if (fd < 0)
 		return fd;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	snprintf(stat_path, sizeof(stat_path), "/proc/%ld/stat", (long)daemon);
 	pid = fork();
 	if (pid == 0)
-		guard(fd, daemon, stat_path);
-	rc = pid < 0 ? -errno : 0;
+		guard(fd, pipefd[1], daemon, stat_path);
+	if (pid < 0)
+		rc = -errno;
 	close(fd);
+	close(pipefd[1]);
+	/* Until it is armed: a daemon killed before then has no guardian. */
+	while (rc == 0 && (n = read(pipefd[0], &ready, 1)) != 1) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		connection_unguard(pid);
+		rc = -ECHILD;
+	}
+	close(pipefd[0]);
 	if (rc == 0)
 		*guardian = pid;
 	return rc;

@@ -215,32 +215,45 @@ def test_listing_right_after_many_blocks_appeared(shmfs, prefix):
                              DT_DIR if kind == "list" else DT_REG), name
 
 
+_CPYTHON_KINDS = r"""
+import json, sys
+from multiprocessing import resource_tracker, shared_memory
+# Attaching only: CPython 3.8-3.12 would register the block (and a failed
+# ShareableList leaves no object to untrack).
+resource_tracker.register = lambda *args: None
+out = {}
+for name in json.loads(sys.stdin.read()):
+    try:
+        sl = shared_memory.ShareableList(name=sys.argv[1] + name)
+    except Exception:
+        out[name] = "block"
+        continue
+    try:
+        list(sl)
+        out[name] = "list"
+    except Exception:
+        out[name] = "block"
+    finally:
+        sl.shm.close()
+print(json.dumps(out))
+"""
+
+
 def cpython_kinds(prefix, names):
     """name -> 'list' or 'block': CPython's own view, whether
-    ShareableList(name=...) attaches and reads the block as a list."""
-    from multiprocessing import resource_tracker
-    out = {}
-    register = resource_tracker.register
-    # Attaching only: CPython 3.8-3.12 would register the block (and a
-    # failed ShareableList leaves no object to untrack).
-    resource_tracker.register = lambda *args: None
-    try:
-        for name in names:
-            try:
-                sl = shared_memory.ShareableList(name=prefix + name)
-            except Exception:
-                out[name] = "block"
-                continue
-            try:
-                list(sl)
-                out[name] = "list"
-            except Exception:
-                out[name] = "block"
-            finally:
-                sl.shm.close()
-    finally:
-        resource_tracker.register = register
-    return out
+    ShareableList(name=...) attaches and reads the block as a list.  In a
+    CPython of its own, without the sanitizer runtimes the ASan run
+    preloads: CPython sizes a plain block's "list" from its first bytes
+    ("plain by..." is an item count of 8e18) and falls back on the
+    MemoryError, where ASan would abort the test process instead."""
+    import json
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    r = subprocess.run([sys.executable, "-c", _CPYTHON_KINDS, prefix],
+                       input=json.dumps(sorted(names)), capture_output=True,
+                       text=True, env=env, check=True)
+    return json.loads(r.stdout)
 
 
 def raw_types(fd, size=4096, between=None):

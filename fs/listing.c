@@ -231,9 +231,18 @@ void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask)
 
 void listing_note_lost(struct listing *l)
 {
+	struct name_entry *e;
+
 	pthread_mutex_lock(&l->lock);
 	l->epoch++;
 	l->valid = false;
+	/*
+	 * A lost event may have changed a block's kind under the same inode
+	 * (a write, a truncate, an xattr), which a read of the directory
+	 * does not show: every kind is asked afresh.
+	 */
+	for (e = l->set.head; e; e = e->next)
+		e->known = false;
 	pthread_mutex_unlock(&l->lock);
 }
 

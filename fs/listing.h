@@ -45,7 +45,9 @@ struct shmfs;
  * Inotify queues an event before the syscall that caused it returns.  So
  * once the watch has handled every queued event, the copy is the directory
  * as it is now, and a listing needs no read of the directory.  Otherwise, or
- * after events were lost, or at the first listing, it reads the directory.
+ * after events were lost, or at the first listing, it reads the directory;
+ * after events were lost it also asks about every kind afresh (a lost event
+ * may have changed one under the same inode).
  */
 #define LISTING_SETTLED 2
 #define LISTING_ASK_MAX 256

@@ -372,10 +372,15 @@ static int rescan(struct shmfs *fs, struct listing *l, uint64_t epoch)
 		e->stamp = l->epoch + 1;
 		e->mark = mark;
 	}
-	/* Names not read are gone. */
+	/*
+	 * Names not read are gone, unless an event touched them since the
+	 * caller's epoch: a block made after the read went past its name
+	 * exists, and dropping it would give it a new position later, which
+	 * a readdir served partly from the kernel's cache could list twice.
+	 */
 	for (e = l->set.head; e; e = next) {
 		next = e->next;
-		if (e->mark != mark)
+		if (e->mark != mark && e->stamp <= epoch)
 			set_remove(&l->set, set_find(&l->set, e->name));
 	}
 	l->valid = l->epoch == epoch;

@@ -547,11 +547,14 @@ static int read_once(int fd, const struct shmblock_slist_layout *lay,
 
 /*
  * An item whose slot, format and code lie within SPAN_MAX bytes is read in
- * one pread a copy: the kernel copies it in well under a microsecond, where
+ * one pread a copy: the kernel copies 16 KiB in about a microsecond, where
  * read_once's six reads take several, so a CPython loop storing into the
  * item leaves far more quiet moments for two copies in a row to agree in.
+ * Farther apart, a copy would take longer than the six reads and move far
+ * more bytes than the item has (the first items of a list of 16,000 ints
+ * lie 128 KiB from their formats).
  */
-#define SPAN_MAX (256u << 10)
+#define SPAN_MAX (16u << 10)
 #define SPAN_STACK 2048u
 
 /* Where one item's parts lie inside its span. */

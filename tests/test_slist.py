@@ -822,13 +822,13 @@ def test_probe_matches_validate_on_cpython_lists(slib, names, values):
 
 
 @pytest.mark.parametrize("size,ints", [(100, 0), (5000, 0), (60000, 0),
-                                       (100, 34000)])
+                                       (100, 3000)])
 def test_get_fd_reads_items_near_and_far_from_their_format(slib, names, size,
                                                            ints):
     """get_fd reads an item with its format and code in one copy when they
     lie close together (on the stack, or on the heap past 2 KiB) and in
-    separate reads when more than 256 KiB apart (the first items of a long
-    list): each way agrees with the buffer reader."""
+    separate reads when more than 16 KiB apart (a big slot, or the first
+    items of a long list): each way agrees with the buffer reader."""
     name = names()
     sl = py_create(name, [7, b"x" * size, "tail", 2.5] + list(range(ints)))
     try:

@@ -256,6 +256,16 @@ def daemon_pids(mountpoint, guardians=False):
     return pids
 
 
+def wait_for(cond, timeout=10):
+    """True once cond() is, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def wait_gone(pids, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -266,5 +276,5 @@ def wait_gone(pids, timeout=10):
 
 
 __all__ = ["Mount", "shmfs", "mode_options", "mnt", "peer", "small_tmpfs",
-           "renameat2", "errno_of", "run", "daemon_pids", "wait_gone",
+           "renameat2", "errno_of", "run", "daemon_pids", "wait_gone", "wait_for",
            "RENAME_NOREPLACE", "RENAME_EXCHANGE", "SHMFS", "signal"]

@@ -12,42 +12,15 @@ import time
 from multiprocessing import shared_memory
 
 from conftest import SHM_DIR, untrack
+from listutil import (DT_DIR, DT_REG, DT_UNKNOWN, cpython_kinds, list_bytes,
+                      raw_types, shm_names, write_block)
 from mountutil import RENAME_EXCHANGE, renameat2, shmfs  # noqa: F401
-
-
-def list_bytes(prefix):
-    """The bytes of a ShareableList as CPython lays it out."""
-    sl = shared_memory.ShareableList([7, "seven", 7.5],
-                                     name=prefix + "template")
-    try:
-        return bytes(sl.shm.buf[:sl.shm.size])
-    finally:
-        sl.shm.close()
-        sl.shm.unlink()
-
-
-def shm_names(prefix):
-    """The regular files under `prefix` in /dev/shm, as the mount names them."""
-    out = set()
-    for e in os.scandir(SHM_DIR):
-        if e.name.startswith(prefix) and e.is_file(follow_symlinks=False):
-            out.add(e.name[len(prefix):])
-    return out
 
 
 def mount_listing(m):
     """name -> 'list' or 'block', from readdir's types alone."""
     return {e.name: "list" if e.is_dir(follow_symlinks=False) else "block"
             for e in os.scandir(m.dir)}
-
-
-def write_block(path, data):
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        os.ftruncate(fd, len(data))
-        os.pwrite(fd, data, 0)
-    finally:
-        os.close(fd)
 
 
 class Model:
@@ -190,97 +163,14 @@ def test_listing_right_after_many_blocks_appeared(shmfs, prefix):
             types[e.name] = "block"
     assert types == kinds
     # The raw d_type: never a wrong one, at most an unknown one.
-    import ctypes
-    out = {}
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.opendir.restype = ctypes.c_void_p
-    libc.readdir.restype = ctypes.c_void_p
-    libc.readdir.argtypes = [ctypes.c_void_p]
-    libc.closedir.argtypes = [ctypes.c_void_p]
-    d = libc.opendir(m.dir.encode())
+    fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        while True:
-            p = libc.readdir(d)
-            if not p:
-                break
-            # struct dirent: d_ino, d_off (8 each), d_reclen (2), d_type (1)
-            raw = ctypes.string_at(p, 19 + 256)
-            name = raw[19:].split(b"\0", 1)[0].decode()
-            out[name] = raw[18]
+        out = raw_types(fd)
     finally:
-        libc.closedir(d)
-    DT_UNKNOWN, DT_DIR, DT_REG = 0, 4, 8
+        os.close(fd)
     for name, kind in kinds.items():
         assert out[name] in (DT_UNKNOWN,
                              DT_DIR if kind == "list" else DT_REG), name
-
-
-_CPYTHON_KINDS = r"""
-import json, sys
-from multiprocessing import resource_tracker, shared_memory
-# Attaching only: CPython 3.8-3.12 would register the block (and a failed
-# ShareableList leaves no object to untrack).
-resource_tracker.register = lambda *args: None
-out = {}
-for name in json.loads(sys.stdin.read()):
-    try:
-        sl = shared_memory.ShareableList(name=sys.argv[1] + name)
-    except Exception:
-        out[name] = "block"
-        continue
-    try:
-        list(sl)
-        out[name] = "list"
-    except Exception:
-        out[name] = "block"
-    finally:
-        sl.shm.close()
-print(json.dumps(out))
-"""
-
-
-def cpython_kinds(prefix, names):
-    """name -> 'list' or 'block': CPython's own view, whether
-    ShareableList(name=...) attaches and reads the block as a list.  In a
-    CPython of its own, without the sanitizer runtimes the ASan run
-    preloads: CPython sizes a plain block's "list" from its first bytes
-    ("plain by..." is an item count of 8e18) and falls back on the
-    MemoryError, where ASan would abort the test process instead."""
-    import json
-    import subprocess
-    import sys
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    r = subprocess.run([sys.executable, "-c", _CPYTHON_KINDS, prefix],
-                       input=json.dumps(sorted(names)), capture_output=True,
-                       text=True, env=env, check=True)
-    return json.loads(r.stdout)
-
-
-def raw_types(fd, size=4096, between=None):
-    """name -> d_type, from getdents64 calls of `size` bytes on `fd`;
-    `between(names)` runs after each call.  Fails on a name listed twice;
-    "." and ".." are left out."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    out = {}
-    buf = ctypes.create_string_buffer(size)
-    while True:
-        n = libc.syscall(217, fd, buf, size)  # getdents64, x86_64
-        assert n >= 0, os.strerror(ctypes.get_errno())
-        if n == 0:
-            return out
-        off, part = 0, []
-        while off < n:
-            reclen = int.from_bytes(buf.raw[off + 16:off + 18], "little")
-            name = buf.raw[off + 19:off + reclen].split(b"\0", 1)[0].decode()
-            off += reclen
-            if name in (".", ".."):
-                continue
-            assert name not in out, "listed twice: " + name
-            out[name] = buf.raw[off - reclen + 18]
-            part.append(name)
-        if between:
-            between(part)
 
 
 def first_raw_listing(m, right):
@@ -350,7 +240,6 @@ def test_many_new_blocks_agree_with_cpython(shmfs, prefix):
     def check_inode(name, ino):
         assert ino == os.stat(m.block(name)).st_ino, name
 
-    DT_UNKNOWN, DT_DIR, DT_REG = 0, 4, 8
     right = {n: DT_DIR if k == "list" else DT_REG for n, k in want.items()}
 
     # The first listing after they appeared: plain READDIR past the first

@@ -7,27 +7,20 @@ Listings and opens ask the daemon, which answers with the directory as it
 is.  A stat of cached attributes doesn't: the watch thread drops them when
 it hears of the change, which on a loaded machine may come a few
 milliseconds after the change (a CI run under ASan stat'ed first once).
-So those checks allow half a second: the kernel keeps attributes for a
+So those checks allow half a second (wait_for(..., 0.5)): the kernel keeps attributes for a
 second, so an invalidation that never comes still fails them."""
 
 import ctypes
 import os
 import subprocess
-import time
 from multiprocessing import shared_memory
 
 from conftest import lib, untrack  # noqa: F401
-from mountutil import mnt, mode_options, run, shmfs  # noqa: F401
+from mountutil import mnt, mode_options, run, shmfs, wait_for  # noqa: F401
 
 
-def soon(check, within=0.5):
-    """True once check() is, within `within` seconds (see above)."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+def mode_of(path):
+    return run("stat", "-c", "%a", path).strip()
 
 
 def ls(m):
@@ -66,10 +59,10 @@ def test_resized_outside_shows_at_once(mnt, prefix, lib):
         assert stat_size(mnt.path("r")) == 4096
         assert os.stat(mnt.path("r")).st_size == 4096   # now cached
         assert lib.shmblock_resize(blk, 10000, 0) == 0
-        assert soon(lambda: stat_size(mnt.path("r")) == 10000)
+        assert wait_for(lambda: stat_size(mnt.path("r")) == 10000, 0.5)
         assert len(cat(mnt.path("r"))) == 10000
         assert lib.shmblock_resize(blk, 100, 0) == 0
-        assert soon(lambda: stat_size(mnt.path("r")) == 100)
+        assert wait_for(lambda: stat_size(mnt.path("r")) == 100, 0.5)
         assert len(cat(mnt.path("r"))) == 100
     finally:
         lib.shmblock_close(blk)
@@ -81,7 +74,7 @@ def test_resized_outside_while_open_through_mount(mnt, prefix):
     with open(mnt.path("o"), "rb") as f:
         assert os.fstat(f.fileno()).st_size == 100
         os.truncate(mnt.block("o"), 5000)
-        assert soon(lambda: stat_size(mnt.path("o")) == 5000)
+        assert wait_for(lambda: stat_size(mnt.path("o")) == 5000, 0.5)
         assert len(f.read()) == 5000
 
 
@@ -126,9 +119,9 @@ def test_chmod_outside_shows_at_once(mnt, prefix):
     with open(mnt.block("m"), "wb"):
         pass
     os.chmod(mnt.block("m"), 0o600)
-    assert soon(lambda: run("stat", "-c", "%a", mnt.path("m")).strip() == "600")
+    assert wait_for(lambda: mode_of(mnt.path("m")) == "600", 0.5)
     os.chmod(mnt.block("m"), 0o644)
-    assert soon(lambda: run("stat", "-c", "%a", mnt.path("m")).strip() == "644")
+    assert wait_for(lambda: mode_of(mnt.path("m")) == "644", 0.5)
 
 
 def test_written_outside_read_through_mount(mnt, prefix):

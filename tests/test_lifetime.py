@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import BUILD, SHM_DIR, load_library
-from mountutil import errno_of, shmfs  # noqa: F401
+from mountutil import errno_of, shmfs, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -103,15 +103,6 @@ def create(path, mode=0o600, data=b"\0" * 4096):
     os.write(fd, data)
     os.close(fd)
     os.chmod(path, mode)
-
-
-def wait_for(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def gone(path):

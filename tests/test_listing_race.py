@@ -5,31 +5,17 @@ part of a readdir from its cached listing and the rest from a later listing
 of the daemon, so a position must name the same block in both (fs/listing.h,
 LISTING_FIRST_POS)."""
 
-import ctypes
 import os
 import time
 
 from conftest import SHM_DIR
+from listutil import getdents
 from mountutil import shmfs  # noqa: F401
 
-SYS_GETDENTS64 = 217  # x86_64
-libc = ctypes.CDLL(None, use_errno=True)
 
-
-def getdents(fd, size=512):
+def getdents_names(fd):
     """The names of one getdents64 call with a small buffer ([] at the end)."""
-    buf = ctypes.create_string_buffer(size)
-    n = libc.syscall(SYS_GETDENTS64, fd, buf, size)
-    if n < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    names, off = [], 0
-    while off < n:
-        reclen = int.from_bytes(buf.raw[off + 16:off + 18], "little")
-        name = buf.raw[off + 19:off + reclen].split(b"\0", 1)[0]
-        names.append(name.decode())
-        off += reclen
-    return names
+    return [n for n, _ in getdents(fd, 512)]
 
 
 def make(prefix, name):
@@ -55,7 +41,7 @@ def test_readdir_keeps_its_place_when_earlier_names_go(shmfs, prefix):
     assert set(os.listdir(m.dir)) == set(early + stable)
     fd = os.open(m.dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        got = getdents(fd)
+        got = getdents_names(fd)
         assert got, "the first part of the listing"
         for n in early:
             os.unlink(m.block(n))
@@ -64,7 +50,7 @@ def test_readdir_keeps_its_place_when_earlier_names_go(shmfs, prefix):
         while set(early) & set(os.listdir(m.dir)) and time.time() < deadline:
             time.sleep(0.01)
         while True:
-            part = getdents(fd)
+            part = getdents_names(fd)
             if not part:
                 break
             got += part

@@ -3,93 +3,14 @@
 a careless user's side: types after lost events, odd names, and names that
 are not blocks; always against /dev/shm itself and CPython's view."""
 
-import ctypes
 import os
 import signal
 import time
-from multiprocessing import shared_memory
 
 from conftest import SHM_DIR
+from listutil import (DT_DIR, DT_REG, DT_UNKNOWN, cpython_kinds, list_bytes,
+                      raw_listing, write_block, shm_names)
 from mountutil import shmfs  # noqa: F401
-
-SYS_GETDENTS64 = 217  # x86_64
-DT_UNKNOWN, DT_DIR, DT_REG = 0, 4, 8
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def getdents(fd, size=512):
-    """(name, d_type) of one getdents64 call ([] at the end)."""
-    buf = ctypes.create_string_buffer(size)
-    n = libc.syscall(SYS_GETDENTS64, fd, buf, size)
-    if n < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    out, off = [], 0
-    while off < n:
-        reclen = int.from_bytes(buf.raw[off + 16:off + 18], "little")
-        dtype = buf.raw[off + 18]
-        name = buf.raw[off + 19:off + reclen].split(b"\0", 1)[0]
-        out.append((os.fsdecode(name), dtype))
-        off += reclen
-    return out
-
-
-def raw_listing(path, size=512):
-    """name -> d_type of a whole readdir with small getdents64 calls."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    got = []
-    try:
-        while True:
-            part = getdents(fd, size)
-            if not part:
-                break
-            got += part
-    finally:
-        os.close(fd)
-    names = [n for n, _ in got if n not in (".", "..")]
-    assert len(names) == len(set(names)), "a name listed twice"
-    return {n: t for n, t in got if n not in (".", "..")}
-
-
-def list_bytes(name):
-    """The bytes of a ShareableList as CPython lays it out."""
-    sl = shared_memory.ShareableList([7, "seven", 7.5], name=name)
-    try:
-        return bytes(sl.shm.buf[:sl.shm.size])
-    finally:
-        sl.shm.close()
-        sl.shm.unlink()
-
-
-def cpython_is_list(path):
-    """Whether CPython reads the block as a ShareableList (by its name)."""
-    try:
-        sl = shared_memory.ShareableList(name=os.path.basename(path))
-    except Exception:
-        return False
-    try:
-        from conftest import untrack
-        untrack(sl.shm)
-        list(sl)
-        return True
-    except Exception:
-        return False
-    finally:
-        sl.shm.close()
-
-
-def write_block(path, data):
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        os.ftruncate(fd, len(data))
-        os.pwrite(fd, data, 0)
-    finally:
-        os.close(fd)
-
-
-def shm_names(prefix):
-    return {e.name[len(prefix):] for e in os.scandir(SHM_DIR)
-            if e.name.startswith(prefix) and e.is_file(follow_symlinks=False)}
 
 
 def check_types(m, listing):
@@ -143,8 +64,8 @@ def test_kinds_changed_while_events_were_lost(shmfs, prefix):
     finally:
         os.kill(m.proc.pid, signal.SIGCONT)
     assert os.stat(os.path.join(SHM_DIR, prefix + "to-list")).st_ino == ino
-    assert cpython_is_list(prefix + "to-list")
-    assert not cpython_is_list(prefix + "to-block")
+    assert cpython_kinds(prefix, ["to-list", "to-block"]) == \
+        {"to-list": "list", "to-block": "block"}
     # The watch has handled the overflow (a listing while it is busy
     # reads /dev/shm anyway).
     time.sleep(1)

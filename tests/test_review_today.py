@@ -16,22 +16,14 @@ from multiprocessing.shared_memory import ShareableList
 import pytest
 
 from conftest import SHM_DIR, untrack
-from mountutil import SHMFS, daemon_pids, fuse_mounts, shmfs, wait_gone  # noqa: F401
+from mountutil import (SHMFS, daemon_pids, fuse_mounts, shmfs,  # noqa: F401
+                       wait_for, wait_gone)
 from slist_ctypes import Probed, load
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 XATTR = "user.shmfs.lifetime"
 FUSECTL = "/sys/fs/fuse/connections"
-
-
-def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def fds_of(pid):

@@ -556,6 +556,7 @@ static void *lifetime_thread(void *arg)
 	uint64_t now;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "shmfs-lifetime");
 	reread_all(l);
 	for (;;) {
 		pthread_mutex_lock(&l->lock);

@@ -14,11 +14,22 @@
  * handler: the kernel takes the directory's lock to invalidate an entry, and
  * a handler of a request that holds it would deadlock.  The thread holds no
  * lock of ours while it notifies.
+ *
+ * A burst of changes (a program creating blocks in a loop, or the mount's
+ * own creates and unlinks, which inotify reports too) would wake the thread
+ * once for every change, two thread switches each.  So once two batches of
+ * events come within WATCH_GATHER_NS of each other, the thread lets the
+ * next ones gather that long before it reads them, and goes on so while a
+ * read finds events: one wake a period, not one a change.  A change alone
+ * is still handled at once.  Events waiting make the watch busy for the
+ * listings (watch_listing_gen), which then read the directory themselves;
+ * an opendir asks the thread to handle them at once instead (watch_sync).
  */
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
@@ -49,19 +60,52 @@
 
 #define ATTR_EVENTS (IN_MODIFY | IN_ATTRIB)
 
+/* How long a burst's events gather before the thread reads them. */
+#define WATCH_GATHER_NS 1000000L
+
+/*
+ * How long watch_sync() waits for the thread.  It is bounded: the thread
+ * may be waiting in a notification for a directory lock held by a request
+ * that waits for a worker.
+ */
+#define WATCH_SYNC_NS 10000000L
+
 struct watch {
 	struct shmfs *fs;
 	int inotify_fd;
 	int stop_fd; /* eventfd: written once to stop the thread */
+	int sync_fd; /* eventfd: handle what is queued now (watch_sync) */
 	pthread_t thread;
-	pthread_mutex_t lock; /* protects `done` with `done_cond` */
+	/*
+	 * Protects `done` with `done_cond`, and the stores to `batches_done`
+	 * with `batch_cond`.
+	 */
+	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
+	pthread_cond_t batch_cond; /* CLOCK_MONOTONIC */
 	bool done;
 	/* For watch_listing_gen(): batches read and handled, and the gen. */
 	_Atomic uint64_t batches_read;
 	_Atomic uint64_t batches_done;
 	_Atomic uint64_t listing_gen;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Every batch read so far is handled: tells watch_sync()'s waiters. */
+static void batch_done(struct watch *w)
+{
+	pthread_mutex_lock(&w->lock);
+	atomic_store(&w->batches_done, atomic_load(&w->batches_read));
+	pthread_cond_broadcast(&w->batch_cond);
+	pthread_mutex_unlock(&w->lock);
+}
 
 static void inval_entry(struct shmfs *fs, const char *name)
 {
@@ -193,17 +237,23 @@ static void *watch_thread(void *arg)
 	struct watch *w = arg;
 	char buf[64 * 1024]
 		__attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = w->inotify_fd, .events = POLLIN },
 		{ .fd = w->stop_fd, .events = POLLIN },
+		{ .fd = w->sync_fd, .events = POLLIN },
 	};
+	const struct timespec gather = { 0, WATCH_GATHER_NS };
 	const struct inotify_event *ev;
-	bool listing_changed;
+	bool listing_changed, burst = false;
+	uint64_t last = 0, count;
 	ssize_t n;
 	char *p;
 
+	pthread_setname_np(pthread_self(), "shmfs-watch");
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		/* In a burst, sleep (unless told to sync): events gather. */
+		pfd[0].fd = burst ? -1 : w->inotify_fd;
+		if (ppoll(pfd, 3, burst ? &gather : NULL, NULL) < 0) {
 			if (errno == EINTR)
 				continue;
 			shmfs_log(w->fs, LOG_ERR, "watch: poll: %s",
@@ -212,17 +262,26 @@ static void *watch_thread(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
+		if (pfd[2].revents &&
+		    read(w->sync_fd, &count, sizeof(count)) < 0 &&
+		    errno != EAGAIN)
+			shmfs_log(w->fs, LOG_ERR, "watch: sync: %s",
+				  strerror(errno));
 		atomic_fetch_add(&w->batches_read, 1);
 		n = read(w->inotify_fd, buf, sizeof(buf));
 		if (n < 0) {
-			atomic_store(&w->batches_done,
-				     atomic_load(&w->batches_read));
-			if (errno == EINTR || errno == EAGAIN)
+			batch_done(w);
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A gather found nothing: the burst is over. */
+				burst = false;
 				continue;
+			}
 			shmfs_log(w->fs, LOG_ERR, "watch: read: %s",
 				  strerror(errno));
 			break;
 		}
+		/* A burst goes on while events come, at most a period apart. */
+		burst = burst || now_ns() - last < WATCH_GATHER_NS;
 		listing_changed = false;
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
@@ -236,7 +295,8 @@ static void *watch_thread(void *arg)
 			atomic_fetch_add(&w->listing_gen, 1);
 			inval_listing(w->fs);
 		}
-		atomic_store(&w->batches_done, atomic_load(&w->batches_read));
+		batch_done(w);
+		last = now_ns();
 	}
 	pthread_mutex_lock(&w->lock);
 	w->done = true;
@@ -263,15 +323,47 @@ uint64_t watch_listing_gen(struct watch *w)
 	return gen == WATCH_BUSY ? 0 : gen;
 }
 
+uint64_t watch_sync(struct watch *w)
+{
+	uint64_t one = 1, target;
+	struct timespec deadline;
+	uint64_t gen = watch_listing_gen(w), t;
+	int pending = 0;
+
+	if (gen != WATCH_BUSY || !w)
+		return gen;
+	/*
+	 * The batch that holds what is queued now: the next one to be read if
+	 * events are queued, else the one being handled.  Read in this order,
+	 * a read in between makes the target too low, never too high: the
+	 * answer is then WATCH_BUSY, as without the wait.
+	 */
+	target = atomic_load(&w->batches_read);
+	if (ioctl(w->inotify_fd, FIONREAD, &pending) == 0 && pending > 0)
+		target++;
+	if (write(w->sync_fd, &one, sizeof(one)) < 0)
+		return WATCH_BUSY;
+	t = now_ns() + WATCH_SYNC_NS;
+	deadline = (struct timespec){ .tv_sec = t / 1000000000u,
+				      .tv_nsec = t % 1000000000u };
+	pthread_mutex_lock(&w->lock);
+	while (atomic_load(&w->batches_done) < target &&
+	       pthread_cond_timedwait(&w->batch_cond, &w->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&w->lock);
+	return watch_listing_gen(w);
+}
+
 int watch_start(struct shmfs *fs, struct watch **out)
 {
 	struct watch *w = calloc(1, sizeof(*w));
+	pthread_condattr_t attr;
 	int rc;
 
 	if (!w)
 		return -ENOMEM;
 	w->fs = fs;
-	w->stop_fd = -1;
+	w->stop_fd = w->sync_fd = -1;
 	w->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (w->inotify_fd < 0)
 		goto fail_errno;
@@ -280,10 +372,18 @@ int watch_start(struct shmfs *fs, struct watch **out)
 	w->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->stop_fd < 0)
 		goto fail_errno;
+	w->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->sync_fd < 0)
+		goto fail_errno;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->done_cond, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->batch_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	rc = pthread_create(&w->thread, NULL, watch_thread, w);
 	if (rc) {
+		pthread_cond_destroy(&w->batch_cond);
 		pthread_cond_destroy(&w->done_cond);
 		pthread_mutex_destroy(&w->lock);
 		rc = -rc;
@@ -295,6 +395,8 @@ int watch_start(struct shmfs *fs, struct watch **out)
 fail_errno:
 	rc = -errno;
 fail:
+	if (w->sync_fd >= 0)
+		close(w->sync_fd);
 	if (w->stop_fd >= 0)
 		close(w->stop_fd);
 	if (w->inotify_fd >= 0)
@@ -327,8 +429,10 @@ void watch_free(struct watch *w)
 	if (!w)
 		return;
 	pthread_join(w->thread, NULL);
+	close(w->sync_fd);
 	close(w->stop_fd);
 	close(w->inotify_fd);
+	pthread_cond_destroy(&w->batch_cond);
 	pthread_cond_destroy(&w->done_cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

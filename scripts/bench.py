@@ -329,6 +329,10 @@ def plot(result, path):
 PEER = os.path.join(BUILD, "passthrough_ll")
 PEER_EXAMPLES = "/usr/share/doc/libfuse3-dev/examples"
 PEER_NAME = "passthrough_ll -o cache=always"
+# The peer as a file system shared by every user, as shmfs is: the kernel
+# checks permissions (and asks the top level's attributes again after each
+# change), and every user may enter.
+DP_OPTIONS = ",default_permissions,allow_other"
 
 
 def build_peer():
@@ -355,14 +359,15 @@ def build_peer():
 
 
 class PeerMount(Mount):
-    """passthrough_ll -f -o source=SOURCE,cache=always on a fresh temporary
-    directory (with -d, its debug output in the log)."""
+    """passthrough_ll -f -o source=SOURCE,cache=always[,OPTIONS] on a fresh
+    temporary directory (with -d, its debug output in the log)."""
 
-    def __init__(self, source, debug=False, timeout=10):
+    def __init__(self, source, debug=False, timeout=10, options=""):
         self.dir = tempfile.mkdtemp(prefix="shmfs-peer-")
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([PEER, "-f", *(["-d"] if debug else []), "-o",
-                                      "source=%s,cache=always" % source, self.dir],
+                                      "source=%s,cache=always%s" % (source, options),
+                                      self.dir],
                                      stderr=self.log, stdout=self.log)
         deadline = time.time() + timeout
         while not os.path.ismount(self.dir):
@@ -437,6 +442,17 @@ def meta_rows(rounds, pt, prefix, row, quick, ndir, mounts):
     ra, rs, r = three(("createunlink", cu_dir, n), ("createunlink", pt.dir, n),
                       ("createunlink", pmnt("cu"), n))
     row("create+close+unlink", "tmpfs dir", ra, rs, r, "ops/s", "0.25x")
+    # The same against the peer checking permissions in the kernel as shmfs
+    # does (default_permissions: the mode and owner it reports, the caller's
+    # groups and capabilities), shared by every user as shmfs is.
+    peer_dp = PeerMount(pdir, options=DP_OPTIONS) if peer else None
+    if peer_dp:
+        mounts.append(peer_dp)
+        ra, rs, r = three(("createunlink", cu_dir, n), ("createunlink", pt.dir, n),
+                          ("createunlink", os.path.join(peer_dp.dir, "cu"), n),
+                          peer_mount=peer_dp)
+        row("create+close+unlink, peer -o %s" % DP_OPTIONS[1:], "tmpfs dir", ra, rs, r,
+            "ops/s", "-")
 
     n = 5000 if quick else 50000
     ra, rs, r = three(("openclose", small, n), ("openclose", pt.path("f"), n),
@@ -531,9 +547,15 @@ def meta_rows(rounds, pt, prefix, row, quick, ndir, mounts):
         pdbg = PeerMount(pdir, debug=True) if peer else None
         if pdbg:
             mounts.append(pdbg)
+        pdbg_dp = PeerMount(pdir, debug=True, options=DP_OPTIONS) if peer else None
+        if pdbg_dp:
+            mounts.append(pdbg_dp)
         k = 200
         cases = [
             ("create+close+unlink", lambda m, n: run_io("createunlink", m.path(), n),
+             lambda m, n: run_io("createunlink", m.path("cu"), n)),
+            ("create+close+unlink, peer -o %s" % DP_OPTIONS[1:],
+             lambda m, n: run_io("createunlink", m.path(), n),
              lambda m, n: run_io("createunlink", m.path("cu"), n)),
             ("open+close", lambda m, n: run_io("openclose", m.path("f"), n), None),
             ("stat", lambda m, n: run_io("stat", m.path("f"), n), None),
@@ -549,9 +571,10 @@ def meta_rows(rounds, pt, prefix, row, quick, ndir, mounts):
             if name.startswith("readdir"):
                 sm, sfn = dbgd, lambda m, n: run_io("readdir", m.path(), n)
             kk = 5 if name.startswith("readdir") else k
+            pm = pdbg_dp if "default_permissions" in name else pdbg
             requests[name] = dict(
                 shmfs=count_requests(sm, lambda n: sfn(sm, n), kk),
-                peer=count_requests(pdbg, lambda n: (pfn or fn)(pdbg, n), kk) if pdbg
+                peer=count_requests(pm, lambda n: (pfn or fn)(pm, n), kk) if pm
                 else None)
     finally:
         sl.shm.close()

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "expect.h"
 
@@ -17,7 +19,31 @@ struct expected_event {
 struct expect_set {
 	pthread_mutex_t lock; /* protects `head` */
 	struct expected_event *head;
+	_Atomic uint64_t last_own_ns; /* the mount's last change of its own */
 };
+
+uint64_t expect_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void expect_note_write(struct expect_set *set)
+{
+	atomic_store_explicit(&set->last_own_ns, expect_now_ns(),
+			      memory_order_relaxed);
+}
+
+bool expect_recent(const struct expect_set *set, uint64_t now_ns,
+		   uint64_t window_ns)
+{
+	uint64_t last =
+		atomic_load_explicit(&set->last_own_ns, memory_order_relaxed);
+
+	return last && now_ns - last < window_ns;
+}
 
 int expect_set_create(struct expect_set **out)
 {
@@ -42,8 +68,10 @@ void expect_set_free(struct expect_set *set)
 void expect_add(struct expect_set *set, const char *shm_name, uint32_t mask)
 {
 	size_t len = strlen(shm_name) + 1;
-	struct expected_event *e = malloc(sizeof(*e) + len);
+	struct expected_event *e;
 
+	expect_note_write(set);
+	e = malloc(sizeof(*e) + len);
 	if (!e)
 		return;
 	e->mask = mask;

@@ -32,4 +32,21 @@ bool expect_take(struct expect_set *set, const char *shm_name, uint32_t mask);
 /* Events were lost: nothing expected can be matched any more. */
 void expect_clear(struct expect_set *set);
 
+/*
+ * The mount is about to change a block's data itself (an item stored
+ * through the mount): an IN_MODIFY will come, which is not skipped.
+ */
+void expect_note_write(struct expect_set *set);
+
+/*
+ * Whether the mount changed the directory or a block itself (expect_add,
+ * expect_note_write) in the last `window_ns` before `now_ns`
+ * (CLOCK_MONOTONIC): the watch lets events gather only then (watch.c).
+ */
+bool expect_recent(const struct expect_set *set, uint64_t now_ns,
+		   uint64_t window_ns);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t expect_now_ns(void);
+
 #endif

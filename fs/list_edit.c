@@ -262,8 +262,10 @@ int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
 	rc = shmblock_slist_encode_set(view.snap.lay, index, &v, &edit);
 	if (rc == -EFBIG && may_grow)
 		rc = rebuild_with(fs, list, &view, index, &v, NULL);
-	else if (rc == 0)
+	else if (rc == 0) {
+		shmdir_note_write(fs);
 		rc = edit_write(view.fd, &edit);
+	}
 	if (rc == -ERANGE)
 		rc = -ENOENT;
 out:

@@ -244,6 +244,12 @@ static void unexpect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 		expect_take(fs->expected, shm_name, mask);
 }
 
+void shmdir_note_write(struct shmfs *fs)
+{
+	if (fs->expected)
+		expect_note_write(fs->expected);
+}
+
 int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 		      struct stat *st)
 {

@@ -84,6 +84,12 @@ int shmdir_rename(struct shmfs *fs, const char *from, const char *to,
 		  unsigned flags);
 
 /*
+ * The mount is about to write a block's data itself (an item stored through
+ * the mount): the watch may let the events it makes gather (expect.h).
+ */
+void shmdir_note_write(struct shmfs *fs);
+
+/*
  * Replaces the block `shm_name`, open at `old_fd` with stat `old`, by a new
  * block holding the `size` bytes of `buf`: written into a hidden temporary
  * block with the old one's mode, owner and user.* xattrs, swapped in with

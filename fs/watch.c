@@ -15,13 +15,15 @@
  * a handler of a request that holds it would deadlock.  The thread holds no
  * lock of ours while it notifies.
  *
- * A burst of changes (a program creating blocks in a loop, or the mount's
- * own creates and unlinks, which inotify reports too) would wake the thread
- * once for every change, two thread switches each.  So once two batches of
- * events come within WATCH_GATHER_NS of each other, the thread lets the
- * next ones gather that long before it reads them, and goes on so while a
- * read finds events: one wake a period, not one a change.  A change alone
- * is still handled at once.  Events waiting make the watch busy for the
+ * The mount's own creates, unlinks and stores make inotify events too, which
+ * would wake the thread once for every change, two thread switches each.
+ * So once two batches of events come within WATCH_GATHER_NS of each other
+ * while the mount itself is changing the directory (expect_recent), the
+ * thread lets the next ones gather that long before it reads them, and
+ * goes on so while a read finds events and the mount goes on: one wake a
+ * period, not one a change.  Changes made outside while the mount makes
+ * none, alone or in a burst, are handled at once, as the kernel's caches
+ * must learn of them.  Events waiting make the watch busy for the
  * listings (watch_listing_gen), which then read the directory themselves;
  * an opendir asks the thread to handle them at once instead (watch_sync).
  */
@@ -89,14 +91,6 @@ struct watch {
 	_Atomic uint64_t batches_done;
 	_Atomic uint64_t listing_gen;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Every batch read so far is handled: tells watch_sync()'s waiters. */
 static void batch_done(struct watch *w)
@@ -170,7 +164,15 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    expect_take(fs->expected, ev->name, ev->mask))
 		return false;
-	if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+	/*
+	 * A name created was missing just before (a link or create over a
+	 * name fails), and missing names are never cached (ops_root.c): the
+	 * kernel has nothing to drop, and the invalidation would only wait
+	 * for the directory's lock.  A name moved in may replace one.
+	 */
+	if (ev->mask & IN_CREATE)
+		return true;
+	if (ev->mask & IN_MOVED_TO) {
 		inval_entry(fs, name);
 		return true;
 	}
@@ -245,7 +247,7 @@ static void *watch_thread(void *arg)
 	const struct timespec gather = { 0, WATCH_GATHER_NS };
 	const struct inotify_event *ev;
 	bool listing_changed, burst = false;
-	uint64_t last = 0, count;
+	uint64_t last = 0, now, count;
 	ssize_t n;
 	char *p;
 
@@ -280,8 +282,14 @@ static void *watch_thread(void *arg)
 				  strerror(errno));
 			break;
 		}
-		/* A burst goes on while events come, at most a period apart. */
-		burst = burst || now_ns() - last < WATCH_GATHER_NS;
+		/*
+		 * A burst goes on while events come, at most a period apart,
+		 * and the mount itself is changing the directory: changes
+		 * made outside alone are handled at once.
+		 */
+		now = expect_now_ns();
+		burst = (burst || now - last < WATCH_GATHER_NS) &&
+			expect_recent(w->fs->expected, now, WATCH_GATHER_NS);
 		listing_changed = false;
 		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
@@ -296,7 +304,7 @@ static void *watch_thread(void *arg)
 			inval_listing(w->fs);
 		}
 		batch_done(w);
-		last = now_ns();
+		last = expect_now_ns();
 	}
 	pthread_mutex_lock(&w->lock);
 	w->done = true;
@@ -343,7 +351,7 @@ uint64_t watch_sync(struct watch *w)
 		target++;
 	if (write(w->sync_fd, &one, sizeof(one)) < 0)
 		return WATCH_BUSY;
-	t = now_ns() + WATCH_SYNC_NS;
+	t = expect_now_ns() + WATCH_SYNC_NS;
 	deadline = (struct timespec){ .tv_sec = t / 1000000000u,
 				      .tv_nsec = t % 1000000000u };
 	pthread_mutex_lock(&w->lock);

@@ -86,6 +86,7 @@ def test_a_killed_daemon_never_leaves_the_mount_hanging(shmfs, prefix):
     is reaped."""
     big = shared_memory.ShareableList(list(range(3000000)), name=prefix + "big")
     untrack(big.shm)
+    os.close(os.open("/dev/shm/" + prefix + "outside", os.O_CREAT, 0o600))
     m = shmfs("max_threads=1")
     guards = daemon_pids(m.dir, guardians=True)
     assert len(guards) == 1
@@ -112,7 +113,9 @@ def test_a_killed_daemon_never_leaves_the_mount_hanging(shmfs, prefix):
         threads.append(threading.Thread(target=call, args=("create", create)))
         threads[1].start()
         time.sleep(0.1)
-        os.close(os.open("/dev/shm/" + prefix + "outside", os.O_CREAT, 0o600))
+        # A block going outside: the watch drops its name (a name created
+        # outside needs no invalidation, so it would not wait).
+        os.unlink("/dev/shm/" + prefix + "outside")
         deadline = time.monotonic() + 10
         while not threads_waiting_in(m.proc.pid, "fuse_reverse_inval_entry"):
             assert "create" not in done and time.monotonic() < deadline, \

@@ -301,7 +301,7 @@ static void root_opendir(fuse_req_t req, struct node *dir,
 	 * before the watch has seen a change.
 	 */
 	fi->cache_readdir = fi->keep_cache =
-		listing_open(fs->listing, watch_sync(fs->watch), snap);
+		listing_open(fs->listing, watch_hurry(fs->watch), snap);
 	if (fuse_reply_open(req, fi) != 0)
 		free(snap);
 }

@@ -25,7 +25,8 @@
  * none, alone or in a burst, are handled at once, as the kernel's caches
  * must learn of them.  Events waiting make the watch busy for the
  * listings (watch_listing_gen), which then read the directory themselves;
- * an opendir asks the thread to handle them at once instead (watch_sync).
+ * an opendir also asks the thread to handle them at once (watch_hurry), so
+ * that the readdir after it may find none waiting.
  */
 
 #include <errno.h>
@@ -65,40 +66,27 @@
 /* How long a burst's events gather before the thread reads them. */
 #define WATCH_GATHER_NS 1000000L
 
-/*
- * How long watch_sync() waits for the thread.  It is bounded: the thread
- * may be waiting in a notification for a directory lock held by a request
- * that waits for a worker.
- */
-#define WATCH_SYNC_NS 10000000L
-
 struct watch {
 	struct shmfs *fs;
 	int inotify_fd;
 	int stop_fd; /* eventfd: written once to stop the thread */
-	int sync_fd; /* eventfd: handle what is queued now (watch_sync) */
+	int sync_fd; /* eventfd: handle what is queued now (watch_hurry) */
 	pthread_t thread;
-	/*
-	 * Protects `done` with `done_cond`, and the stores to `batches_done`
-	 * with `batch_cond`.
-	 */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* protects `done` with `done_cond` */
 	pthread_cond_t done_cond;
-	pthread_cond_t batch_cond; /* CLOCK_MONOTONIC */
 	bool done;
+	/* When events were last lost (the thread's own), or 0. */
+	uint64_t lost_ns;
 	/* For watch_listing_gen(): batches read and handled, and the gen. */
 	_Atomic uint64_t batches_read;
 	_Atomic uint64_t batches_done;
 	_Atomic uint64_t listing_gen;
 };
 
-/* Every batch read so far is handled: tells watch_sync()'s waiters. */
+/* Every batch read so far is handled. */
 static void batch_done(struct watch *w)
 {
-	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->batches_done, atomic_load(&w->batches_read));
-	pthread_cond_broadcast(&w->batch_cond);
-	pthread_mutex_unlock(&w->lock);
 }
 
 static void inval_entry(struct shmfs *fs, const char *name)
@@ -140,6 +128,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
+		w->lost_ns = expect_now_ns();
 		lifetime_note_event(fs, NULL, ev->mask);
 		listing_note_lost(fs->listing);
 		expect_clear(fs->expected);
@@ -168,10 +157,18 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	 * A name created was missing just before (a link or create over a
 	 * name fails), and missing names are never cached (ops_root.c): the
 	 * kernel has nothing to drop, and the invalidation would only wait
-	 * for the directory's lock.  A name moved in may replace one.
+	 * for the directory's lock.  Unless events were lost: the removal
+	 * of the name may have been among them, and inval_everything reaches
+	 * only the names nodes carry (not a hard link's other name), so until
+	 * every entry from before the loss has expired, a create drops the
+	 * name's entry.  A name moved in may replace one.
 	 */
-	if (ev->mask & IN_CREATE)
+	if (ev->mask & IN_CREATE) {
+		if (w->lost_ns && expect_now_ns() - w->lost_ns <
+					  (uint64_t)((fs->timeout + 1) * 1e9))
+			inval_entry(fs, name);
 		return true;
+	}
 	if (ev->mask & IN_MOVED_TO) {
 		inval_entry(fs, name);
 		return true;
@@ -331,41 +328,25 @@ uint64_t watch_listing_gen(struct watch *w)
 	return gen == WATCH_BUSY ? 0 : gen;
 }
 
-uint64_t watch_sync(struct watch *w)
+uint64_t watch_hurry(struct watch *w)
 {
-	uint64_t one = 1, target;
-	struct timespec deadline;
-	uint64_t gen = watch_listing_gen(w), t;
-	int pending = 0;
+	uint64_t one = 1, gen = watch_listing_gen(w);
 
-	if (gen != WATCH_BUSY || !w)
-		return gen;
 	/*
-	 * The batch that holds what is queued now: the next one to be read if
-	 * events are queued, else the one being handled.  Read in this order,
-	 * a read in between makes the target too low, never too high: the
-	 * answer is then WATCH_BUSY, as without the wait.
+	 * Never waits for the thread: it may be waiting for the directory's
+	 * lock in an invalidation, behind requests that wait for a worker,
+	 * and a worker waiting here would be one fewer (any user can open
+	 * the directory in a loop).
 	 */
-	target = atomic_load(&w->batches_read);
-	if (ioctl(w->inotify_fd, FIONREAD, &pending) == 0 && pending > 0)
-		target++;
-	if (write(w->sync_fd, &one, sizeof(one)) < 0)
-		return WATCH_BUSY;
-	t = expect_now_ns() + WATCH_SYNC_NS;
-	deadline = (struct timespec){ .tv_sec = t / 1000000000u,
-				      .tv_nsec = t % 1000000000u };
-	pthread_mutex_lock(&w->lock);
-	while (atomic_load(&w->batches_done) < target &&
-	       pthread_cond_timedwait(&w->batch_cond, &w->lock, &deadline) == 0)
-		;
-	pthread_mutex_unlock(&w->lock);
-	return watch_listing_gen(w);
+	if (gen == WATCH_BUSY && w &&
+	    write(w->sync_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		shmfs_log(w->fs, LOG_ERR, "watch: hurry: %s", strerror(errno));
+	return gen;
 }
 
 int watch_start(struct shmfs *fs, struct watch **out)
 {
 	struct watch *w = calloc(1, sizeof(*w));
-	pthread_condattr_t attr;
 	int rc;
 
 	if (!w)
@@ -385,13 +366,8 @@ int watch_start(struct shmfs *fs, struct watch **out)
 		goto fail_errno;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->done_cond, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->batch_cond, &attr);
-	pthread_condattr_destroy(&attr);
 	rc = pthread_create(&w->thread, NULL, watch_thread, w);
 	if (rc) {
-		pthread_cond_destroy(&w->batch_cond);
 		pthread_cond_destroy(&w->done_cond);
 		pthread_mutex_destroy(&w->lock);
 		rc = -rc;
@@ -440,7 +416,6 @@ void watch_free(struct watch *w)
 	close(w->sync_fd);
 	close(w->stop_fd);
 	close(w->inotify_fd);
-	pthread_cond_destroy(&w->batch_cond);
 	pthread_cond_destroy(&w->done_cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

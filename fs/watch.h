@@ -38,13 +38,10 @@ int watch_stop(struct watch *w);
 uint64_t watch_listing_gen(struct watch *w);
 
 /*
- * watch_listing_gen(), after asking the thread to handle at once the events
- * queued now, if there are any, and waiting for it a few milliseconds at
- * most (it may be waiting for a directory lock).  For an opendir, which
- * holds no lock of the kernel's: a listing taken while the watch is busy
- * reads the directory.
+ * watch_listing_gen(); when that is WATCH_BUSY, also asks the thread to
+ * handle at once the events queued now, without waiting for it.
  */
-uint64_t watch_sync(struct watch *w);
+uint64_t watch_hurry(struct watch *w);
 
 /* Waits for the thread to end and frees the watch.  NULL is ignored. */
 void watch_free(struct watch *w);

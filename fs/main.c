@@ -230,8 +230,10 @@ int main(int argc, char *argv[])
 	if (stale_mount_resolve(opts.nonopt[opts.nonopt_count - 1],
 				&mountpoint) < 0)
 		goto out_args;
-	if (opts.timeout < 0) {
-		fprintf(stderr, "shmfs: timeout must not be negative\n");
+	/* libfuse turns it into seconds and nanoseconds: no NaN, no inf. */
+	if (!(opts.timeout >= 0 && opts.timeout <= 1e9)) {
+		fprintf(stderr, "shmfs: timeout must be 0 to 1000000000 "
+				"seconds\n");
 		goto out_args;
 	}
 	if (!(opts.lifetime_scan >= 0.01 && opts.lifetime_scan <= 86400)) {

@@ -164,8 +164,8 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	 * name's entry.  A name moved in may replace one.
 	 */
 	if (ev->mask & IN_CREATE) {
-		if (w->lost_ns && expect_now_ns() - w->lost_ns <
-					  (uint64_t)((fs->timeout + 1) * 1e9))
+		if (w->lost_ns && (double)(expect_now_ns() - w->lost_ns) <
+					  (fs->timeout + 1) * 1e9)
 			inval_entry(fs, name);
 		return true;
 	}
@@ -250,7 +250,7 @@ static void *watch_thread(void *arg)
 
 	pthread_setname_np(pthread_self(), "shmfs-watch");
 	for (;;) {
-		/* In a burst, sleep (unless told to sync): events gather. */
+		/* In a burst, sleep (unless hurried): events gather. */
 		pfd[0].fd = burst ? -1 : w->inotify_fd;
 		if (ppoll(pfd, 3, burst ? &gather : NULL, NULL) < 0) {
 			if (errno == EINTR)

@@ -263,6 +263,10 @@ def test_help_and_version():
     (["-o", "bogus_option"], "unknown option"),
     (["-o", "shmdir=/nonexistent/dir"], "shm directory"),
     (["-o", "timeout=-1"], "timeout"),
+    # libfuse would turn these into undefined seconds and nanoseconds.
+    (["-o", "timeout=nan"], "timeout"),
+    (["-o", "timeout=inf"], "timeout"),
+    (["-o", "timeout=1e300"], "timeout"),
     ([], None),  # no mount point (the fixture's directory is dropped)
 ])
 def test_bad_command_lines_fail_clearly(mountpoint, args, message):

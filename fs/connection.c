@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "fs.h"
 
 #define FUSECTL "/sys/fs/fuse/connections"
 /* The signal the kernel sends the guardian when the daemon's thread ends. */
@@ -115,23 +116,13 @@ void connection_abort(unsigned conn)
  */
 static int daemon_gone(pid_t daemon, const char *stat_path)
 {
-	char buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[512];
+	const char *state;
 
 	if (getppid() != daemon)
 		return 1;
-	fd = open(stat_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last parenthesis. */
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	state = shmfs_proc_stat(stat_path, buf, sizeof(buf));
+	return !state || *state == 'Z' || *state == 'X';
 }
 
 static void guard(int abort_fd, int ready_fd, pid_t daemon,

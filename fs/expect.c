@@ -6,9 +6,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "expect.h"
+#include "fs.h"
 
 struct expected_event {
 	struct expected_event *next;
@@ -22,17 +22,9 @@ struct expect_set {
 	_Atomic uint64_t last_own_ns; /* the mount's last change of its own */
 };
 
-uint64_t expect_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void expect_note_write(struct expect_set *set)
 {
-	atomic_store_explicit(&set->last_own_ns, expect_now_ns(),
+	atomic_store_explicit(&set->last_own_ns, shmfs_now_ns(),
 			      memory_order_relaxed);
 }
 

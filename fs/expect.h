@@ -46,7 +46,4 @@ void expect_note_write(struct expect_set *set);
 bool expect_recent(const struct expect_set *set, uint64_t now_ns,
 		   uint64_t window_ns);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t expect_now_ns(void);
-
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 
 struct inode_table;
 struct node;
@@ -112,6 +113,23 @@ static inline size_t shmfs_name_hash(const char *name)
 		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
 	return (size_t)(h ^ (h >> 32));
 }
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t shmfs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Reads /proc/PID/stat at `path` into `buf` and returns its fields after
+ * the command name (which may hold spaces and parentheses), the state
+ * first; NULL when it can't be read.  Only open, read and close: a child
+ * may call it between fork and exit (fs/connection.c's guardian).
+ */
+const char *shmfs_proc_stat(const char *path, char *buf, size_t size);
 
 /* Logs a line to stderr in the foreground, to syslog in the background. */
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)

@@ -35,14 +35,6 @@ static struct {
 	struct holders_ref *cur; /* the lock protects the pointer */
 } cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 bool holders_xattr_is(const char *name)
 {
 	return !strcmp(name, HOLDERS_XATTR) ||
@@ -71,7 +63,7 @@ static uint64_t age_ns(const struct holders_ref *ref)
 	struct shmblock_holders_stats st;
 
 	shmblock_holders_stats(ref->snap, &st);
-	return now_ns() - st.started_ns;
+	return shmfs_now_ns() - st.started_ns;
 }
 
 /* Whether the cached scan (cache.lock held) still answers. */

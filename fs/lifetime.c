@@ -81,14 +81,6 @@ struct lifetime {
  */
 #define LIFETIME_GATHER_NS 2000000L
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static bool needs_holders(const struct entry *e)
 {
 	return e->honoured && (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER ||
@@ -248,7 +240,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 	e->lt = lt;
 	e->pidfd = -1;
 	e->honoured = !why;
-	e->busy_ns = now_ns();
+	e->busy_ns = shmfs_now_ns();
 	e->armed = lgetxattr(path, LIFETIME_XATTR_HELD, &held, 1) >= 0;
 	if (why) {
 		shmfs_log(l->fs, LOG_NOTICE,
@@ -352,7 +344,7 @@ static void remove_block(struct lifetime *l, struct entry *e,
 			  "now; left alone (policy %s of inode %llu)",
 			  e->name, e->value, (unsigned long long)e->id.ino);
 	else if (rc == -EBUSY)
-		e->busy_ns = now_ns(); /* held again just now */
+		e->busy_ns = shmfs_now_ns(); /* held again just now */
 	else if (rc != -ENOENT && rc != -EAGAIN)
 		shmfs_log(l->fs, LOG_WARNING,
 			  "lifetime: could not remove %s "
@@ -411,7 +403,7 @@ static void scan(struct lifetime *l)
 	}
 	shmblock_holders_stats(snap, &stats);
 	l->scan_cost_ns = stats.elapsed_ns;
-	now = now_ns();
+	now = shmfs_now_ns();
 	for (i = l->n; i-- > 0;) {
 		struct entry *e = &l->entries[i];
 		size_t held;
@@ -475,8 +467,8 @@ static void scan_soon(struct lifetime *l)
 {
 	uint64_t due = l->scan_end_ns + 9 * l->scan_cost_ns;
 
-	if (due < now_ns() + 20000000ull)
-		due = now_ns() + 20000000ull;
+	if (due < shmfs_now_ns() + 20000000ull)
+		due = shmfs_now_ns() + 20000000ull;
 	if (!l->close_due_ns)
 		l->close_due_ns = due;
 }
@@ -577,7 +569,7 @@ static void *lifetime_thread(void *arg)
 			pfd[npfd++] =
 				(struct pollfd){ .fd = l->entries[i].pidfd,
 						 .events = POLLIN };
-		rc = poll(pfd, npfd, poll_timeout(l, now_ns()));
+		rc = poll(pfd, npfd, poll_timeout(l, shmfs_now_ns()));
 		pthread_mutex_lock(&l->lock);
 		l->busy = true;
 		pthread_mutex_unlock(&l->lock);
@@ -612,11 +604,11 @@ static void *lifetime_thread(void *arg)
 				 1, 0) > 0)
 				remove_block(l, e, reason_of(e));
 		}
-		now = now_ns();
+		now = shmfs_now_ns();
 		if (any_needs_holders(l) && now >= scan_due(l)) {
 			l->close_due_ns = 0;
 			scan(l);
-			l->scan_end_ns = now_ns();
+			l->scan_end_ns = shmfs_now_ns();
 			l->next_scan_ns = l->scan_end_ns + l->period_ns;
 		}
 	}

@@ -72,27 +72,19 @@ static int tmp_link(struct shmfs *fs, int fd, mode_t mode,
 /* The start time of process `pid` (field 22 of its stat), or 0. */
 static unsigned long long start_time(long pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	ssize_t n;
-	int fd, field;
+	char path[64], buf[1024];
+	const char *p;
+	int field;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: skip past it. */
-	p = strrchr(buf, ')');
-	for (field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
+	/* The state is field 3. */
+	p = shmfs_proc_stat(path, buf, sizeof(buf));
+	for (field = 3; p && field < 22; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
 }
 
 /* The inode of our pid namespace, or 0. */

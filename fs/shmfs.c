@@ -2,11 +2,13 @@
 /* The ground floor: name mapping, the log and the reply helpers (fs.h). */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 /* CAP_SYS_ADMIN's bit in /proc/PID/status (linux/capability.h). */
 #define CAP_SYS_ADMIN_BIT 21
@@ -91,6 +93,25 @@ const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
 	if (shmfs_tmp_block(fs, shm_name))
 		return NULL;
 	return shm_name + fs->prefix_len;
+}
+
+const char *shmfs_proc_stat(const char *path, char *buf, size_t size)
+{
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the fields go on after the last parenthesis. */
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)

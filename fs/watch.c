@@ -128,7 +128,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	struct stat st;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		w->lost_ns = expect_now_ns();
+		w->lost_ns = shmfs_now_ns();
 		lifetime_note_event(fs, NULL, ev->mask);
 		listing_note_lost(fs->listing);
 		expect_clear(fs->expected);
@@ -164,7 +164,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	 * name's entry.  A name moved in may replace one.
 	 */
 	if (ev->mask & IN_CREATE) {
-		if (w->lost_ns && (double)(expect_now_ns() - w->lost_ns) <
+		if (w->lost_ns && (double)(shmfs_now_ns() - w->lost_ns) <
 					  (fs->timeout + 1) * 1e9)
 			inval_entry(fs, name);
 		return true;
@@ -284,7 +284,7 @@ static void *watch_thread(void *arg)
 		 * and the mount itself is changing the directory: changes
 		 * made outside alone are handled at once.
 		 */
-		now = expect_now_ns();
+		now = shmfs_now_ns();
 		burst = (burst || now - last < WATCH_GATHER_NS) &&
 			expect_recent(w->fs->expected, now, WATCH_GATHER_NS);
 		listing_changed = false;
@@ -301,7 +301,7 @@ static void *watch_thread(void *arg)
 			inval_listing(w->fs);
 		}
 		batch_done(w);
-		last = expect_now_ns();
+		last = shmfs_now_ns();
 	}
 	pthread_mutex_lock(&w->lock);
 	w->done = true;

@@ -9,11 +9,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import SHM_DIR, SHMBLOCK_DEFAULT_DIR
+from mountutil import wait_for
 from slist_ctypes import CList, check, load, values_array
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -66,15 +66,6 @@ def make_list(slib, mgr, name, values, dirfd=SHMBLOCK_DEFAULT_DIR):
     rc = slib.shmblock_manager_create_slist(mgr["h"], dirfd, name.encode() if name else None,
                                             arr, len(values), 0o600, ctypes.byref(h))
     return rc, CList(slib, h)
-
-
-def wait_until(cond, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_shutdown_unlinks_what_it_made(slib, mgr, names):
@@ -186,8 +177,8 @@ def test_helper_keeps_no_unrelated_descriptors(slib, names, tmp_path):
             return sorted(out)
 
         # Wait until the helper has detached (its fds settle), then look.
-        assert wait_until(lambda: all(not t.endswith("inheritable") and t != "closing"
-                                      for t in targets()))
+        assert wait_for(lambda: all(not t.endswith("inheritable") and t != "closing"
+                                    for t in targets()), 20)
         got = targets()
         assert got.count("/dev/null") == 3
         assert any(t.startswith("socket:") for t in got)
@@ -377,7 +368,7 @@ def test_owner_death_releases_blocks(prefix, subreaper, how):
             status["st"] = st
         return bool(pid)
 
-    assert wait_until(helper_exited), "helper still running"
+    assert wait_for(helper_exited, 20), "helper still running"
     assert os.WIFEXITED(status["st"]) and os.WEXITSTATUS(status["st"]) == 0
     assert not any(exists(n) for n in made)
     assert exists(theirs)

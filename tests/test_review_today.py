@@ -306,15 +306,21 @@ def mountpoints():
         os.rmdir(d)
 
 
+def mount_in_background(d, prefix):
+    """shmfs -o prefix=PREFIX D, as a user starts it: in the background."""
+    r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, d],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
 def test_background_guardian_and_kill(mountpoints, prefix):
     """In the background: the guardian is the daemon's (not the parent's
     that exited), holds only its abort file, and a SIGKILL of that daemon
     cuts its connection alone: a second mount goes on."""
     a, b = mountpoints(), mountpoints()
     for d, p in ((a, prefix + "a-"), (b, prefix + "b-")):
-        r = subprocess.run([SHMFS, "-o", "prefix=" + p, d],
-                           capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stderr
+        mount_in_background(d, p)
     da, db = daemon_pids(a), daemon_pids(b)
     assert len(da) == len(db) == 1
     time.sleep(0.2)      # the parent's exit must not have fired it
@@ -340,9 +346,7 @@ def test_guardian_of_a_mount_point_with_a_space(mountpoints, prefix):
     find its connection, or a killed daemon leaves its mount hanging."""
     d = os.path.join(mountpoints(), "with space")
     os.mkdir(d)
-    r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, d],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    r = mount_in_background(d, prefix)
     pids = daemon_pids(d)
     assert len(pids) == 1
     try:
@@ -366,9 +370,7 @@ def test_guardian_never_takes_another_mounts_connection(mountpoints, prefix):
     os.mkdir(literal)
     try:
         for d, p in ((spaced, prefix + "s-"), (literal, prefix + "l-")):
-            r = subprocess.run([SHMFS, "-o", "prefix=" + p, d],
-                               capture_output=True, timeout=30)
-            assert r.returncode == 0, r.stderr
+            mount_in_background(d, p)
         ds, dl = daemon_pids(spaced), daemon_pids(literal)
         assert len(ds) == len(dl) == 1
         gl = daemon_pids(literal, guardians=True)

@@ -27,6 +27,7 @@ struct created_set;
 struct listing;
 struct expect_set;
 struct lifetime;
+struct locks;
 
 /*
  * One mount.  Set up in main() before the session runs and read-only while
@@ -58,6 +59,7 @@ struct shmfs {
 	struct lifetime *lifetime;   /* the lifetime enforcer; set once, by
 					 * lifetime_start, read by the watch */
 	atomic_bool mode_logged;     /* the data path was logged */
+	struct locks *locks;	     /* the mount's locks (locks.h) */
 };
 
 /* The mount of a request. */

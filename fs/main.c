@@ -21,6 +21,7 @@
 #include "listing.h"
 #include "notify.h"
 #include "ops.h"
+#include "locks.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "shmdir.h"
@@ -287,6 +288,8 @@ int main(int argc, char *argv[])
 	fs.se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), &fs);
 	if (!fs.se)
 		goto out_shmdir;
+	if (locks_create(&fs.locks) < 0)
+		goto out_session;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs.se, mountpoint) != 0)
@@ -356,6 +359,8 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
+	/* Its waits reply through the session. */
+	locks_free(fs.locks);
 	fuse_session_destroy(fs.se);
 	connection_unguard(guardian);
 	/* After the session: a readiness stat still waiting has failed. */

@@ -58,6 +58,13 @@ struct node_ops {
 			struct fuse_file_info *fi);
 	void (*fallocate)(fuse_req_t req, struct node *node, int mode,
 			  off_t offset, off_t length);
+	/* Locks (ops_lock.c); NULL answers ENOLCK. */
+	void (*getlk)(fuse_req_t req, struct node *node,
+		      struct fuse_file_info *fi, struct flock *lock);
+	void (*setlk)(fuse_req_t req, struct node *node,
+		      struct fuse_file_info *fi, struct flock *lock, int sleep);
+	void (*flock)(fuse_req_t req, struct node *node,
+		      struct fuse_file_info *fi, int op);
 };
 
 /* The mount's top level (ops_root.c). */

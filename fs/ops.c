@@ -347,6 +347,39 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		reply_rc(req, is_dir(node) ? -EISDIR : -EOPNOTSUPP);
 }
 
+static void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->getlk)
+		ops_of(node)->getlk(req, node, fi, lock);
+	else
+		reply_rc(req, -ENOLCK);
+}
+
+static void op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->setlk)
+		ops_of(node)->setlk(req, node, fi, lock, sleep);
+	else
+		reply_rc(req, -ENOLCK);
+}
+
+static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     int op)
+{
+	struct node *node = req_node(req, ino);
+
+	if (ops_of(node)->flock)
+		ops_of(node)->flock(req, node, fi, op);
+	else
+		reply_rc(req, -ENOLCK);
+}
+
 const struct fuse_lowlevel_ops shmfs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -379,4 +412,7 @@ const struct fuse_lowlevel_ops shmfs_ops = {
 	.listxattr = op_listxattr,
 	.removexattr = op_removexattr,
 	.fallocate = op_fallocate,
+	.getlk = op_getlk,
+	.setlk = op_setlk,
+	.flock = op_flock,
 };

@@ -12,6 +12,7 @@
 
 #include "holders_cache.h"
 #include "lifetime.h"
+#include "ops_lock.h"
 #include "ops_block.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -289,6 +290,18 @@ static bool is_set_id(const struct shmblock *blk)
 	       st.st_mode & (S_ISUID | S_ISGID);
 }
 
+/*
+ * An open file's fi->fh: a serial number in the high 32 bits, which tells
+ * open files apart for their locks (ops_lock.c), and its O_APPEND
+ * descriptor + 1 in the low ones (0: none).
+ */
+static atomic_uint open_serial;
+
+static int append_fd_of(const struct fuse_file_info *fi)
+{
+	return (int)(uint32_t)fi->fh - 1;
+}
+
 /* The open of an open file's block, held until it is released. */
 static int open_checked(struct shmfs *fs, struct node *node,
 			struct fuse_file_info *fi, struct shmblock **out)
@@ -322,8 +335,9 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 	if (rc < 0)
 		return rc;
 	shmfs_log_mode(fs);
-	/* close(2) needn't ask the daemon: there is nothing to flush. */
-	fi->noflush = 1;
+	fi->fh = (uint64_t)(atomic_fetch_add(&open_serial, 1) + 1) << 32;
+	/* Nothing to flush, but a close releases the process's locks. */
+	fi->noflush = 0;
 	/*
 	 * A set-id block's writes come through the daemon, which clears the
 	 * bits as tmpfs would (a passthrough write can't, see clear_set_id).
@@ -349,15 +363,15 @@ int block_open_prepare(struct shmfs *fs, struct node *node,
 			node_drop(node);
 			return fd;
 		}
-		fi->fh = (uint64_t)fd + 1;
+		fi->fh |= (uint64_t)fd + 1;
 	}
 	return 0;
 }
 
 void block_open_undo(struct node *node, struct fuse_file_info *fi)
 {
-	if (fi->fh)
-		close((int)(fi->fh - 1));
+	if (append_fd_of(fi) >= 0)
+		close(append_fd_of(fi));
 	fi->fh = 0;
 	node_drop(node);
 }
@@ -389,7 +403,15 @@ static void block_release(fuse_req_t req, struct node *node,
 			  struct fuse_file_info *fi)
 {
 	/* An open file pins its node: it is still there. */
+	node_locks_release(req_fs(req), node, fi);
 	block_open_undo(node, fi);
+	reply_rc(req, 0);
+}
+
+static void block_flush(fuse_req_t req, struct node *node,
+			struct fuse_file_info *fi)
+{
+	node_locks_flush(req_fs(req), node, fi);
 	reply_rc(req, 0);
 }
 
@@ -427,7 +449,7 @@ static void block_write(fuse_req_t req, struct node *node, const char *buf,
 		reply_rc(req, -EBADF);
 		return;
 	}
-	fd = fi->fh ? (int)(fi->fh - 1) : shmblock_fd(node->blk);
+	fd = append_fd_of(fi) >= 0 ? append_fd_of(fi) : shmblock_fd(node->blk);
 	rc = clear_set_id(req, shmblock_fd(node->blk));
 	if (rc < 0) {
 		reply_rc(req, rc);
@@ -536,8 +558,12 @@ const struct node_ops block_ops = {
 	.open = block_open,
 	.read = block_read,
 	.write = block_write,
+	.flush = block_flush,
 	.release = block_release,
 	.fallocate = block_fallocate,
+	.getlk = node_getlk,
+	.setlk = node_setlk,
+	.flock = node_flock,
 	.setxattr = block_setxattr,
 	.getxattr = block_getxattr,
 	.listxattr = block_listxattr,

@@ -38,6 +38,7 @@
 #include "list_edit.h"
 #include "list_text.h"
 #include "ops_item.h"
+#include "ops_lock.h"
 
 /*
  * Room for a number's text beyond its slot: int() and float() take
@@ -391,7 +392,8 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 		t.buf = NULL;
 	}
 	fh->append = append;
-	fi->noflush = 1;
+	/* Each close releases the process's locks (ops_lock.c). */
+	fi->noflush = 0;
 	if (node->kind == NODE_LIST_ENTRY && accmode != O_RDONLY) {
 		rc = open_for_writing(snap, node, fi, fh, &t);
 		if (rc < 0) {
@@ -399,7 +401,6 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 			goto fail;
 		}
 		/* Each close stores the value and reports its error. */
-		fi->noflush = 0;
 	}
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = 1;
@@ -477,6 +478,7 @@ static void item_flush(fuse_req_t req, struct node *node,
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 	int rc = 0;
 
+	node_locks_flush(req_fs(req), node, fi);
 	if (node->kind == NODE_LIST_ENTRY) {
 		pthread_mutex_lock(&fh->lock);
 		rc = store_locked(req_fs(req), node, fh);
@@ -499,6 +501,7 @@ static void item_release(fuse_req_t req, struct node *node,
 		store_locked(req_fs(req), node, fh);
 		pthread_mutex_unlock(&fh->lock);
 	}
+	node_locks_release(req_fs(req), node, fi);
 	fh_free(fh);
 	fuse_reply_err(req, 0);
 }
@@ -700,4 +703,7 @@ const struct node_ops item_ops = {
 	.getxattr = item_getxattr,
 	.listxattr = item_listxattr,
 	.removexattr = item_removexattr,
+	.getlk = node_getlk,
+	.setlk = node_setlk,
+	.flock = node_flock,
 };

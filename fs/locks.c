@@ -398,8 +398,9 @@ static int wait_start(struct locks *l, fuse_req_t req, struct lock_rec *r,
 
 	if (!w)
 		return -ENOMEM;
-	*w = (struct waiter){ .l = l, .req = req, .rec = r, .op = op,
-			      .uid = uid };
+	*w = (struct waiter){
+		.l = l, .req = req, .rec = r, .op = op, .uid = uid
+	};
 	if (fl)
 		w->fl = *fl;
 	pthread_mutex_lock(&l->mu);
@@ -593,9 +594,8 @@ void locks_release(struct locks *l, const struct lock_target *t,
 		next = r->next;
 		if (r->dev != t->dev || r->ino != t->ino)
 			continue;
-		if (r->fh == fi->fh ||
-		    (fi->flock_release && r->flock &&
-		     r->owner == fi->lock_owner)) {
+		if (r->fh == fi->fh || (fi->flock_release && r->flock &&
+					r->owner == fi->lock_owner)) {
 			rec_unlock_all(r);
 			rec_unhash(l, r);
 		}

@@ -62,8 +62,7 @@ void locks_flock(fuse_req_t req, const struct lock_target *t,
  * A close(2) of a file of the block by the process whose POSIX lock owner
  * is `owner` (FLUSH): all its record locks on the block go, as on close.
  */
-void locks_flush(struct locks *l, const struct lock_target *t,
-		 uint64_t owner);
+void locks_flush(struct locks *l, const struct lock_target *t, uint64_t owner);
 
 /*
  * The open file `fi` of the block is gone (RELEASE): its OFD locks and

@@ -439,6 +439,26 @@ static void block_read(fuse_req_t req, struct node *node, size_t size,
 	free(buf);
 }
 
+/*
+ * Without -o sparse, growing a block reserves its memory, as truncate does
+ * (docs/reliability.md): a write that starts past the end reserves the hole
+ * before it first (the write itself allocates what it writes).  tmpfs
+ * undoes a fallocate that fails, so ENOSPC leaves the block as it was.
+ * Returns 0 or -errno.
+ */
+static int reserve_hole(struct shmfs *fs, int fd, off_t off)
+{
+	struct stat st;
+
+	if (fs->sparse)
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (off <= st.st_size)
+		return 0;
+	return fallocate(fd, 0, st.st_size, off - st.st_size) < 0 ? -errno : 0;
+}
+
 static void block_write(fuse_req_t req, struct node *node, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -451,6 +471,8 @@ static void block_write(fuse_req_t req, struct node *node, const char *buf,
 	}
 	fd = append_fd_of(fi) >= 0 ? append_fd_of(fi) : shmblock_fd(node->blk);
 	rc = clear_set_id(req, shmblock_fd(node->blk));
+	if (rc == 0 && append_fd_of(fi) < 0 && size > 0)
+		rc = reserve_hole(req_fs(req), fd, off);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;

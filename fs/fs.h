@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -114,6 +115,17 @@ static inline size_t shmfs_name_hash(const char *name)
 	for (; *name; name++)
 		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
 	return (size_t)(h ^ (h >> 32));
+}
+
+/*
+ * Whether an xattr is a POSIX ACL.  The files whose mode is the daemon's to
+ * give (the root with a prefix, list files) answer EOPNOTSUPP for them, as
+ * a file system without ACLs does: cp -a and rsync then fall back to chmod.
+ */
+static inline bool shmfs_acl_xattr(const char *name)
+{
+	return !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default");
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */

@@ -234,31 +234,34 @@ static void item_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
 }
 
+static int truncate_locked(struct item_fh *fh, size_t size);
+
 /*
- * truncate(2) of an item to 0: through an open handle (ftruncate) its
- * pending value becomes empty, stored at close like a written one; by path
- * there is no handle to wait for, so the empty value ('' or b''; an error
- * for the types whose empty text is no value) is stored at once.  Other
- * sizes have no meaning for a value: -EINVAL.
+ * truncate(2) of an item.  Through an open handle (ftruncate) its pending
+ * text is cut or NUL-padded to `size`, as a file's would be, and stored at
+ * close like a written one (rsync --inplace writes, then ftruncates to the
+ * length it wrote).  By path there is no handle to wait for: to 0 the empty
+ * value ('' or b''; an error for the types whose empty text is no value)
+ * is stored at once; other sizes have no meaning for a value: -EINVAL.
  */
 static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 			 struct fuse_file_info *fi)
 {
 	struct item_fh *fh = fi ? (struct item_fh *)(uintptr_t)fi->fh : NULL;
+	int rc;
 
 	if (node->kind == NODE_LIST_META)
 		return -EACCES;
-	if (size != 0)
+	if (!fh && size != 0)
 		return -EINVAL;
 	if (!fh)
 		return open_file_rc(
 			list_edit_set(fs, node->parent, key_index(node),
 				      key_type(node), "", 0, false));
 	pthread_mutex_lock(&fh->lock);
-	fh->wlen = 0;
-	fh->dirty = true;
+	rc = truncate_locked(fh, (size_t)size);
 	pthread_mutex_unlock(&fh->lock);
-	return 0;
+	return rc;
 }
 
 static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
@@ -267,10 +270,25 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc;
 
+	/*
+	 * An item's mode and owner are the list's: changing them is EPERM
+	 * (change the directory), but setting what they already are, as a
+	 * restore of a backup (tar x, cp -a) does, is accepted.
+	 */
 	if (to_set &
 	    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		rc = -EPERM;
-		goto out_err;
+		rc = node_attr(req_fs(req), node, &st);
+		if (rc < 0)
+			goto out_err;
+		if (((to_set & FUSE_SET_ATTR_MODE) &&
+		     (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
+		    ((to_set & FUSE_SET_ATTR_UID) &&
+		     attr->st_uid != st.st_uid) ||
+		    ((to_set & FUSE_SET_ATTR_GID) &&
+		     attr->st_gid != st.st_gid)) {
+			rc = -EPERM;
+			goto out_err;
+		}
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		rc = item_truncate(req_fs(req), node, attr->st_size, fi);
@@ -579,6 +597,25 @@ static int reserve(struct item_fh *fh, size_t end)
 	return 0;
 }
 
+/* Cuts or pads the handle's pending value to `size` bytes. */
+static int truncate_locked(struct item_fh *fh, size_t size)
+{
+	int rc;
+
+	if (fh->failed)
+		return fh->failed;
+	if (size > fh->limit)
+		return write_refused(fh, -EFBIG);
+	rc = reserve(fh, size);
+	if (rc < 0)
+		return write_refused(fh, rc);
+	if (size > fh->wlen)
+		memset(fh->wbuf + fh->wlen, 0, size - fh->wlen);
+	fh->wlen = size;
+	fh->dirty = true;
+	return 0;
+}
+
 /*
  * Adds a write to the handle's pending value; nothing is stored yet.  A
  * chunk may end anywhere, inside a UTF-8 character too: the value is
@@ -675,7 +712,7 @@ static void item_listxattr(fuse_req_t req, struct node *node, size_t size)
 static void item_setxattr(fuse_req_t req, struct node *node, const char *name,
 			  const char *value, size_t size, int flags)
 {
-	reply_rc(req, -EPERM);
+	reply_rc(req, shmfs_acl_xattr(name) ? -EOPNOTSUPP : -EPERM);
 }
 
 static void item_removexattr(fuse_req_t req, struct node *node,

@@ -453,17 +453,44 @@ out_err:
 	reply_rc(req, rc);
 }
 
-/* The shm directory itself is not the mount's to change. */
+/*
+ * The shm directory's own attributes, changed as tmpfs changes them for
+ * whoever the kernel let through (default_permissions: the owner or
+ * CAP_FOWNER, anyone with write access for "now" times).  A mount with a
+ * prefix shows only part of the directory: there a mode or owner that
+ * isn't already the directory's stays EPERM (it would be everyone's), and
+ * one that is, as a restore of the mount's own backup sets, is accepted.
+ */
 static void root_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
 {
-	reply_rc(req, -EPERM);
+	struct shmfs *fs = req_fs(req);
+	struct stat st;
+	int rc = fstat(fs->dirfd, &st) < 0 ? -errno : 0;
+
+	if (rc == 0 && fs->prefix_len) {
+		if ((attr->st_mode & 07777) == (st.st_mode & 07777))
+			to_set &= ~FUSE_SET_ATTR_MODE;
+		if (attr->st_uid == st.st_uid)
+			to_set &= ~FUSE_SET_ATTR_UID;
+		if (attr->st_gid == st.st_gid)
+			to_set &= ~FUSE_SET_ATTR_GID;
+		if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			      FUSE_SET_ATTR_GID))
+			rc = -EPERM;
+	}
+	if (rc == 0)
+		rc = shmdir_set_attrs(fs->dirfd, attr, to_set, 07777);
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		root_getattr(req, node);
 }
 
 static void root_setxattr(fuse_req_t req, struct node *node, const char *name,
 			  const char *value, size_t size, int flags)
 {
-	reply_rc(req, -EPERM);
+	reply_rc(req, shmfs_acl_xattr(name) ? -EOPNOTSUPP : -EPERM);
 }
 
 static void root_removexattr(fuse_req_t req, struct node *node,

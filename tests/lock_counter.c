@@ -20,8 +20,9 @@
 
 static int lock(int fd, const char *kind, short type)
 {
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
-			    .l_start = 0, .l_len = 8 };
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 8
+	};
 
 	if (!strcmp(kind, "posix"))
 		return fcntl(fd, F_SETLKW, &fl);

@@ -65,8 +65,8 @@ struct waiter {
 	struct flock fl; /* record locks */
 	int op;		 /* flock */
 	uid_t uid;
-	atomic_bool cancel;
-	bool running; /* the thread exists (l->mu) */
+	atomic_int cancel; /* the errno ending the wait: EINTR, ECONNABORTED */
+	bool running;	   /* the thread exists (l->mu) */
 	pthread_t thread;
 	struct waiter *next, **pprev; /* l->waiters (l->mu) */
 };
@@ -297,7 +297,7 @@ static void waiter_interrupt(fuse_req_t req, void *data)
 	struct waiter *w = data;
 
 	(void)req;
-	atomic_store(&w->cancel, true);
+	atomic_store(&w->cancel, EINTR);
 	pthread_mutex_lock(&w->l->mu);
 	if (w->running)
 		pthread_kill(w->thread, LOCKS_SIGNAL);
@@ -337,30 +337,26 @@ static void *waiter_main(void *arg)
 	struct user_count *u;
 	sigset_t set;
 	timer_t timer;
+	bool timed;
 	int rc;
 
 	/* libfuse's workers block every signal, and we were made by one. */
 	sigemptyset(&set);
 	sigaddset(&set, LOCKS_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	rc = kick_timer(&timer);
-	if (rc < 0)
-		rc = -ENOLCK;
-	while (rc == 0) {
-		if (atomic_load(&w->cancel)) {
-			rc = -EINTR;
+	/* Without the timer a kick could be lost: refuse rather than hang. */
+	timed = kick_timer(&timer) == 0;
+	rc = timed ? -EINTR : -ENOLCK;
+	while (rc == -EINTR) {
+		int cancel = atomic_load(&w->cancel);
+
+		if (cancel) {
+			rc = -cancel;
 			break;
 		}
 		rc = rec_lock(w->rec, &w->fl, w->op, true);
-		if (rc == -EINTR)
-			rc = 0;
-		else if (rc == 0)
-			break;
-		else
-			goto out_timer;
 	}
-out_timer:
-	if (rc != -ENOLCK)
+	if (timed)
 		timer_delete(timer);
 	/* No interrupt callback runs from here on: the request may go. */
 	fuse_req_interrupt_func(w->req, NULL, NULL);
@@ -618,8 +614,13 @@ void locks_free(struct locks *l)
 		struct timespec ts;
 		struct waiter *w;
 
+		/*
+		 * Not EINTR: the kernel restarts a lock call it interrupted,
+		 * and one it didn't would see ERESTARTSYS (512).  The abort
+		 * that follows gives every other request ECONNABORTED.
+		 */
 		for (w = l->waiters; w; w = w->next) {
-			atomic_store(&w->cancel, true);
+			atomic_store(&w->cancel, ECONNABORTED);
 			pthread_kill(w->thread, LOCKS_SIGNAL);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

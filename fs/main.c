@@ -349,6 +349,9 @@ out_watch:
 	if (watch_stop(fs.watch) < 0)
 		connection_abort(conn);
 out_unmount:
+	/* Before the unmount, so that the waits' EINTR still reaches it. */
+	locks_free(fs.locks);
+	fs.locks = NULL;
 	fuse_session_unmount(fs.se);
 	watch_free(fs.watch);
 	lifetime_free(&fs);
@@ -359,7 +362,6 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
-	/* Its waits reply through the session. */
 	locks_free(fs.locks);
 	fuse_session_destroy(fs.se);
 	connection_unguard(guardian);

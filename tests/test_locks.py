@@ -403,3 +403,29 @@ def test_many_waiters_dont_hold_up_others(shared_mount):
         w.wait(timeout=120)
     assert all(w.returncode == 0 for w in blocked)
     assert read_count(m.block(a)) == per_user
+
+
+def test_daemon_stops_with_a_wait_under_way(shmfs, prefix):
+    """The daemon told to stop (SIGTERM) while a lock wait is under way
+    ends at once and cleanly; the waiter gets ECONNABORTED, as every other
+    request left, and never the kernel's restart code (512)."""
+    m = shmfs()
+    make_block(m.block("blk"))
+    h = Holder(m.block("blk"), "posix")
+    try:
+        code = ("import errno, fcntl, os, sys\n"
+                "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                "try:\n"
+                "    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)\n"
+                "    print(0)\n"
+                "except OSError as e:\n"
+                "    print(e.errno)\n")
+        w = subprocess.Popen([sys.executable, "-c", code, m.path("blk")],
+                             stdout=subprocess.PIPE, text=True)
+        assert wait_for(lambda: syscall_of(w.pid) == SYS_FCNTL)
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(timeout=30) == 0
+        assert int(w.stdout.read()) == errno.ECONNABORTED
+        assert w.wait(timeout=30) == 0
+    finally:
+        h.close()

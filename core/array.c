@@ -11,8 +11,33 @@
 struct shmblock_array {
 	struct shmblock *blk;
 	struct shmblock_npy_info info; /* info.descr points at descr */
-	char *descr;		       /* NUL terminated */
+	char *descr;		       /* UTF-8, NUL terminated */
 };
+
+/*
+ * The descr as UTF-8, NUL terminated: 1.0 and 2.0 headers are Latin-1
+ * (NumPy writes a field name "é" as the one byte 0xe9 there).
+ */
+static char *descr_utf8(const struct shmblock_npy_info *info, size_t *len)
+{
+	const unsigned char *s = (const unsigned char *)info->descr;
+	char *text = malloc(2 * info->descr_len + 1);
+	size_t i, n = 0;
+
+	if (!text)
+		return NULL;
+	for (i = 0; i < info->descr_len; i++) {
+		if (info->major < 3 && s[i] >= 0x80) {
+			text[n++] = (char)(0xc0 | s[i] >> 6);
+			text[n++] = (char)(0x80 | (s[i] & 0x3f));
+		} else {
+			text[n++] = (char)s[i];
+		}
+	}
+	text[n] = '\0';
+	*len = n;
+	return text;
+}
 
 /* A handle of `blk` (taken over on success) whose header says `info`. */
 static int new_handle(struct shmblock *blk,
@@ -23,13 +48,13 @@ static int new_handle(struct shmblock *blk,
 
 	if (!arr)
 		return -ENOMEM;
-	arr->descr = strndup(info->descr, info->descr_len);
+	arr->info = *info;
+	arr->descr = descr_utf8(info, &arr->info.descr_len);
 	if (!arr->descr) {
 		free(arr);
 		return -ENOMEM;
 	}
 	arr->blk = blk;
-	arr->info = *info;
 	arr->info.descr = arr->descr;
 	*out = arr;
 	return 0;

@@ -762,7 +762,8 @@ struct shmblock_npy_info {
 	uint64_t count;	      /* items: the product of the shape */
 	uint64_t nbytes;      /* itemsize * count */
 	const char *descr;    /* the descr: a type string without its */
-	size_t descr_len;     /* quotes, or a list; not NUL terminated */
+	size_t descr_len;     /* quotes, or a list; not NUL terminated;
+				 the header's bytes: Latin-1 before 3.0 */
 	uint64_t shape[SHMBLOCK_NPY_MAX_DIMS];
 };
 
@@ -883,14 +884,17 @@ SHMBLOCK_API void shmblock_array_close(struct shmblock_array *arr);
 SHMBLOCK_API struct shmblock *
 shmblock_array_block(const struct shmblock_array *arr);
 /*
- * The header as read at attach (descr NUL terminated here, owned by the
- * handle).
+ * The header as read at attach; its descr is the handle's UTF-8 copy (as
+ * shmblock_array_descr), the rest as shmblock_npy_probe gives it.
  */
 SHMBLOCK_API const struct shmblock_npy_info *
 shmblock_array_info(const struct shmblock_array *arr);
 /* The first data byte in the mapping (NULL if not mapped). */
 SHMBLOCK_API void *shmblock_array_data(const struct shmblock_array *arr);
-/* The descr, NUL terminated: "<f8", or a list for a structured dtype. */
+/*
+ * The descr, UTF-8 and NUL terminated: "<f8", or a list for a structured
+ * dtype; shmblock_array_create takes it as it is.
+ */
 SHMBLOCK_API const char *shmblock_array_descr(const struct shmblock_array *arr);
 SHMBLOCK_API unsigned shmblock_array_ndim(const struct shmblock_array *arr);
 SHMBLOCK_API const uint64_t *

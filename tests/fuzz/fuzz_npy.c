@@ -41,9 +41,9 @@ static bool same_info(const struct shmblock_npy_info *a,
 	return a->major == b->major && a->minor == b->minor &&
 	       a->fortran_order == b->fortran_order &&
 	       a->structured == b->structured && a->ndim == b->ndim &&
-	       a->data_offset == b->data_offset &&
-	       a->itemsize == b->itemsize && a->count == b->count &&
-	       a->nbytes == b->nbytes && a->descr_len == b->descr_len &&
+	       a->data_offset == b->data_offset && a->itemsize == b->itemsize &&
+	       a->count == b->count && a->nbytes == b->nbytes &&
+	       a->descr_len == b->descr_len &&
 	       !memcmp(a->descr, b->descr, a->descr_len) &&
 	       !memcmp(a->shape, b->shape, a->ndim * sizeof(a->shape[0]));
 }
@@ -88,8 +88,8 @@ static void check_rebuild(const struct shmblock_npy_info *in)
 			odd = true;
 	n = shmblock_npy_header_build(descr, in->ndim, in->shape,
 				      in->fortran_order, 64, NULL, 0);
-	if (n == -EINVAL && (odd || in->descr_len + 128 >
-						 SHMBLOCK_NPY_HEADER_MAX)) {
+	if (n == -EINVAL &&
+	    (odd || in->descr_len + 128 > SHMBLOCK_NPY_HEADER_MAX)) {
 		free(descr);
 		return;
 	}

@@ -30,7 +30,7 @@ static int install_rc;
 /* Gives a SIGBUS that is not ours to what was there before us. */
 static void pass_on(int sig, siginfo_t *si, void *ctx)
 {
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	if (previous.sa_flags & SA_SIGINFO) {
 		previous.sa_sigaction(sig, si, ctx);
@@ -65,8 +65,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 
 static void install(void)
 {
-	struct sigaction sa = {.sa_sigaction = on_sigbus,
-			       .sa_flags = SA_SIGINFO | SA_ONSTACK};
+	struct sigaction sa = { .sa_sigaction = on_sigbus,
+				.sa_flags = SA_SIGINFO | SA_ONSTACK };
 
 	sigemptyset(&sa.sa_mask);
 	/* previous is complete before our handler can run and read it. */

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -101,8 +100,7 @@ SHMBLOCK_API ssize_t shmblock_sem_file_name(const char *prefix,
 	return snprintf(out, outlen, SHMBLOCK_SEM_PREFIX "%s%s", prefix, name);
 }
 
-SHMBLOCK_API const char *shmblock_sem_name(const char *prefix,
-					   const char *file)
+SHMBLOCK_API const char *shmblock_sem_name(const char *prefix, const char *file)
 {
 	size_t plen = prefix ? strlen(prefix) : 0;
 	size_t slen = strlen(SHMBLOCK_SEM_PREFIX);
@@ -241,7 +239,7 @@ static void wake(unsigned char *map, uint32_t n)
 static int change(int fd, uint32_t n, bool post,
 		  struct shmblock_sem_state *before)
 {
-	struct sem_swap s = {.n = n, .post = post};
+	struct sem_swap s = { .n = n, .post = post };
 	uint32_t waiters;
 	int rc;
 
@@ -340,39 +338,9 @@ static int link_tmpfile(int fd, int dirfd, const char *file)
 	if (linkat(AT_FDCWD, proc, dirfd, file, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
 	/* Without /proc, AT_EMPTY_PATH (which wants CAP_DAC_READ_SEARCH). */
-	if (errno == ENOENT &&
-	    linkat(fd, "", dirfd, file, AT_EMPTY_PATH) == 0)
+	if (errno == ENOENT && linkat(fd, "", dirfd, file, AT_EMPTY_PATH) == 0)
 		return 0;
 	return -errno;
-}
-
-/* glibc's way: a temporary name "sem.XXXXXX", linked, then unlinked. */
-static int create_named(int dirfd, const char *file, uint32_t value,
-			mode_t mode, uid_t uid, gid_t gid)
-{
-	char tmp[32];
-	uint32_t r;
-	int fd = -EEXIST, rc;
-
-	for (int i = 0; fd == -EEXIST && i < 50; i++) {
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			return -errno;
-		snprintf(tmp, sizeof(tmp), SHMBLOCK_SEM_PREFIX "%06x",
-			 r & 0xffffff);
-		fd = openat(dirfd, tmp,
-			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    mode);
-		if (fd < 0)
-			fd = -errno;
-	}
-	if (fd < 0)
-		return fd == -EEXIST ? -EAGAIN : fd;
-	rc = fill(fd, value, uid, gid);
-	if (rc == 0 && linkat(dirfd, tmp, dirfd, file, 0) < 0)
-		rc = -errno;
-	unlinkat(dirfd, tmp, 0);
-	close(fd);
-	return rc;
 }
 
 SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
@@ -395,16 +363,13 @@ SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
 			return -errno;
 	}
 	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
-	if (fd >= 0) {
+	if (fd < 0) {
+		rc = -errno;
+	} else {
 		rc = fill(fd, value, uid, gid);
 		if (rc == 0)
 			rc = link_tmpfile(fd, dfd, file);
 		close(fd);
-	} else if (errno == EOPNOTSUPP || errno == EISDIR) {
-		/* EISDIR: a kernel that does not know O_TMPFILE. */
-		rc = create_named(dfd, file, value, mode, uid, gid);
-	} else {
-		rc = -errno;
 	}
 	if (dfd != dirfd)
 		close(dfd);

@@ -835,15 +835,16 @@ SHMBLOCK_API int shmblock_sem_trywait_at(int dirfd, const char *file,
 /*
  * Creates the semaphore `file` holding `value`, as sem_open(O_CREAT |
  * O_EXCL) does: the name appears only once the file is whole, so no
- * sem_open ever maps a short file.  The file is made unnamed (O_TMPFILE),
- * written, given its owner, then linked to `file`; where the filesystem
- * has no O_TMPFILE, under a temporary name "sem.XXXXXX" that is then
- * linked and unlinked, as glibc does.  `mode` is taken through the umask,
- * as open(2) takes it.  `uid`/`gid`: the owner, (uid_t)-1/(gid_t)-1 to
- * leave the caller's, as fchown(2).
+ * sem_open ever maps a short file.  Where glibc writes the file under a
+ * temporary name "sem.XXXXXX" and links that, the file is made unnamed
+ * (O_TMPFILE), written, given its owner, then linked to `file`: no other
+ * name ever shows.  `mode` is taken through the umask, as open(2) takes
+ * it.  `uid`/`gid`: the owner, (uid_t)-1/(gid_t)-1 to leave the caller's,
+ * as fchown(2).
  * Errors: -EEXIST (`file` exists; it is left alone), -EINVAL (bad name,
  * value above SHMBLOCK_SEM_VALUE_MAX), -EPERM (fchown), -ENOSPC, -EACCES,
- * -ENOTSUP.  On error nothing is left behind.
+ * -EOPNOTSUPP (the filesystem has no O_TMPFILE; tmpfs has it since Linux
+ * 3.11), -ENOTSUP.  On error nothing is left behind.
  */
 SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
 					uint32_t value, mode_t mode, uid_t uid,

@@ -22,8 +22,10 @@
  *
  *   0   uint64_t data     value in the low 32 bits, the number of
  *                         registered waiters in the high 32 bits
- *   8   int      private  0 (FUTEX_SHARED) for every named semaphore;
- *                         FUTEX_PRIVATE_FLAG for sem_init(pshared = 0)
+ *   8   int      private  FUTEX_SHARED for every named semaphore, 0
+ *                         (FUTEX_PRIVATE) for sem_init(pshared = 0).
+ *                         glibc XORs it into FUTEX_PRIVATE_FLAG, so
+ *                         FUTEX_SHARED is that flag's value, 128
  *   12  int      pad      unused (a lock on pre-v9 sparc only)
  *   16  16 bytes          unused; sem_open writes zeros
  *
@@ -37,6 +39,7 @@
  */
 #define SEM_WORD_OFF 0
 #define SEM_PRIVATE_OFF 8
+#define SEM_FUTEX_SHARED FUTEX_PRIVATE_FLAG /* glibc's LLL_SHARED */
 #define SEM_VALUE_MASK 0xffffffffull
 #define SEM_WAITERS_SHIFT 32
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -56,7 +59,8 @@ static int decode_word(uint64_t data, int32_t priv,
 {
 	if (!SEM_LAYOUT_KNOWN)
 		return -ENOTSUP;
-	if ((data & SEM_VALUE_MASK) > SHMBLOCK_SEM_VALUE_MAX || priv != 0)
+	if ((data & SEM_VALUE_MASK) > SHMBLOCK_SEM_VALUE_MAX ||
+	    priv != SEM_FUTEX_SHARED)
 		return -EBADMSG;
 	if (out) {
 		out->value = (uint32_t)(data & SEM_VALUE_MASK);
@@ -260,7 +264,7 @@ static int change(int fd, uint32_t n, bool post,
 		if (post && waiters > 0)
 			wake(s.map, n < waiters ? n : waiters);
 		if (before)
-			decode_word(s.before, 0, before);
+			decode_word(s.before, SEM_FUTEX_SHARED, before);
 	}
 	munmap(s.map, SHMBLOCK_SEM_SIZE);
 	return rc;
@@ -307,9 +311,11 @@ SHMBLOCK_API int shmblock_sem_trywait_at(int dirfd, const char *file,
 static void encode(uint32_t value, unsigned char out[SHMBLOCK_SEM_SIZE])
 {
 	uint64_t data = value; /* no waiters */
+	int32_t priv = SEM_FUTEX_SHARED;
 
-	memset(out, 0, SHMBLOCK_SEM_SIZE); /* private 0: FUTEX_SHARED */
+	memset(out, 0, SHMBLOCK_SEM_SIZE);
 	memcpy(out + SEM_WORD_OFF, &data, sizeof(data));
+	memcpy(out + SEM_PRIVATE_OFF, &priv, sizeof(priv));
 }
 
 /* Writes the contents and the owner of a new, still unnamed file. */

@@ -745,8 +745,8 @@ SHMBLOCK_API int shmblock_get_lifetime(int dirfd, const char *name,
  * Errors every call may return:
  *   -EBADMSG  not a glibc semaphore: the size is not SHMBLOCK_SEM_SIZE, the
  *             value is above SHMBLOCK_SEM_VALUE_MAX, or the futex is not a
- *             shared one (private != 0); or the file was truncated during
- *             the call
+ *             shared one (a sem_init(pshared = 0) semaphore); or the file
+ *             was truncated during the call
  *   -EINVAL   a bad name or argument, or not a regular file
  *   -ENOTSUP  a platform whose glibc has another layout (only the 64-bit
  *             one, every LP64 target, is known)

@@ -218,7 +218,7 @@ static int swap_word(void *arg)
 		if (!s->post && v < s->n)
 			return -EAGAIN;
 		nd = s->post ? d + s->n : d - s->n;
-		/* Release for a post, acquire for a take, as glibc. */
+		/* glibc posts with release order and takes with acquire. */
 		if (__atomic_compare_exchange_n(word, &d, nd, false,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {

@@ -148,8 +148,8 @@ static int race(const char *file)
 int main(int argc, char **argv)
 {
 	const char *c = argc > 2 ? argv[1] : "";
-	struct sigaction sa = {.sa_sigaction = on_app_sigbus,
-			       .sa_flags = SA_SIGINFO};
+	struct sigaction sa = { .sa_sigaction = on_app_sigbus,
+				.sa_flags = SA_SIGINFO };
 	unsigned char *p;
 
 	if (argc != 3) {
@@ -164,8 +164,9 @@ int main(int argc, char **argv)
 		sigaction(SIGBUS, &sa, NULL);
 	p = map_empty(argv[2]);
 	for (int i = 0; i < 3; i++)
-		printf("guarded: %d\n", shmblock__fault_guarded(p, 8192, touch,
-								p + i % 2 * 4096));
+		printf("guarded: %d\n",
+		       shmblock__fault_guarded(p, 8192, touch,
+					       p + i % 2 * 4096));
 	fflush(stdout);
 	if (!strcmp(c, "guard"))
 		return 0;

@@ -198,7 +198,7 @@ int shmblock__slist_walk_head(struct slist_walk *w)
 static int slot39(struct slist_walk *w, uint64_t i, uint64_t *start,
 		  uint64_t *end)
 {
-	int64_t a, b;
+	int64_t a = 0, b = 0;
 	int rc;
 
 	rc = cursor_i64(&w->words, SLIST_WORD + SLIST_WORD * i, &a);

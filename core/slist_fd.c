@@ -52,10 +52,11 @@ static int read_tag(int fd, const struct shmblock_slist_layout *lay,
 	int rc;
 
 	rc = shmblock__pread_full(fd, tag->fmt, sizeof(tag->fmt),
-			lay->formats_offset + SLIST_WORD * (uint64_t)index);
+				  lay->formats_offset +
+					  SLIST_WORD * (uint64_t)index);
 	if (rc == 0)
 		rc = shmblock__pread_full(fd, (unsigned char *)&tag->code, 1,
-				lay->codes_offset + index);
+					  lay->codes_offset + index);
 	return rc;
 }
 

@@ -123,7 +123,8 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 			p++;
 		path = p;
 		/* Its attributes come later, from map_files (stat_mapped). */
-		idx = shmblock__holders_new_entry(sc, path, (size_t)(eol - path), dev, ino, NULL);
+		idx = shmblock__holders_new_entry(
+			sc, path, (size_t)(eol - path), dev, ino, NULL);
 		if (idx == -1)
 			return 0;
 		if (idx < 0)
@@ -143,7 +144,8 @@ static int scan_maps_text(struct scan *sc, int fd, uint32_t proc)
 		ssize_t n;
 
 		if (sc->buf_cap - len < 4096) {
-			rc = shmblock__holders_grow(&sc->buf, &sc->buf_cap, len + 65536, 1);
+			rc = shmblock__holders_grow(&sc->buf, &sc->buf_cap,
+						    len + 65536, 1);
 			if (rc < 0)
 				return rc;
 		}
@@ -228,14 +230,16 @@ static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 			    !n.vma_name_size)
 				continue; /* unmapped since: not held */
 			/* Its attributes come later, from map_files (stat_mapped). */
-			idx = shmblock__holders_new_entry(sc, path, strnlen(path, sizeof(path)),
-					dev, q.inode, NULL);
+			idx = shmblock__holders_new_entry(
+				sc, path, strnlen(path, sizeof(path)), dev,
+				q.inode, NULL);
 			if (idx == -1)
 				continue;
 			if (idx < 0)
 				return (int)idx;
 		}
-		rc = shmblock__holders_add_rec(sc, idx, proc, how, -1, q.vma_start, q.vma_end);
+		rc = shmblock__holders_add_rec(sc, idx, proc, how, -1,
+					       q.vma_start, q.vma_end);
 		if (rc < 0)
 			return rc;
 	}
@@ -264,7 +268,8 @@ int shmblock__holders_scan_maps(struct scan *sc, int piddir, uint32_t proc)
  * Deleted entries first seen in a mapping have no attributes yet: stat
  * /proc/PID/map_files/START-END, which only a privileged caller may.
  */
-void shmblock__holders_stat_mapped(struct scan *sc, int piddir, size_t first_rec)
+void shmblock__holders_stat_mapped(struct scan *sc, int piddir,
+				   size_t first_rec)
 {
 	size_t i;
 

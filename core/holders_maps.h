@@ -15,6 +15,7 @@
 int shmblock__holders_scan_maps(struct scan *sc, int piddir, uint32_t proc);
 
 /* Attributes for deleted entries first seen in a mapping (map_files). */
-void shmblock__holders_stat_mapped(struct scan *sc, int piddir, size_t first_rec);
+void shmblock__holders_stat_mapped(struct scan *sc, int piddir,
+				   size_t first_rec);
 
 #endif

@@ -93,8 +93,8 @@ static size_t hash_slot(uint64_t dev, uint64_t ino, size_t cap)
 	return (size_t)(h >> (64 - __builtin_ctzll(cap)));
 }
 
-long shmblock__holders_find_index(const struct shmblock_holders *snap, uint64_t dev,
-		       uint64_t ino)
+long shmblock__holders_find_index(const struct shmblock_holders *snap,
+				  uint64_t dev, uint64_t ino)
 {
 	size_t i;
 
@@ -142,7 +142,8 @@ int shmblock__holders_hash_rebuild(struct shmblock_holders *snap, size_t n)
 	return 0;
 }
 
-void shmblock__holders_fill_stat(struct shmblock_holders_entry *e, const struct stat *st)
+void shmblock__holders_fill_stat(struct shmblock_holders_entry *e,
+				 const struct stat *st)
 {
 	e->have_stat = true;
 	e->dev = st->st_dev;
@@ -158,9 +159,10 @@ void shmblock__holders_fill_stat(struct shmblock_holders_entry *e, const struct 
  * Adds an entry for an inode not yet in the table; `st` NULL when its
  * attributes are unknown.  Returns its index or -ENOMEM.
  */
-long shmblock__holders_add_entry(struct shmblock_holders *snap, const char *name,
-		      size_t namelen, bool deleted, uint64_t dev, uint64_t ino,
-		      const struct stat *st)
+long shmblock__holders_add_entry(struct shmblock_holders *snap,
+				 const char *name, size_t namelen, bool deleted,
+				 uint64_t dev, uint64_t ino,
+				 const struct stat *st)
 {
 	struct shmblock_holders_entry *e;
 	char *copy;
@@ -168,8 +170,8 @@ long shmblock__holders_add_entry(struct shmblock_holders *snap, const char *name
 
 	if (snap->nentries >= UINT32_MAX - 1)
 		return -ENOMEM;
-	rc = shmblock__holders_grow(&snap->entries, &snap->entries_cap, snap->nentries + 1,
-		  sizeof(*snap->entries));
+	rc = shmblock__holders_grow(&snap->entries, &snap->entries_cap,
+				    snap->nentries + 1, sizeof(*snap->entries));
 	if (rc < 0)
 		return rc;
 	if (2 * (snap->nentries + 1) > snap->hash_cap) {
@@ -192,13 +194,15 @@ long shmblock__holders_add_entry(struct shmblock_holders *snap, const char *name
 	return (long)snap->nentries++;
 }
 
-int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc, unsigned how,
-		   int fd, uint64_t start, uint64_t end)
+int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc,
+			      unsigned how, int fd, uint64_t start,
+			      uint64_t end)
 {
 	struct rec *r;
 	int rc;
 
-	rc = shmblock__holders_grow(&sc->recs, &sc->recs_cap, sc->nrecs + 1, sizeof(*sc->recs));
+	rc = shmblock__holders_grow(&sc->recs, &sc->recs_cap, sc->nrecs + 1,
+				    sizeof(*sc->recs));
 	if (rc < 0)
 		return rc;
 	r = &sc->recs[sc->nrecs++];
@@ -222,7 +226,8 @@ int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc, unsign
  * is not ours.  Returns the entry index, -1 for "not ours", or -ENOMEM.
  */
 long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
-		      uint64_t dev, uint64_t ino, const struct stat *st)
+				 uint64_t dev, uint64_t ino,
+				 const struct stat *st)
 {
 	const char *name;
 	size_t namelen;
@@ -244,8 +249,8 @@ long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
 		if (fstatat(sc->dirfd, n, &nst, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    nst.st_dev == dev && nst.st_ino == ino &&
 		    S_ISREG(nst.st_mode))
-			return shmblock__holders_add_entry(sc->snap, name, namelen, false, dev,
-					 ino, &nst);
+			return shmblock__holders_add_entry(
+				sc->snap, name, namelen, false, dev, ino, &nst);
 	}
 	if (namelen > DELETED_LEN && !memcmp(name + namelen - DELETED_LEN,
 					     DELETED_SUFFIX, DELETED_LEN)) {
@@ -254,7 +259,8 @@ long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
 	}
 	if (!deleted || (sc->flags & SHMBLOCK_HOLDERS_NO_DELETED))
 		return -1;
-	return shmblock__holders_add_entry(sc->snap, name, namelen, true, dev, ino, st);
+	return shmblock__holders_add_entry(sc->snap, name, namelen, true, dev,
+					   ino, st);
 }
 
 /* ---- step 3: sort entries, merge records into holders ---- */

@@ -75,25 +75,34 @@ struct scan {
 int shmblock__holders_grow(void *p, size_t *cap, size_t need, size_t size);
 
 /* The index of the entry of (dev, ino), or -1. */
-long shmblock__holders_find_index(const struct shmblock_holders *snap, uint64_t dev, uint64_t ino);
+long shmblock__holders_find_index(const struct shmblock_holders *snap,
+				  uint64_t dev, uint64_t ino);
 
 /* Rebuilds the hash for the current entries, sized for at least `n`. */
 int shmblock__holders_hash_rebuild(struct shmblock_holders *snap, size_t n);
 
 /* Copies a stat's attributes into an entry. */
-void shmblock__holders_fill_stat(struct shmblock_holders_entry *e, const struct stat *st);
+void shmblock__holders_fill_stat(struct shmblock_holders_entry *e,
+				 const struct stat *st);
 
 /* Adds an entry (its name `namelen` bytes); its index, or -ENOMEM. */
-long shmblock__holders_add_entry(struct shmblock_holders *snap, const char *name, size_t namelen, bool deleted, uint64_t dev, uint64_t ino, const struct stat *st);
+long shmblock__holders_add_entry(struct shmblock_holders *snap,
+				 const char *name, size_t namelen, bool deleted,
+				 uint64_t dev, uint64_t ino,
+				 const struct stat *st);
 
 /* Records that process `proc` holds entry `entry` (`how`). */
-int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc, unsigned how, int fd, uint64_t start, uint64_t end);
+int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc,
+			      unsigned how, int fd, uint64_t start,
+			      uint64_t end);
 
 /*
  * An inode of the directory's filesystem missing from the table, seen under
  * `path`: its new entry's index, -1 for "not ours", or -ENOMEM.
  */
-long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len, uint64_t dev, uint64_t ino, const struct stat *st);
+long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
+				 uint64_t dev, uint64_t ino,
+				 const struct stat *st);
 
 /* Step 3: sorts the entries and merges the records into holders. */
 int shmblock__holders_finish(struct scan *sc);

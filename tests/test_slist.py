@@ -1016,3 +1016,57 @@ def test_get_fd_while_cpython_stores(slib, names):
     finally:
         os.close(fd)
         py_drop(sl, unlink=True)
+
+
+# A layout probed once, the block changed under it: get_fd by span.
+
+def make_list(name, values):
+    sl = ShareableList(values, name=name)
+    untrack(sl.shm)
+    return sl
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+@pytest.mark.parametrize("big", [False, True], ids=["stack", "heap"])
+def test_span_get_follows_truncate_grow_rewrite(slib, prefix, big):
+    """A layout probed once, then the block truncated, grown with zeros and
+    rewritten by CPython (same layout, other values): every get either fails
+    or returns what CPython reads at that moment, never a value of before."""
+    name = prefix + "span"
+    text = "x" * (5000 if big else 10)
+    first = [text, 12345, b"ab", 2.5, True, None]
+    second = [text.replace("x", "y"), -7, b"cd", -1.5, False, None]
+    sl = make_list(name, first)
+    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        p = Probed(slib, fd, size)
+        assert p.rc == 0
+        assert [p.get(i)[1] for i in range(len(first))] == first
+        # Truncated below every item's span: nothing can be read.
+        os.ftruncate(fd, 16)
+        for i in range(len(first)):
+            assert p.get(i) == (-errno.EAGAIN, None), i
+        # Grown back with zeros: the formats are gone.
+        os.ftruncate(fd, size)
+        for i in range(len(first)):
+            rc, v = p.get(i)
+            assert rc < 0 and v is None, (i, rc, v)
+        sl.shm.close()
+        os.unlink(os.path.join(SHM_DIR, name))
+        # The same name made again holds other values; the old descriptor
+        # sees the old (zeroed) file, so build the second one in place.
+        other = make_list(prefix + "other", second)
+        with open(os.path.join(SHM_DIR, prefix + "other"), "rb") as f:
+            data = f.read()
+        assert len(data) == size
+        os.pwrite(fd, data, 0)
+        got = [p.get(i)[1] for i in range(len(second))]
+        assert got == list(other)
+        # Grown past its size: the layout reads what it read before.
+        os.ftruncate(fd, size + (1 << 20))
+        assert [p.get(i)[1] for i in range(len(second))] == list(other)
+        p.close()
+        other.shm.close()
+    finally:
+        os.close(fd)

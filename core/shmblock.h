@@ -407,7 +407,7 @@ SHMBLOCK_API bool shmblock_stat_backed(const struct stat *st);
  * a writer preempted midway through a store gets to finish it.  Tables
  * torn through every try are still a list's, whose layout is shallow.
  * Returns 0 (*out deep), 1 (*out shallow: read each item's type with
- * shmblock_slist_get_fd) or -errno: -EBADMSG (not a list), -EAGAIN,
+ * shmblock_slist_get_fd; out NULL: only checks) or -errno: -EBADMSG (not a list), -EAGAIN,
  * -ENOMEM, -EINVAL (unknown flags), fstat's and pread's.
  */
 SHMBLOCK_API int

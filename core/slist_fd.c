@@ -405,7 +405,10 @@ shmblock_slist_probe_settled(int fd, uint64_t max_size, unsigned flags,
 	 * list, and so is a block known as one.
 	 */
 	if (rc == -EBADMSG && shallow) {
-		*out = shallow;
+		if (!out)
+			shmblock_slist_layout_free(shallow);
+		else
+			*out = shallow;
 		return 1;
 	}
 	shmblock_slist_layout_free(shallow);

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import SHM_DIR
-from mountutil import SHMFS, daemon_pids, shmfs, wait_gone  # noqa: F401
+from mountutil import SHMFS, daemon_pids, wait_gone
 
 NOBODY = 65534
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kind.h"
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
@@ -45,20 +46,22 @@ static int ref_name(struct shmfs *fs, const char *name,
 		    struct fuse_entry_param *e)
 {
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct node *node;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	if (rc < 0)
+		return rc;
 	/* A kind that changed without an event: listings ask afresh. */
-	if (rc >= 0)
-		listing_note_kind(fs->listing, shm_name, st.st_ino, rc == 1);
-	if (rc == 1) {
+	listing_note_kind(fs->listing, shm_name, st.st_ino, kind);
+	if (shm_kind_node(kind) == NODE_LIST) {
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			list_fill_dir_entry(fs, e, node, &st);
-	} else if (rc == 0) {
+	} else {
 		rc = inode_ref_block(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
@@ -227,6 +230,7 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
@@ -234,10 +238,10 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 	if (deleted_is_dir_name(name))
 		rc = -EPERM;
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
-	if (rc == 0) {
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	if (rc == 0 && shm_kind_type(kind) != S_IFDIR)
 		rc = -ENOTDIR;
-	} else if (rc == 1) {
+	if (rc == 0) {
 		rc = shmdir_unlink(fs, shm_name);
 		if (rc == 0)
 			inode_unname(fs->inodes, name);
@@ -343,9 +347,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		name = d->name;
 		e.attr.st_ino = d->ino;
 		/* A kind not asked is DT_UNKNOWN (type bits 0): never wrong. */
-		e.attr.st_mode = d->unknown   ? 0
-				 : d->is_list ? S_IFDIR
-					      : S_IFREG;
+		e.attr.st_mode = d->unknown ? 0 : shm_kind_type(d->kind);
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,

@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block_handle.h"
 #include "kind.h"
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
-#include "ops_block.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
 #include "passthrough.h"

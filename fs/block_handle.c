@@ -104,7 +104,7 @@ void node_drop(struct node *node)
 }
 
 bool node_unlinked_behind_us(struct shmfs *fs, struct node *node,
-			       struct shmblock *blk)
+			     struct shmblock *blk)
 {
 	char name[NAME_MAX + 1];
 	struct stat st;

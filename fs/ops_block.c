@@ -289,6 +289,7 @@ static void block_removexattr(fuse_req_t req, struct node *node,
 }
 
 const struct node_ops block_ops = {
+	.is_dir = false,
 	.getattr = block_getattr,
 	.setattr = block_setattr,
 	.open = block_open,

@@ -6,8 +6,8 @@
  *
  *   L/<i>.<type>   item i (ops_item.c)
  *   L/.raw         the block itself, served as a block (ops_block.c)
- *   L/.format      the struct format string
- *   L/.json        a consistent snapshot of the whole list
+ *   L/.format      the struct format string (ops_meta.c)
+ *   L/.json        a consistent snapshot of the whole list (ops_meta.c)
  *
  * Creating "<len>.<type>" appends an item; the directory's attributes are
  * its block's.  Each request works on one copy of the list (list_edit.h).
@@ -28,6 +28,7 @@
 #include "list_text.h"
 #include "ops_item.h"
 #include "ops_list.h"
+#include "ops_meta.h"
 #include "shmdir.h"
 
 #define XATTR_FORMAT "user.shmfs.format"
@@ -89,6 +90,8 @@ static void reply_child(fuse_req_t req, struct node *dir, enum node_kind kind,
 
 	if (rc < 0)
 		reply_rc(req, rc);
+	else if (kind == NODE_LIST_META)
+		meta_reply_entry(req, child, &view->snap);
 	else
 		item_reply_entry(req, child, &view->snap, view->read_only);
 }
@@ -545,6 +548,7 @@ static void list_removexattr(fuse_req_t req, struct node *node,
 }
 
 const struct node_ops list_ops = {
+	.is_dir = true,
 	.lookup = list_lookup,
 	.mknod = list_mknod,
 	.mkdir = list_mkdir,

@@ -486,6 +486,7 @@ static void root_listxattr(fuse_req_t req, struct node *node, size_t size)
 }
 
 const struct node_ops root_ops = {
+	.is_dir = true,
 	.lookup = root_lookup,
 	.mknod = root_mknod,
 	.mkdir = root_mkdir,

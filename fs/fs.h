@@ -131,6 +131,15 @@ static inline uint64_t shmfs_now_ns(void)
  */
 const char *shmfs_proc_stat(const char *path, char *buf, size_t size);
 
+/* Writes all of `buf` at `off`.  Errors: pwrite's, -EIO on a short write. */
+int shmfs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * Undoes /proc/self/mountinfo's octal escapes in place: a space, tab,
+ * newline or backslash of a path is written \ooo there.
+ */
+void shmfs_mountinfo_unescape(char *s);
+
 /* Logs a line to stderr in the foreground, to syslog in the background. */
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -161,6 +170,13 @@ void reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
  * A negative `n` is an error reply.
  */
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
+
+/*
+ * Whether the caller of `req` is in group `gid`, as the kernel would ask:
+ * its group or one of its first 64 supplementary groups (a member by a
+ * later one is taken for none: refused a read, its set-group-id cleared).
+ */
+bool shmfs_caller_in_group(fuse_req_t req, gid_t gid);
 
 /*
  * The names of the xattrs of the file open at `fd` that the caller of `req`

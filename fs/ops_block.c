@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,6 @@
 #include "shmblock.h"
 #include "shmdir.h"
 
-/* Largest xattr value Linux allows. */
-#define XATTR_VALUE_MAX 65536
-
 static void block_getattr(fuse_req_t req, struct node *node)
 {
 	struct shmfs *fs = req_fs(req);
@@ -30,21 +28,6 @@ static void block_getattr(fuse_req_t req, struct node *node)
 		reply_rc(req, rc);
 	else
 		fuse_reply_attr(req, &st, fs->timeout);
-}
-
-/* Whether the caller of `req` is in group `gid`, as the kernel would ask. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[64];
-	int n, i;
-
-	if (fuse_req_ctx(req)->gid == gid)
-		return true;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
 }
 
 /*
@@ -70,7 +53,7 @@ static int clear_set_id(fuse_req_t req, int fd)
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
 	if (st.st_mode & S_ISGID &&
-	    (st.st_mode & S_IXGRP || !caller_in_group(req, st.st_gid)))
+	    (st.st_mode & S_IXGRP || !shmfs_caller_in_group(req, st.st_gid)))
 		kill |= S_ISGID;
 	if (kill && fchmod(fd, st.st_mode & 07777 & ~kill) < 0)
 		return -errno;
@@ -243,8 +226,8 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 		reply_rc(req, rc);
 		return;
 	}
-	if (size > XATTR_VALUE_MAX)
-		size = XATTR_VALUE_MAX;
+	if (size > XATTR_SIZE_MAX)
+		size = XATTR_SIZE_MAX;
 	if (!name)
 		n = shmfs_xattr_names(req, shmblock_fd(blk),
 				      sizeof(HOLDERS_XATTR_NAMES), &buf);

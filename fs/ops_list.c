@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,6 @@
 #include "shmdir.h"
 
 #define XATTR_FORMAT "user.shmfs.format"
-#define XATTR_VALUE_MAX 65536
 
 /* The attributes a list directory shows: the block's, x where r is. */
 static void dir_attr(const struct stat *block, struct stat *st)
@@ -473,8 +473,8 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 		goto out;
 	}
 	/* Anything else is the block's own. */
-	if (size > XATTR_VALUE_MAX)
-		size = XATTR_VALUE_MAX;
+	if (size > XATTR_SIZE_MAX)
+		size = XATTR_SIZE_MAX;
 	if (size && !(buf = malloc(size))) {
 		reply_rc(req, -ENOMEM);
 		goto out;

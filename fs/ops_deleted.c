@@ -235,44 +235,36 @@ static void dir_releasedir(fuse_req_t req, struct node *dir,
 	reply_rc(req, 0);
 }
 
+/* Entry `i` of an open .deleted/: 0 ".", 1 "..", then the names. */
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
+{
+	const struct dir_list *l = arg;
+	struct fuse_entry_param e;
+	const char *name;
+
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		name = i == 0 ? "." : "..";
+		e.attr.st_ino = i == 0 ? DELETED_DIR_INO
+				       : root_node(req_fs(req))->ino;
+		e.attr.st_mode = S_IFDIR;
+	} else {
+		name = l->names[i - 2].name;
+		e.attr.st_ino = l->names[i - 2].ino;
+		e.attr.st_mode = S_IFREG;
+	}
+	/* Plus entries carry no node (ino 0): the kernel looks the names up,
+	 * which checks they are still held.  An entry's offset is the next's. */
+	return shmfs_add_dirent(req, buf, room, name, &e, (off_t)i + 1, plus);
+}
+
 static void dir_readdir(fuse_req_t req, struct node *dir, size_t size,
 			off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	const char *name;
-	size_t used = 0, n, i;
-	char *buf = malloc(size);
 
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	/* 0 ".", 1 "..", then the names; an entry's offset is the next's. */
-	for (i = (size_t)off; i < l->n + 2; i++) {
-		memset(&e, 0, sizeof(e));
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_ino = i == 0 ? DELETED_DIR_INO
-					       : root_node(req_fs(req))->ino;
-			e.attr.st_mode = S_IFDIR;
-		} else {
-			name = l->names[i - 2].name;
-			e.attr.st_ino = l->names[i - 2].ino;
-			e.attr.st_mode = S_IFREG;
-		}
-		/* Plus entries carry no node (ino 0): the kernel looks the
-		 * names up, which checks they are still held. */
-		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
-						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used, name,
-					     &e.attr, (off_t)i + 1);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, (size_t)off, l->n + 2, plus, add_entry, l);
 }
 
 static void deleted_refuse(fuse_req_t req, struct node *dir, const char *name)

@@ -396,14 +396,34 @@ static void list_releasedir(fuse_req_t req, struct node *dir,
 	reply_rc(req, 0);
 }
 
+/* Entry `i` of an open list: 0 ".", 1 "..", then the names. */
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
+{
+	const struct list_dir *d = arg;
+	struct fuse_entry_param e;
+	const char *name;
+
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		name = i == 0 ? "." : "..";
+		e.attr.st_mode = S_IFDIR;
+	} else {
+		name = d->names[i - 2];
+		e.attr.st_mode = S_IFREG;
+	}
+	e.attr.st_ino = (ino_t)(i + 1);
+	/*
+	 * Plus entries carry no node (ino 0): the kernel looks each name up,
+	 * and ops_item.c says what it may cache.
+	 */
+	return shmfs_add_dirent(req, buf, room, name, &e, (off_t)i + 1, plus);
+}
+
 static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 			 off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct list_dir *d = (struct list_dir *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	size_t used = 0, n, i;
-	const char *name;
-	char *buf;
 	int rc;
 
 	/* A rewind lists the list as it is now. */
@@ -415,35 +435,7 @@ static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 		}
 	}
 	d->fresh = false;
-	buf = malloc(size);
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	for (i = (size_t)off; i < d->count + 2; i++) {
-		memset(&e, 0, sizeof(e));
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_mode = S_IFDIR;
-		} else {
-			name = d->names[i - 2];
-			e.attr.st_mode = S_IFREG;
-		}
-		e.attr.st_ino = (ino_t)(i + 1);
-		/*
-		 * Plus entries carry no node (ino 0): the kernel looks each
-		 * name up, and ops_item.c says what it may cache.
-		 */
-		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
-						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used, name,
-					     &e.attr, (off_t)i + 1);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, (size_t)off, d->count + 2, plus, add_entry, d);
 }
 
 static void list_getxattr(fuse_req_t req, struct node *node, const char *name,

@@ -325,9 +325,10 @@ static void root_releasedir(fuse_req_t req, struct node *dir,
  * Returns the bytes used, 0 to skip the entry, or more than `room` when it
  * doesn't fit (nothing is referenced then).
  */
-static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
-			char *buf, size_t room, bool plus)
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
 {
+	struct dir_snapshot *snap = arg;
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
 	const char *name;
@@ -379,8 +380,6 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 	struct shmfs *fs = req_fs(req);
-	size_t used = 0, n, i;
-	char *buf;
 	int rc;
 
 	/*
@@ -395,19 +394,8 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 			return;
 		}
 	}
-	buf = malloc(size);
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	for (i = dir_snapshot_seek(snap, off); i < snap->count + 2; i++) {
-		n = add_entry(req, snap, i, buf + used, size - used, plus);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, dir_snapshot_seek(snap, off), snap->count + 2,
+		      plus, add_entry, snap);
 }
 
 /*

@@ -212,6 +212,38 @@ void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 		inode_forget(t, inode_get(t, e->ino), 1);
 }
 
+size_t shmfs_add_dirent(fuse_req_t req, char *buf, size_t room,
+			const char *name, const struct fuse_entry_param *e,
+			off_t next, bool plus)
+{
+	if (plus)
+		return fuse_add_direntry_plus(req, buf, room, name, e, next);
+	return fuse_add_direntry(req, buf, room, name, &e->attr, next);
+}
+
+void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
+		   bool plus,
+		   size_t (*add)(fuse_req_t req, void *arg, size_t i, char *buf,
+				 size_t room, bool plus),
+		   void *arg)
+{
+	size_t used = 0, n, i;
+	char *buf = malloc(size);
+
+	if (!buf) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	for (i = first; i < count; i++) {
+		n = add(req, arg, i, buf + used, size - used, plus);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 {
 	if (n < 0)

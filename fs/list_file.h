@@ -13,6 +13,8 @@
 
 #include "fs.h"
 #include "inode.h"
+#include "list_block.h"
+#include "list_text.h"
 
 /* Child keys of a list's hidden files; items use item_key(). */
 enum { ITEM_KEY_RAW = 1, ITEM_KEY_FORMAT = 2, ITEM_KEY_JSON = 3 };
@@ -34,13 +36,27 @@ static inline int item_key_type(const struct node *node)
 	return (int)(node->child_key & 7);
 }
 
+/* How a kind of file renders its text from a copy of its list. */
+typedef int list_file_render(const struct list_snap *snap, struct node *node,
+			     struct text *t);
+
 /*
- * The attributes of the file `node` of `size` bytes inside a list of block
- * attributes `block`: the block's, without x (nor w when `read_only`).
- * Remembers the size as the one replied to the kernel (told_size).
+ * The attributes of the file `node` made from `snap`, a copy of its list:
+ * the block's, without x (nor w when `read_only`), the size of its text
+ * as `render` makes it (text CPython could not read either, bad UTF-8,
+ * shows empty).  Remembers the size as the one replied to the kernel
+ * (told_size).  Errors: render's.
  */
-void list_file_attr(const struct stat *block, struct node *node, size_t size,
-		    bool read_only, struct stat *st);
+int list_file_attr_from(const struct list_snap *snap, bool read_only,
+			struct node *node, list_file_render *render,
+			struct stat *st);
+
+/*
+ * The same from a fresh copy of its list, read-only when the list is or
+ * when `read_only`.  Errors: list_view_load's, render's.
+ */
+int list_file_node_attr(struct shmfs *fs, struct node *node, bool read_only,
+			list_file_render *render, struct stat *st);
 
 /*
  * A rendering of `len` bytes: if the kernel was told another size (a store
@@ -59,8 +75,26 @@ void list_file_reply_entry(fuse_req_t req, struct node *child, int rc,
 			   const struct stat *attr, double entry_timeout,
 			   double attr_timeout);
 
+/*
+ * Before an open file's handle is freed: the kernel completes a read while
+ * our reply is being written, so the RELEASE that follows a close can
+ * arrive while the reading thread still holds the handle's `lock`.  Waits
+ * for it to let go, and destroys the lock.
+ */
+void list_file_fh_retire(pthread_mutex_t *lock);
+
 /* Replies to a read of `size` at `off` from the file's text. */
 void list_file_reply_text(fuse_req_t req, const char *text, size_t len,
 			  size_t size, off_t off);
+
+/*
+ * Handlers for items, .format and .json alike: they carry no xattrs of
+ * their own to set or remove (-EPERM), and take no fallocate (-EOPNOTSUPP).
+ */
+void list_file_setxattr(fuse_req_t req, struct node *node, const char *name,
+			const char *value, size_t size, int flags);
+void list_file_removexattr(fuse_req_t req, struct node *node, const char *name);
+void list_file_fallocate(fuse_req_t req, struct node *node, int mode,
+			 off_t offset, off_t length);
 
 #endif

@@ -95,18 +95,7 @@ static double attr_timeout(const struct shmfs *fs)
 static int attr_from(const struct list_snap *snap, bool read_only,
 		     struct node *node, struct stat *st)
 {
-	struct text t = { 0 };
-	int rc = render(snap, node, &t);
-
-	/* An item CPython could not read either (bad UTF-8) shows empty. */
-	if (rc == -EILSEQ) {
-		text_free(&t);
-		rc = 0;
-	}
-	if (rc == 0)
-		list_file_attr(&snap->st, node, t.len, read_only, st);
-	text_free(&t);
-	return rc;
+	return list_file_attr_from(snap, read_only, node, render, st);
 }
 
 /* Loads the list of `node`. */
@@ -118,13 +107,7 @@ static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	struct list_view view;
-	int rc = load(fs, node, &view);
-
-	if (rc == 0)
-		rc = attr_from(&view.snap, view.read_only, node, st);
-	list_view_close(&view);
-	return rc;
+	return list_file_node_attr(fs, node, false, render, st);
 }
 
 void item_reply_entry(fuse_req_t req, struct node *child,
@@ -203,14 +186,7 @@ static void fh_free(struct item_fh *fh)
 {
 	if (!fh)
 		return;
-	/*
-	 * The kernel completes a read while our reply is being written, so
-	 * the RELEASE that follows a close can arrive while the reading
-	 * thread still holds the file: wait for it to let go.
-	 */
-	pthread_mutex_lock(&fh->lock);
-	pthread_mutex_unlock(&fh->lock);
-	pthread_mutex_destroy(&fh->lock);
+	list_file_fh_retire(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
 	free(fh);
@@ -559,25 +535,6 @@ static void item_listxattr(fuse_req_t req, struct node *node, size_t size)
 	reply_value(req, capacity, sizeof(capacity), size);
 }
 
-/* Items carry no xattrs of their own. */
-static void item_setxattr(fuse_req_t req, struct node *node, const char *name,
-			  const char *value, size_t size, int flags)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void item_removexattr(fuse_req_t req, struct node *node,
-			     const char *name)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void item_fallocate(fuse_req_t req, struct node *node, int mode,
-			   off_t offset, off_t length)
-{
-	reply_rc(req, -EOPNOTSUPP);
-}
-
 const struct node_ops item_ops = {
 	.is_dir = false,
 	.getattr = item_getattr,
@@ -587,9 +544,9 @@ const struct node_ops item_ops = {
 	.write = item_write,
 	.flush = item_flush,
 	.release = item_release,
-	.fallocate = item_fallocate,
-	.setxattr = item_setxattr,
+	.fallocate = list_file_fallocate,
+	.setxattr = list_file_setxattr,
 	.getxattr = item_getxattr,
 	.listxattr = item_listxattr,
-	.removexattr = item_removexattr,
+	.removexattr = list_file_removexattr,
 };

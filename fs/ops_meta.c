@@ -22,7 +22,7 @@ struct meta_fh {
 };
 
 /* The content of `node` from a copy of its list. */
-static int render(const struct list_snap *snap, const struct node *node,
+static int render(const struct list_snap *snap, struct node *node,
 		  struct text *t)
 {
 	if (node->child_key == ITEM_KEY_JSON)
@@ -30,29 +30,11 @@ static int render(const struct list_snap *snap, const struct node *node,
 	return list_text_format(snap, t);
 }
 
-/* Attributes of `node`, its size from a rendering of `snap`. */
-static int attr_from(const struct list_snap *snap, struct node *node,
-		     struct stat *st)
-{
-	struct text t = { 0 };
-	int rc = render(snap, node, &t);
-
-	/* Text CPython could not read either (bad UTF-8) shows empty. */
-	if (rc == -EILSEQ) {
-		text_free(&t);
-		rc = 0;
-	}
-	if (rc == 0)
-		list_file_attr(&snap->st, node, t.len, true, st);
-	text_free(&t);
-	return rc;
-}
-
 void meta_reply_entry(fuse_req_t req, struct node *child,
 		      const struct list_snap *snap)
 {
 	struct stat st;
-	int rc = attr_from(snap, child, &st);
+	int rc = list_file_attr_from(snap, true, child, render, &st);
 
 	list_file_reply_entry(req, child, rc, &st, 0, 0);
 }
@@ -60,13 +42,7 @@ void meta_reply_entry(fuse_req_t req, struct node *child,
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	struct list_view view;
-	int rc = list_view_load(fs, node->parent, &view);
-
-	if (rc == 0)
-		rc = attr_from(&view.snap, node, st);
-	list_view_close(&view);
-	return rc;
+	return list_file_node_attr(fs, node, true, render, st);
 }
 
 static void meta_getattr(fuse_req_t req, struct node *node)
@@ -103,10 +79,7 @@ static void fh_free(struct meta_fh *fh)
 {
 	if (!fh)
 		return;
-	/* A read may still be replying when the RELEASE comes (ops_item.c). */
-	pthread_mutex_lock(&fh->lock);
-	pthread_mutex_unlock(&fh->lock);
-	pthread_mutex_destroy(&fh->lock);
+	list_file_fh_retire(&fh->lock);
 	text_free(&fh->t);
 	free(fh);
 }
@@ -176,7 +149,7 @@ static void meta_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	pthread_mutex_unlock(&fh->lock);
 }
 
-/* No xattrs, none to set. */
+/* No xattrs. */
 static void meta_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
@@ -188,24 +161,6 @@ static void meta_listxattr(fuse_req_t req, struct node *node, size_t size)
 	reply_xattr(req, "", 0, size);
 }
 
-static void meta_setxattr(fuse_req_t req, struct node *node, const char *name,
-			  const char *value, size_t size, int flags)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void meta_removexattr(fuse_req_t req, struct node *node,
-			     const char *name)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void meta_fallocate(fuse_req_t req, struct node *node, int mode,
-			   off_t offset, off_t length)
-{
-	reply_rc(req, -EOPNOTSUPP);
-}
-
 const struct node_ops meta_ops = {
 	.is_dir = false,
 	.getattr = meta_getattr,
@@ -213,9 +168,9 @@ const struct node_ops meta_ops = {
 	.open = meta_open,
 	.read = meta_read,
 	.release = meta_release,
-	.fallocate = meta_fallocate,
-	.setxattr = meta_setxattr,
+	.fallocate = list_file_fallocate,
+	.setxattr = list_file_setxattr,
 	.getxattr = meta_getxattr,
 	.listxattr = meta_listxattr,
-	.removexattr = meta_removexattr,
+	.removexattr = list_file_removexattr,
 };

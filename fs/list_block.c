@@ -161,15 +161,12 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 	return fd;
 }
 
-int list_classify(const struct shmfs *fs, const char *shm_name, struct stat *st)
+int list_block_test(const struct shmfs *fs, const char *shm_name,
+		    struct stat *st)
 {
 	int fd, rc;
 
 	/* Most blocks are ruled out by their size, without opening them. */
-	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return -ENOENT;
 	if (st->st_size < 8 || (uint64_t)st->st_size > LIST_MAX_BLOCK ||
 	    !shmblock_stat_backed(st))
 		return 0;

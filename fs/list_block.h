@@ -79,10 +79,11 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 		    bool *read_only);
 
 /*
- * Classifies the block `shm_name`: fills `st` and returns 1 for a list, 0
- * for a plain block, or -errno (-ENOENT: gone, or not a regular file).
+ * The list test of shm_kind_of (kind.h): whether the regular file
+ * `shm_name`, of stat `st` (refreshed when it is opened), is shown as a
+ * list.  Returns 1, 0 or -errno (-ENOENT: gone, or no regular file now).
  */
-int list_classify(const struct shmfs *fs, const char *shm_name,
-		  struct stat *st);
+int list_block_test(const struct shmfs *fs, const char *shm_name,
+		    struct stat *st);
 
 #endif

@@ -17,7 +17,7 @@
 #include "shmblock.h"
 
 void block_xattr_set(fuse_req_t req, struct node *node, const char *name,
-			   const char *value, size_t size, int flags)
+		     const char *value, size_t size, int flags)
 {
 	struct shmblock *blk;
 	int rc = holders_xattr_is(name) ? -EPERM
@@ -64,7 +64,7 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 }
 
 void block_xattr_get(fuse_req_t req, struct node *node, const char *name,
-			   size_t size)
+		     size_t size)
 {
 	if (holders_xattr_is(name))
 		holders_reply_node(req, node, name, size);
@@ -77,8 +77,7 @@ void block_xattr_list(fuse_req_t req, struct node *node, size_t size)
 	reply_block_xattr(req, node, NULL, size);
 }
 
-void block_xattr_remove(fuse_req_t req, struct node *node,
-			      const char *name)
+void block_xattr_remove(fuse_req_t req, struct node *node, const char *name)
 {
 	struct shmblock *blk;
 	int rc = holders_xattr_is(name) ? -EPERM

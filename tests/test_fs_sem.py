@@ -187,6 +187,10 @@ def test_create_through_the_mount(mnt, prefix, glibc):
         assert errno_of(glibc.open, prefix + "jobs") == errno.ENOENT
         glibc.post(sem)
         assert glibc.getvalue(sem) == 2
+        # Held while unlinked: .deleted/ shows it under its mount name.
+        assert wait_for(lambda: any(
+            n.startswith("sem.jobs@")
+            for n in os.listdir(m.path(".deleted"))), 5)
     finally:
         glibc.close(sem)
     # A name that exists is opened, not made again (no O_EXCL).

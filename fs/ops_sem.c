@@ -263,6 +263,8 @@ void sem_create(fuse_req_t req, const char *name, mode_t mode,
 	int fd, rc;
 
 	rc = shmfs_block_name(fs, name, shm_name);
+	if (rc == -ENOENT) /* a name the mount would hide: "sem." */
+		rc = -EPERM;
 	if (rc < 0)
 		goto out_err;
 	fd = shmdir_make_sem(req, name, mode, &st);

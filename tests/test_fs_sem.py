@@ -298,6 +298,8 @@ def test_prefix_namespace(shmfs, prefix, glibc):
         assert cat(m.path("sem.mine")) == "4\n"
         assert errno_of(os.stat, m.path("sem.hidden")) == errno.ENOENT
         assert errno_of(os.stat, m.path("sem.")) == errno.ENOENT
+        assert errno_of(os.open, m.path("sem."),
+                        os.O_CREAT | os.O_WRONLY) == errno.EPERM
         assert errno_of(os.mkdir, m.path("sem.dir")) == errno.EPERM
         assert errno_of(os.rename, m.path("plain"),
                         m.path("sem.plain")) == errno.EPERM

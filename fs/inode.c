@@ -352,6 +352,12 @@ int inode_ref_list(struct inode_table *t, const char *name,
 	return ref_named(t, name, st, NODE_LIST, out);
 }
 
+int inode_ref_sem(struct inode_table *t, const char *name,
+		  const struct stat *st, struct node **out)
+{
+	return ref_named(t, name, st, NODE_SEM, out);
+}
+
 int inode_ref_child(struct inode_table *t, struct node *parent,
 		    enum node_kind kind, uint64_t key, const struct stat *st,
 		    struct node **out)

@@ -25,6 +25,7 @@ enum node_kind {
 	NODE_LIST_META,	   /* L/.format, L/.json: text made from the list */
 	NODE_DELETED_DIR,  /* .deleted/: blocks unlinked but held */
 	NODE_DELETED_FILE, /* one of them (ops_deleted.c) */
+	NODE_SEM,	   /* a named semaphore, sem.NAME (ops_sem.c) */
 };
 
 struct node {
@@ -90,6 +91,14 @@ int inode_ref_block(struct inode_table *t, const char *name,
  */
 int inode_ref_list(struct inode_table *t, const char *name,
 		   const struct stat *st, struct node **out);
+
+/*
+ * Finds the semaphore node of `st` or makes one, as inode_ref_list: a file
+ * that stops being a semaphore (or becomes one) gets a new node id, whose
+ * handlers are a block's.  Errors: -ENOMEM.
+ */
+int inode_ref_sem(struct inode_table *t, const char *name,
+		  const struct stat *st, struct node **out);
 
 /*
  * Finds the node `key` of kind `kind` inside the list node `parent`, or

@@ -304,6 +304,7 @@ static int dir_read_add(struct dir_read *r, const char *name, ino_t ino)
 
 static int dir_read(struct shmfs *fs, struct dir_read *r)
 {
+	char shown[NAME_MAX + 1];
 	struct dirent *de;
 	DIR *dir;
 	int fd, rc = 0;
@@ -317,7 +318,7 @@ static int dir_read(struct shmfs *fs, struct dir_read *r)
 		return rc;
 	}
 	while ((errno = 0, de = readdir(dir))) {
-		if (!shmfs_mount_name(fs, de->d_name) ||
+		if (!shmfs_mount_name(fs, de->d_name, shown) ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		rc = dir_read_add(r, de->d_name, de->d_ino);
@@ -528,7 +529,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 	const struct name_entry *e;
 	size_t i, n = 0, recent = 0, unknown = 0, unknown_ino = 0;
 	struct timespec now;
-	char *p;
+	char *p, *q;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	pthread_mutex_lock(&l->lock);
@@ -542,7 +543,8 @@ static int copy_set(struct listing *l, size_t prefix_len,
 	if (unknown_ino <= LISTING_ASK_MAX)
 		need_ino = true;
 	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
-	snap->names = malloc(l->set.name_bytes + 1);
+	/* Under a prefix, room for the semaphores' names after the rest. */
+	snap->names = malloc(l->set.name_bytes * (prefix_len ? 2 : 1) + 1);
 	*asks = calloc(unknown + 1, sizeof(**asks));
 	if (!snap->entries || !snap->names || !*asks) {
 		pthread_mutex_unlock(&l->lock);
@@ -551,12 +553,23 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		return -ENOMEM;
 	}
 	p = snap->names;
+	q = snap->names + l->set.name_bytes;
 	for (i = 0, e = l->set.head; e; e = e->next, i++) {
 		size_t len = strlen(e->name) + 1;
 
 		/* The shm name, of which the entry shows the end. */
 		memcpy(p, e->name, len);
 		snap->entries[i].name = p + prefix_len;
+		/* A semaphore's "sem.PNAME" shows as "sem.NAME" (fs.h). */
+		if (prefix_len && shmfs_sem_name(e->name)) {
+			size_t sem = sizeof(SHMFS_SEM_PREFIX) - 1;
+
+			memcpy(q, SHMFS_SEM_PREFIX, sem);
+			memcpy(q + sem, e->name + sem + prefix_len,
+			       len - sem - prefix_len);
+			snap->entries[i].name = q;
+			q += len - prefix_len;
+		}
 		snap->entries[i].ino = e->ino;
 		snap->entries[i].pos = (off_t)e->pos;
 		snap->entries[i].kind = e->kind;

@@ -80,5 +80,7 @@ extern const struct node_ops meta_ops;
 extern const struct node_ops deleted_dir_ops;
 /* NODE_DELETED_FILE: a block in .deleted/ (ops_deleted.c). */
 extern const struct node_ops deleted_file_ops;
+/* NODE_SEM: a named semaphore as a text file (ops_sem.c). */
+extern const struct node_ops sem_ops;
 
 #endif

@@ -19,6 +19,7 @@
 #include "node_ops.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
+#include "ops_sem.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "shmdir.h"
@@ -61,6 +62,10 @@ static int ref_name(struct shmfs *fs, const char *name,
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			list_fill_dir_entry(fs, e, node, &st);
+	} else if (shm_kind_node(kind) == NODE_SEM) {
+		rc = inode_ref_sem(fs->inodes, name, &st, &node);
+		if (rc == 0)
+			shmfs_fill_entry(fs, e, node, &st);
 	} else {
 		rc = inode_ref_block(fs->inodes, name, &st, &node);
 		if (rc == 0)
@@ -117,6 +122,10 @@ static void root_mknod(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
+	if (shmfs_sem_name(name)) {
+		sem_mknod(req, name, mode & 07777);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd < 0) {
 		reply_rc(req, fd);
@@ -144,6 +153,10 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	bool made = true;
 	int fd, rc, backing_id;
 
+	if (shmfs_sem_name(name)) {
+		sem_create(req, name, mode & 07777, fi);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDWR, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
@@ -266,6 +279,11 @@ static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 		return;
 	}
 	if (deleted_is_dir_name(name) || deleted_is_dir_name(newname)) {
+		reply_rc(req, -EPERM);
+		return;
+	}
+	/* A semaphore's name is for semaphores (fs.h), a block's for blocks. */
+	if (shmfs_sem_name(name) != shmfs_sem_name(newname)) {
 		reply_rc(req, -EPERM);
 		return;
 	}

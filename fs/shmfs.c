@@ -18,11 +18,6 @@
 #include "passthrough.h"
 #include "shmblock.h"
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-	return !strncmp(s, prefix, strlen(prefix));
-}
-
 bool shmfs_tmp_name(const char *shm_name, long *pid)
 {
 	const char *p = NULL, *q = shm_name;
@@ -68,31 +63,57 @@ bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name)
 int shmfs_block_name(const struct shmfs *fs, const char *name,
 		     char out[NAME_MAX + 1])
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), sem = sizeof(SHMFS_SEM_PREFIX) - 1;
 
 	if (len == 0 || strchr(name, '/'))
 		return -EINVAL;
 	if (fs->prefix_len + len > NAME_MAX)
 		return -ENAMETOOLONG;
-	memcpy(out, fs->prefix, fs->prefix_len);
-	memcpy(out + fs->prefix_len, name, len + 1);
-	if (has_prefix(out, SHMFS_SEM_PREFIX) || shmfs_tmp_block(fs, out))
+	if (shmfs_sem_name(name)) {
+		/* "sem." alone is no semaphore's (sem_open("/") is EINVAL). */
+		if (len == sem)
+			return -ENOENT;
+		/* "sem.NAME" is sem_open("/" PREFIX "NAME")'s file. */
+		memcpy(out, SHMFS_SEM_PREFIX, sem);
+		memcpy(out + sem, fs->prefix, fs->prefix_len);
+		memcpy(out + sem + fs->prefix_len, name + sem, len - sem + 1);
+	} else {
+		memcpy(out, fs->prefix, fs->prefix_len);
+		memcpy(out + fs->prefix_len, name, len + 1);
+		/* A prefix that makes it a semaphore's name: not a block. */
+		if (shmfs_sem_name(out))
+			return -ENOENT;
+	}
+	if (shmfs_tmp_block(fs, out))
 		return -ENOENT;
 	return shmblock_name_check(out);
 }
 
-const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name,
+			     char buf[NAME_MAX + 1])
 {
-	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
+	size_t sem = sizeof(SHMFS_SEM_PREFIX) - 1;
+	const char *rest = shm_name;
+
+	if (shmfs_sem_name(shm_name))
+		rest = shm_name + sem;
+	if (strncmp(rest, fs->prefix, fs->prefix_len))
 		return NULL;
-	if (has_prefix(shm_name, SHMFS_SEM_PREFIX))
+	if (!rest[fs->prefix_len])
 		return NULL;
-	if (!shm_name[fs->prefix_len])
+	/* The mount's "sem.x" is a semaphore: a block "PREFIXsem.x" is hidden. */
+	if (rest == shm_name && shmfs_sem_name(rest + fs->prefix_len))
 		return NULL;
 	/* A list being rebuilt (shmdir.c), by any mount, is no one's block. */
 	if (shmfs_tmp_block(fs, shm_name))
 		return NULL;
-	return shm_name + fs->prefix_len;
+	if (rest == shm_name)
+		return shm_name + fs->prefix_len;
+	if (!fs->prefix_len)
+		return shm_name;
+	snprintf(buf, NAME_MAX + 1, SHMFS_SEM_PREFIX "%s",
+		 rest + fs->prefix_len);
+	return buf;
 }
 
 const char *shmfs_proc_stat(const char *path, char *buf, size_t size)

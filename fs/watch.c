@@ -124,6 +124,7 @@ static void inval_everything(struct shmfs *fs)
 static bool handle_event(struct watch *w, const struct inotify_event *ev)
 {
 	struct shmfs *fs = w->fs;
+	char shown[NAME_MAX + 1];
 	const char *name;
 	struct stat st;
 
@@ -144,7 +145,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	}
 	if (!ev->len || (ev->mask & IN_ISDIR))
 		return false;
-	name = shmfs_mount_name(fs, ev->name);
+	name = shmfs_mount_name(fs, ev->name, shown);
 	if (!name)
 		return false;
 	/* Whatever it was, the listing and the lifetimes hear of it. */

@@ -346,6 +346,13 @@ int inode_ref_block(struct inode_table *t, const char *name,
 	return ref_named(t, name, st, NODE_BLOCK, out);
 }
 
+int inode_ref_kind(struct inode_table *t, const char *name,
+		   const struct stat *st, enum node_kind kind,
+		   struct node **out)
+{
+	return ref_named(t, name, st, kind, out);
+}
+
 int inode_ref_list(struct inode_table *t, const char *name,
 		   const struct stat *st, struct node **out)
 {

@@ -319,8 +319,14 @@ def test_view_is_read_only(shmfs):
         v = m.path("r.npy")
         for flags in (os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_TRUNC):
             assert errno_of(os.open, v, flags) == errno.EACCES
+        # Creating the name meets the view, as any existing file.
+        assert errno_of(os.open, v, os.O_WRONLY | os.O_CREAT) == errno.EACCES
+        assert errno_of(os.open, v, os.O_RDONLY | os.O_CREAT | os.O_EXCL,
+                        0o644) == errno.EEXIST
         assert errno_of(os.unlink, v) == errno.EPERM
         assert errno_of(os.chmod, v, 0o644) == errno.EPERM
+        assert errno_of(os.truncate, v, 0) == errno.EPERM
+        assert errno_of(os.utime, v, (1, 1)) == errno.EPERM
         assert errno_of(os.setxattr, v, DTYPE, b"<f8") == errno.EPERM
         assert errno_of(os.removexattr, v, SHAPE) == errno.EPERM
         assert os.path.exists(v) and os.path.exists(m.block("r"))

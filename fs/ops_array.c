@@ -361,50 +361,74 @@ static void view_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	reply_rc(req, -EPERM);
 }
 
-/* An open view: the header taken at its open, the block's descriptor. */
+/* An open view: the header taken at its open; its node holds the block. */
 struct view_file {
-	int fd;
 	uint64_t size; /* header and data */
 	size_t hlen;
 	char header[];
 };
 
+/*
+ * The declared array of a view's held block, as it is now.  Errors:
+ * -ESTALE (no declared array now), -ENOMEM, fstat's.
+ */
+static int view_declared(struct shmblock *blk, struct array_desc *d)
+{
+	struct stat st;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if (fstat(shmblock_fd(blk), &st) < 0)
+		return -errno;
+	if (array_read_header(shmblock_fd(blk), (uint64_t)st.st_size, d) == 0) {
+		array_desc_free(d);
+		return -ESTALE;
+	}
+	rc = array_read_declared(shmblock_fd(blk), (uint64_t)st.st_size, d);
+	return rc < 0 && rc != -ENOMEM ? -ESTALE : rc;
+}
+
 static void view_open(fuse_req_t req, struct node *node,
 		      struct fuse_file_info *fi)
 {
-	struct shmfs *fs = req_fs(req);
 	struct view_file *vf = NULL;
+	struct shmblock *blk;
 	struct array_desc d;
 	char *header = NULL;
-	struct stat st;
-	ssize_t hlen = 0;
-	int fd;
+	ssize_t hlen;
+	int rc;
 
 	/* Read only whoever asks, root too (as sysfs's read-only files). */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
 		reply_rc(req, -EACCES);
 		return;
 	}
-	fd = view_of_node(fs, node, &st, &d);
-	if (fd < 0) {
-		reply_rc(req, fd);
+	/*
+	 * The node holds one descriptor of the block for all its open
+	 * files, as a block node does: opens cost the daemon no descriptor
+	 * each.
+	 */
+	rc = node_hold(req_fs(req), node, &blk);
+	if (rc < 0) {
+		reply_rc(req, rc);
 		return;
 	}
-	hlen = array_view_header(&d, &header);
+	rc = view_declared(blk, &d);
+	hlen = rc < 0 ? rc : array_view_header(&d, &header);
 	if (hlen >= 0 && !(vf = malloc(sizeof(*vf) + (size_t)hlen)))
 		hlen = -ENOMEM;
+	if (hlen >= 0) {
+		vf->hlen = (size_t)hlen;
+		vf->size = (uint64_t)hlen + d.info.nbytes;
+		memcpy(vf->header, header, (size_t)hlen);
+	}
+	free(header);
+	array_desc_free(&d);
 	if (hlen < 0) {
-		array_desc_free(&d);
-		close(fd);
+		node_drop(node);
 		reply_rc(req, hlen == -ENOMEM ? -ENOMEM : -ESTALE);
 		return;
 	}
-	vf->fd = fd;
-	vf->hlen = (size_t)hlen;
-	vf->size = (uint64_t)hlen + d.info.nbytes;
-	memcpy(vf->header, header, (size_t)hlen);
-	free(header);
-	array_desc_free(&d);
 	fi->fh = (uintptr_t)vf;
 	/*
 	 * Through the page cache, which the open drops (keep_cache 0) and
@@ -415,8 +439,8 @@ static void view_open(fuse_req_t req, struct node *node,
 	fi->keep_cache = 0;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) != 0) {
-		close(fd);
 		free(vf);
+		node_drop(node);
 	}
 }
 
@@ -428,6 +452,11 @@ static void view_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	ssize_t n;
 	char *buf;
 
+	/* Only an open file reads, and its open holds the block. */
+	if (!node->blk) {
+		reply_rc(req, -EBADF);
+		return;
+	}
 	if (off < 0 || (uint64_t)off >= vf->size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -447,7 +476,7 @@ static void view_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 	}
 	/* The block's bytes, live; short if someone shrank it meanwhile. */
 	while (done < size) {
-		n = pread(vf->fd, buf + done, size - done,
+		n = pread(shmblock_fd(node->blk), buf + done, size - done,
 			  (off_t)((uint64_t)off + done - vf->hlen));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -467,10 +496,8 @@ static void view_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 static void view_release(fuse_req_t req, struct node *node,
 			 struct fuse_file_info *fi)
 {
-	struct view_file *vf = (struct view_file *)(uintptr_t)fi->fh;
-
-	close(vf->fd);
-	free(vf);
+	free((void *)(uintptr_t)fi->fh);
+	node_drop(node);
 	reply_rc(req, 0);
 }
 

@@ -368,3 +368,22 @@ def test_view_open_keeps_its_header(shmfs):
         assert wait_for(lambda: np.load(m.path("k.npy")).shape == (4, 8))
     finally:
         shm.close()
+
+
+def test_view_opens_share_one_descriptor(shmfs):
+    m = shmfs()
+    shm = shm_block(m, "o", 4096)
+    fds = []
+    try:
+        os.setxattr(m.path("o"), DTYPE, b"|u1")
+        os.setxattr(m.path("o"), SHAPE, b"4096")
+        daemon_fds = "/proc/%d/fd" % m.proc.pid
+        before = len(os.listdir(daemon_fds))
+        fds = [os.open(m.path("o.npy"), os.O_RDONLY) for _ in range(200)]
+        # The node holds the block once for all its open files.
+        assert len(os.listdir(daemon_fds)) <= before + 2
+        assert os.pread(fds[-1], 6, 0) == b"\x93NUMPY"
+    finally:
+        for fd in fds:
+            os.close(fd)
+        shm.close()

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "array_block.h"
 #include "block_handle.h"
 #include "block_xattr.h"
 #include "holders_cache.h"
@@ -24,10 +25,13 @@ void block_xattr_set(fuse_req_t req, struct node *node, const char *name,
 					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
-		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
+		/* A declared array must fit its block (docs/arrays.md). */
+		rc = array_xattr_check(shmblock_fd(blk), name, value, size);
+		if (rc == 0 && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
 			rc = lifetime_set_xattr(req, shmblock_fd(blk), value,
 						size, flags);
-		else if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
+		else if (rc == 0 &&
+			 fsetxattr(shmblock_fd(blk), name, value, size, flags))
 			rc = -errno;
 		node_drop(node);
 	}

@@ -36,6 +36,12 @@
  * follow the list when the mount rebuilds it under the same name (an append
  * swaps in a new block file: inode_rekey moves the list node to it).
  *
+ * A .npy block is an ARRAY node, apart from its block node in the same
+ * way (its handlers differ, its type does not), and the view NAME.npy of a
+ * declared array (ops_array.c) is an ARRAY_VIEW node keyed by its block's
+ * device and array_view_ino(), the inode number with the top bit set, which
+ * is also what it reports.
+ *
  * Locking: one table lock protects the hash tables, every node's lookup count
  * and name.  A node's own lock protects its block handle and backing id.
  * Lock order: node lock, then table lock (opening a block reads the
@@ -344,6 +350,13 @@ int inode_ref_block(struct inode_table *t, const char *name,
 		    const struct stat *st, struct node **out)
 {
 	return ref_named(t, name, st, NODE_BLOCK, out);
+}
+
+int inode_ref_kind(struct inode_table *t, const char *name,
+		   const struct stat *st, enum node_kind kind,
+		   struct node **out)
+{
+	return ref_named(t, name, st, kind, out);
 }
 
 int inode_ref_list(struct inode_table *t, const char *name,

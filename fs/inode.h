@@ -26,6 +26,9 @@ enum node_kind {
 	NODE_DELETED_DIR,  /* .deleted/: blocks unlinked but held */
 	NODE_DELETED_FILE, /* one of them (ops_deleted.c) */
 	NODE_SEM,	   /* a named semaphore, sem.NAME (ops_sem.c) */
+	NODE_ARRAY,	   /* a .npy block: a block file (ops_array.c) */
+	NODE_ARRAY_VIEW,   /* NAME.npy, the view of a declared array: keyed
+			    * by array_view_ino() of its block (ops_array.c) */
 };
 
 struct node {
@@ -82,6 +85,15 @@ fuse_ino_t inode_id(const struct node *node);
  */
 int inode_ref_block(struct inode_table *t, const char *name,
 		    const struct stat *st, struct node **out);
+
+/*
+ * As inode_ref_block, for a top-level node of kind `kind` (NODE_BLOCK,
+ * NODE_LIST, NODE_ARRAY, NODE_ARRAY_VIEW), a node apart from the block's
+ * nodes of other kinds.  Errors: -ENOMEM.
+ */
+int inode_ref_kind(struct inode_table *t, const char *name,
+		   const struct stat *st, enum node_kind kind,
+		   struct node **out);
 
 /*
  * Finds the list node of `st` or makes one, named `name`, and adds a

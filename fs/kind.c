@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include "array_block.h"
 #include "kind.h"
 #include "list_block.h"
 #include "shmblock.h"
@@ -47,7 +48,16 @@ int shm_kind_of(const struct shmfs *fs, const char *shm_name, struct stat *st,
 	rc = list_block_test(fs, shm_name, st);
 	if (rc < 0)
 		return rc;
-	*kind = rc == 1 ? SHM_KIND_LIST : SHM_KIND_PLAIN;
+	if (rc == 1) {
+		*kind = SHM_KIND_LIST;
+		return 0;
+	}
+	rc = array_block_test(fs, shm_name, st);
+	if (rc < 0)
+		return rc;
+	*kind = rc == ARRAY_TEST_NPY	    ? SHM_KIND_ARRAY
+		: rc == ARRAY_TEST_DECLARED ? SHM_KIND_DECLARED
+					    : SHM_KIND_PLAIN;
 	return 0;
 }
 
@@ -55,6 +65,8 @@ enum node_kind shm_kind_node(enum shm_kind kind)
 {
 	if (kind == SHM_KIND_SEMAPHORE)
 		return NODE_SEM;
+	if (kind == SHM_KIND_ARRAY)
+		return NODE_ARRAY;
 	return kind == SHM_KIND_LIST ? NODE_LIST : NODE_BLOCK;
 }
 

@@ -18,8 +18,10 @@
 enum shm_kind {
 	SHM_KIND_PLAIN,	    /* a block, shown as a regular file */
 	SHM_KIND_LIST,	    /* a ShareableList, shown as a directory */
-	SHM_KIND_ARRAY,	    /* reserved: not told apart yet (plain) */
+	SHM_KIND_ARRAY,	    /* a .npy block: a regular file (ops_array.c) */
 	SHM_KIND_SEMAPHORE, /* a glibc named semaphore, sem.NAME (ops_sem.c) */
+	SHM_KIND_DECLARED,  /* a raw block with a declared dtype and shape:
+			     * a plain file, and a view NAME.npy beside it */
 };
 
 /*

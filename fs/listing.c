@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array_block.h"
 #include "fs.h"
 #include "kind.h"
 #include "listing.h"
@@ -445,6 +446,7 @@ void dir_snapshot_clear(struct dir_snapshot *snap)
 		live_remove(snap);
 	free(snap->entries);
 	free(snap->names);
+	free(snap->view_names);
 	memset(snap, 0, sizeof(*snap));
 	snap->cached = cached;
 }
@@ -571,7 +573,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 			q += len - prefix_len;
 		}
 		snap->entries[i].ino = e->ino;
-		snap->entries[i].pos = (off_t)e->pos;
+		snap->entries[i].pos = (off_t)(e->pos * 2);
 		snap->entries[i].kind = e->kind;
 		if (!e->known &&
 		    leave_unknown(e, now.tv_sec, need_ino, &recent)) {
@@ -622,6 +624,62 @@ static void keep_answers(struct listing *l, const struct fresh_kind *asks,
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * Adds after each declared array of `snap` its view NAME.npy, unless a
+ * block has that name (listing.h).  Errors: -ENOMEM.
+ */
+static int add_views(struct listing *l, size_t prefix_len,
+		     struct dir_snapshot *snap)
+{
+	struct dir_entry *entries;
+	size_t i, j, n = 0, bytes = 0, len;
+	char *p;
+
+	for (i = 0; i < snap->count; i++) {
+		if (snap->entries[i].unknown ||
+		    snap->entries[i].kind != SHM_KIND_DECLARED)
+			continue;
+		n++;
+		bytes += prefix_len + strlen(snap->entries[i].name) +
+			 ARRAY_VIEW_SUFFIX_LEN + 1;
+	}
+	if (!n)
+		return 0;
+	entries = calloc(snap->count + n, sizeof(*entries));
+	snap->view_names = p = malloc(bytes);
+	if (!entries || !p) {
+		free(entries);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&l->lock);
+	for (i = j = 0; i < snap->count; i++) {
+		const struct dir_entry *d = &snap->entries[i];
+		/* The shm name, of which the entry shows the end. */
+		const char *shm_name = d->name - prefix_len;
+
+		entries[j++] = *d;
+		if (d->unknown || d->kind != SHM_KIND_DECLARED)
+			continue;
+		len = strlen(shm_name);
+		if (len + ARRAY_VIEW_SUFFIX_LEN > NAME_MAX)
+			continue;
+		memcpy(p, shm_name, len);
+		memcpy(p + len, ARRAY_VIEW_SUFFIX, ARRAY_VIEW_SUFFIX_LEN + 1);
+		if (*set_find(&l->set, p))
+			continue;
+		entries[j] = *d;
+		entries[j].name = p + prefix_len;
+		entries[j].ino = array_view_ino(d->ino);
+		entries[j++].pos = d->pos + 1;
+		p += len + ARRAY_VIEW_SUFFIX_LEN + 1;
+	}
+	pthread_mutex_unlock(&l->lock);
+	free(snap->entries);
+	snap->entries = entries;
+	snap->count = j;
+	return 0;
 }
 
 int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
@@ -688,6 +746,9 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		if (snap->entries[i].name)
 			snap->entries[j++] = snap->entries[i];
 	snap->count = j;
+	rc = add_views(l, fs->prefix_len, snap);
+	if (rc < 0)
+		goto out;
 	snap->taken = true;
 	snap->gen = gen;
 	snap->epoch = epoch;

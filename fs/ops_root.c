@@ -17,6 +17,7 @@
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
+#include "ops_array.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
 #include "ops_sem.h"
@@ -54,6 +55,9 @@ static int ref_name(struct shmfs *fs, const char *name,
 
 	if (rc == 0)
 		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	/* No block NAME.npy: the view of a declared array NAME, if any. */
+	if (rc == -ENOENT)
+		return array_view_ref(fs, name, e);
 	if (rc < 0)
 		return rc;
 	/* A kind that changed without an event: listings ask afresh. */
@@ -67,7 +71,8 @@ static int ref_name(struct shmfs *fs, const char *name,
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
 	} else {
-		rc = inode_ref_block(fs->inodes, name, &st, &node);
+		rc = inode_ref_kind(fs->inodes, name, &st, shm_kind_node(kind),
+				    &node);
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
 	}
@@ -232,6 +237,9 @@ static void root_unlink(fuse_req_t req, struct node *dir, const char *name)
 		rc = shmdir_unlink(fs, shm_name);
 	if (rc == 0)
 		inode_unname(fs->inodes, name);
+	/* A view is made, not stored: it goes with its block's xattrs. */
+	if (rc == -ENOENT && array_view_exists(fs, name))
+		rc = -EPERM;
 	reply_rc(req, rc);
 }
 

@@ -96,13 +96,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["holders", "meta"],
+    ap.add_argument("--only", choices=["holders", "meta", "arrays"],
                     help="run one section alone (holders: lsshm and the core scan"
                     " against lsof and fuser; meta: the metadata rows against"
-                    " passthrough_ll)")
+                    " passthrough_ll; arrays: a 1 GiB array attached and read"
+                    " by NumPy through the mount against /dev/shm)")
     args = ap.parse_args()
     if args.only == "holders":
         return holders_main(args)
+    if args.only == "arrays":
+        return arrays_main(args)
 
     rounds = 3 if args.quick else 11
     # --only meta: the metadata rows alone (no data path, holders or C API).
@@ -196,6 +199,7 @@ def main():
         coherence = None
         if data:
             c_api_rows(row)
+            array_rows(rounds, pt, prefix, row, args.quick)
             holders_rows(rounds, prefix, row, args.quick)
             coherence = coherence_gap(pt, prefix)
     finally:
@@ -721,6 +725,101 @@ int main(int argc, char **argv)
 	return 0;
 }
 """
+
+
+def rss_bytes():
+    """This process's resident set, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def array_rows(rounds, mount, prefix, row, quick):
+    """A 1 GiB array (256 MiB with --quick) made by NumPy in /dev/shm,
+    attached with np.load(mmap_mode='r+') through the passthrough mount
+    against /dev/shm: the attach (time, and the RSS it adds: no copy), and
+    a full read of it (arr.sum() in a fresh mapping: every page faulted
+    in).  Returns the RSS growths, in bytes."""
+    import numpy as np
+    nbytes = (256 if quick else 1024) * MiB
+    name = prefix + "array"
+    path = os.path.join(SHM, name)
+    a = np.lib.format.open_memmap(path, mode="w+", dtype="<f8",
+                                  shape=(nbytes // 8 // 4, 4))
+    a[:] = 1.0
+    a.flush()
+    del a
+    mf = mount.path("array")
+    if os.getxattr(mf, "user.shmfs.dtype") != b"<f8":
+        raise RuntimeError("the mount does not show the array as one")
+    growth = {}
+
+    def attach(p, key=None):
+        r0 = rss_bytes()
+        t = time.perf_counter()
+        arr = np.load(p, mmap_mode="r+")
+        sec = time.perf_counter() - t
+        if key:
+            growth[key] = max(growth.get(key, 0), rss_bytes() - r0)
+        del arr
+        return sec, 1
+
+    def full_read(p):
+        arr = np.load(p, mmap_mode="r+")
+        t = time.perf_counter()
+        total = float(np.add.reduce(arr, axis=None))
+        sec = time.perf_counter() - t
+        if total != arr.size:
+            raise RuntimeError("the array read back wrong: %r" % total)
+        del arr
+        return sec, nbytes
+
+    try:
+        label = "%d MiB array" % (nbytes // MiB)
+        ra, rs, r = compare(rounds, lambda: attach(path, "shm"),
+                            lambda: attach(mf, "mount"))
+        row("%s: np.load mmap r+ attach" % label, "/dev/shm", ra, rs, r,
+            "ops/s", "-")
+        print("(%s attach: RSS grew by %.1f KiB via /dev/shm, %.1f KiB via the"
+              " mount: no copy)" % (label, growth["shm"] / 1024,
+                                    growth["mount"] / 1024), flush=True)
+        if growth["mount"] > nbytes // 100:
+            raise RuntimeError("attaching through the mount copied the array")
+        ra, rs, r = compare(rounds, lambda: full_read(path), lambda: full_read(mf))
+        row("%s: full read (np.add.reduce)" % label, "/dev/shm", ra / MiB,
+            rs / MiB, r, "MiB/s", "0.9x")
+    finally:
+        os.unlink(path)
+    return growth
+
+
+def arrays_main(args):
+    """scripts/bench --only arrays: the array rows alone, on one mount."""
+    rounds = 3 if args.quick else 7
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-45s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+              (figure, ra, rs, ratio, kind,
+               "%.2f-%.2f" % spread if spread else "", target), flush=True)
+
+    m = Mount(prefix)
+    try:
+        print("%-45s %12s %12s %9s" % ("figure", "anchor/s", "shmfs/s", "ratio"))
+        growth = array_rows(rounds, m, prefix, row, args.quick)
+    finally:
+        m.close()
+    out = os.path.splitext(args.out)[0] + "-arrays.json"
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
+                  rounds=rounds, rows=rows, attach_rss_growth_bytes=growth)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("results written to", out)
 
 
 def timed(cmd):

@@ -30,8 +30,19 @@ const struct colinfo columns[NCOLS] = {
 	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING,
 		       "permissions, as ls -l (octal with -P)", "Permissions" },
 	[COL_KIND] = { "KIND", 8, 0, SCOLS_JSON_STRING,
-		       "plain, list[N] (a ShareableList of N items), semaphore",
+		       "plain, list[N] (a ShareableList of N items),\n"
+		       "            array[DTYPE SHAPE] (a .npy block; declared: "
+		       "by its xattrs),\n"
+		       "            semaphore",
 		       "Kind" },
+	[COL_DTYPE] = { "DTYPE", 5, SCOLS_FL_TRUNC, SCOLS_JSON_STRING,
+			"an array's NumPy dtype (descr), as <f8", "Dtype" },
+	[COL_SHAPE] = { "SHAPE", 5, 0, SCOLS_JSON_STRING,
+			"an array's shape, as 1000x3 (() if 0-d)", "Shape" },
+	[COL_VALUE] = { "VALUE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+			"a semaphore's value (sem_getvalue)", "Value" },
+	[COL_WAITERS] = { "WAITERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
+			  "threads waiting on a semaphore", "Waiters" },
 	[COL_NHOLDERS] = { "NHOLDERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
 			   "number of processes holding it",
 			   "Number of holders" },
@@ -49,118 +60,6 @@ const int default_cols[8] = { COL_NAME, COL_SIZE, COL_ALLOC,	COL_OWNER,
 			      COL_MODE, COL_KIND, COL_NHOLDERS, COL_HOLDERS };
 const int deleted_cols[8] = { COL_NAME,	 COL_INODE, COL_SIZE,	  COL_ALLOC,
 			      COL_OWNER, COL_MODE,  COL_NHOLDERS, COL_HOLDERS };
-
-/* Largest block lsshm reads whole to recognise a list without the probe. */
-#define KIND_READ_MAX (16u << 20)
-
-/* The number of items if the block open at `fd` holds a ShareableList. */
-static long list_length(int fd, uint64_t size)
-{
-	struct shmblock_slist_layout *lay;
-	long n;
-	int rc;
-
-#ifdef SHMBLOCK_PROBE_SHALLOW
-	rc = shmblock_slist_probe_fd(fd, size, SHMBLOCK_PROBE_SHALLOW, &lay);
-#else
-	char *buf;
-	ssize_t got;
-
-	/* A list has at least its count and one offset. */
-	if (size < 16 || size > KIND_READ_MAX)
-		return -EBADMSG;
-	buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	/* A copy: the validator must not see bytes change under it. */
-	got = pread(fd, buf, size, 0);
-	rc = got == (ssize_t)size ? shmblock_slist_validate(buf, size, &lay)
-				  : -EBADMSG;
-	free(buf);
-#endif
-	if (rc < 0)
-		return rc;
-	n = (long)lay->count;
-	shmblock_slist_layout_free(lay);
-	return n;
-}
-
-/*
- * The kind of a block that has no memory allocated (st_blocks 0): it reads
- * as zeros, so what the validator says of zeros of its size is its kind,
- * found without opening it.  Asked once per size (a directory of blocks
- * made by ftruncate has one size or a few).  Returns the item count, a
- * negative errno for a plain block, or -E2BIG when it is too big to ask.
- */
-static long zeros_kind(uint64_t size)
-{
-	static uint64_t last_size = UINT64_MAX;
-	static long last = -EBADMSG;
-	struct shmblock_slist_layout *lay;
-	void *zeros;
-	int rc;
-
-	if (size > (1u << 20))
-		return -E2BIG;
-	if (size == last_size)
-		return last;
-	zeros = calloc(1, size ? size : 1);
-	if (!zeros)
-		return -E2BIG;
-	rc = size < 16 ? -EBADMSG : shmblock_slist_validate(zeros, size, &lay);
-	free(zeros);
-	last = rc;
-	if (rc == 0) {
-		last = (long)lay->count;
-		shmblock_slist_layout_free(lay);
-	}
-	last_size = size;
-	return last;
-}
-
-/* KIND: from the name for semaphores, else from the bytes. */
-void kind_of(const struct opts *o, const struct shmblock_holders *snap,
-	     const struct shmblock_holders_entry *e, struct sbuf *b)
-{
-	struct stat st;
-	long n;
-	int fd;
-
-	if (!e->deleted && !strncmp(e->name, "sem.", 4)) {
-		sb_str(b, "semaphore");
-		return;
-	}
-	/* No pages: zeros, whose kind needs no open (a list has data). */
-	if (!(e->have_stat && e->alloc == 0 &&
-	      (n = zeros_kind(e->size)) != -E2BIG)) {
-		if (e->deleted)
-			fd = shmblock_holders_open(snap, e->dev, e->ino);
-		else
-			fd = openat(o->dirfd, e->name,
-				    O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-					    O_CLOEXEC);
-		/* Not ours to read: say so rather than guess. */
-		if (fd < 0) {
-			sb_char(b, '?');
-			return;
-		}
-		if (fstat(fd, &st) < 0 || st.st_ino != e->ino ||
-		    (uint64_t)st.st_dev != e->dev) {
-			close(fd);
-			sb_char(b, '?');
-			return;
-		}
-		n = list_length(fd, (uint64_t)st.st_size);
-		close(fd);
-	}
-	if (n >= 0) {
-		sb_str(b, "list[");
-		sb_u64(b, (uint64_t)n);
-		sb_char(b, ']');
-	} else {
-		sb_str(b, "plain");
-	}
-}
 
 bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
 {
@@ -209,13 +108,71 @@ static void lifetime_of(const struct opts *o,
 	}
 }
 
+void row_start(struct row *r, const struct shmblock_holders_entry *e)
+{
+	memset(r, 0, sizeof(*r));
+	r->e = e;
+}
+
+void row_end(struct row *r)
+{
+	if (r->have_kind)
+		lsshm_kind_free(&r->kind);
+	r->have_kind = false;
+}
+
+const struct lsshm_kind *row_kind(const struct opts *o,
+				  const struct shmblock_holders *snap,
+				  struct row *r)
+{
+	if (!r->have_kind) {
+		if (lsshm_kind_get(o->dirfd, snap, r->e, &r->kind) < 0) {
+			lsshm_kind_free(&r->kind);
+			return NULL;
+		}
+		r->have_kind = true;
+	}
+	return &r->kind;
+}
+
+/* The cells of the kind's columns: empty where the kind has none. */
+static void kind_cell(const struct lsshm_kind *k, int col, struct sbuf *b)
+{
+	bool array = k->type == LSSHM_ARRAY || k->type == LSSHM_DECLARED;
+	bool sem = k->type == LSSHM_SEMAPHORE && k->have_sem;
+
+	switch (col) {
+	case COL_KIND:
+		lsshm_kind_text(k, b);
+		break;
+	case COL_DTYPE:
+		if (array)
+			sb_add(b, k->dtype.s, k->dtype.len);
+		break;
+	case COL_SHAPE:
+		if (array)
+			sb_add(b, k->shape.s, k->shape.len);
+		break;
+	case COL_VALUE:
+		if (sem)
+			sb_u64(b, k->sem.value);
+		break;
+	case COL_WAITERS:
+		if (sem)
+			sb_u64(b, k->sem.waiters);
+		break;
+	}
+}
+
 /*
  * Appends the text of one cell to `b`; nothing for an unknown value, an
  * empty cell (null in JSON).  Both printers take the cells from here.
  */
 void cell_text(const struct opts *o, const struct shmblock_holders *snap,
-	       const struct shmblock_holders_entry *e, int col, struct sbuf *b)
+	       struct row *r, int col, struct sbuf *b)
 {
+	const struct shmblock_holders_entry *e = r->e;
+	const struct lsshm_kind *k;
 	char mode[11];
 	size_t i;
 	unsigned w = 0;
@@ -265,7 +222,15 @@ void cell_text(const struct opts *o, const struct shmblock_holders *snap,
 		sb_str(b, mode);
 		break;
 	case COL_KIND:
-		kind_of(o, snap, e, b);
+	case COL_DTYPE:
+	case COL_SHAPE:
+	case COL_VALUE:
+	case COL_WAITERS:
+		k = row_kind(o, snap, r);
+		if (k)
+			kind_cell(k, col, b);
+		else
+			b->failed = true;
 		break;
 	case COL_NHOLDERS:
 		sb_u64(b, e->nholders);

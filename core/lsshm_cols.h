@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "lsshm_kind.h"
 #include "lsshm_text.h"
 #include "shmblock.h"
 
@@ -22,6 +23,10 @@ enum {
 	COL_GROUP,
 	COL_MODE,
 	COL_KIND,
+	COL_DTYPE,
+	COL_SHAPE,
+	COL_VALUE,
+	COL_WAITERS,
 	COL_NHOLDERS,
 	COL_HOLDERS,
 	COL_WRITERS,
@@ -61,16 +66,35 @@ struct opts {
 /* Whether the entry is one the options ask for. */
 bool wanted(const struct opts *o, const struct shmblock_holders_entry *e);
 
-/* KIND: from the name for semaphores, else from the bytes. */
-void kind_of(const struct opts *o, const struct shmblock_holders *snap,
-	     const struct shmblock_holders_entry *e, struct sbuf *b);
+/*
+ * One entry as it is printed: its kind is found once, by the first of
+ * KIND, DTYPE, SHAPE, VALUE, WAITERS that asks for it.
+ */
+struct row {
+	const struct shmblock_holders_entry *e;
+	bool have_kind;
+	struct lsshm_kind kind;
+};
+
+/* A row of `e`, to end with row_end. */
+void row_start(struct row *r, const struct shmblock_holders_entry *e);
+void row_end(struct row *r);
+
+/*
+ * The row's kind, found on first use; NULL when there was no memory
+ * for it.
+ */
+const struct lsshm_kind *row_kind(const struct opts *o,
+				  const struct shmblock_holders *snap,
+				  struct row *r);
 
 /*
  * Appends the text of one cell to `b`; nothing for an unknown value, an
- * empty cell (null in JSON).  Both printers take the cells from here.
+ * empty cell (null in JSON).  Both printers take the cells from here.  No
+ * memory: b->failed.
  */
 void cell_text(const struct opts *o, const struct shmblock_holders *snap,
-	       const struct shmblock_holders_entry *e, int col, struct sbuf *b);
+	       struct row *r, int col, struct sbuf *b);
 
 /* The JSON type of a column as printed: sizes are numbers with --bytes. */
 int json_type(const struct opts *o, int col);

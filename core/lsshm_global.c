@@ -12,7 +12,7 @@
 
 /* What -g counts: the blocks of the directory and the deleted ones. */
 struct totals {
-	uint64_t blocks, lists, sems, deleted;
+	uint64_t blocks, lists, arrays, sems, deleted;
 	uint64_t size, alloc, deleted_alloc;
 };
 
@@ -20,7 +20,7 @@ static int count_totals(const struct opts *o,
 			const struct shmblock_holders *snap, struct totals *t)
 {
 	size_t i, n = shmblock_holders_count(snap);
-	struct sbuf b = { 0 };
+	struct lsshm_kind k;
 
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < n; i++) {
@@ -38,22 +38,22 @@ static int count_totals(const struct opts *o,
 			t->deleted_alloc += e->have_stat ? e->alloc : 0;
 			continue;
 		}
-		if (!strncmp(e->name, "sem.", 4)) {
-			t->sems++;
-			continue;
+		if (lsshm_kind_get(o->dirfd, snap, e, &k) < 0) {
+			lsshm_kind_free(&k);
+			return -ENOMEM;
 		}
-		t->blocks++;
-		if (e->have_stat) {
-			t->size += e->size;
-			t->alloc += e->alloc;
+		/* A semaphore is not a block; a sem.* file of bytes is. */
+		t->sems += k.type == LSSHM_SEMAPHORE;
+		t->lists += k.type == LSSHM_LIST;
+		t->arrays += k.type == LSSHM_ARRAY || k.type == LSSHM_DECLARED;
+		if (k.type != LSSHM_SEMAPHORE) {
+			t->blocks++;
+			t->size += e->have_stat ? e->size : 0;
+			t->alloc += e->have_stat ? e->alloc : 0;
 		}
-		sb_reset(&b);
-		kind_of(o, snap, e, &b);
-		if (b.len > 5 && !strncmp(b.s, "list[", 5))
-			t->lists++;
+		lsshm_kind_free(&k);
 	}
-	free(b.s);
-	return b.failed ? -ENOMEM : 0;
+	return 0;
 }
 
 #define NA UINT64_MAX
@@ -155,6 +155,10 @@ int print_global(const struct opts *o, const struct shmblock_holders *snap)
 		rc = add_global_row(o, tb, "LISTS",
 				    "Blocks holding a ShareableList", NA,
 				    t.lists, false);
+	if (!rc)
+		rc = add_global_row(o, tb, "ARRAYS",
+				    "Blocks holding a NumPy array", NA,
+				    t.arrays, false);
 	if (!rc)
 		rc = add_global_row(o, tb, "SEMAPHORES",
 				    "POSIX named semaphores", NA, t.sems,

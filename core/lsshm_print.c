@@ -29,6 +29,7 @@ int print_scols(const struct opts *o, const struct shmblock_holders *snap)
 	for (i = 0; rc == 0 && i < n; i++) {
 		const struct shmblock_holders_entry *e =
 			shmblock_holders_entry(snap, i);
+		struct row r;
 		struct libscols_line *ln;
 
 		if (!wanted(o, e))
@@ -38,14 +39,16 @@ int print_scols(const struct opts *o, const struct shmblock_holders *snap)
 			rc = -ENOMEM;
 			break;
 		}
+		row_start(&r, e);
 		for (c = 0; rc == 0 && c < o->ncols; c++) {
 			sb_reset(&b);
-			cell_text(o, snap, e, o->cols[c], &b);
+			cell_text(o, snap, &r, o->cols[c], &b);
 			if (b.failed)
 				rc = -ENOMEM;
 			else if (b.len && scols_line_set_data(ln, c, b.s))
 				rc = -ENOMEM;
 		}
+		row_end(&r);
 	}
 	if (rc == 0)
 		rc = scols_print_table(tb) ? -EIO : 0;
@@ -67,14 +70,16 @@ int print_pretty(const struct opts *o, const struct shmblock_holders *snap)
 	for (i = 0; i < n && rc == 0; i++) {
 		const struct shmblock_holders_entry *e =
 			shmblock_holders_entry(snap, i);
+		struct row r;
 
 		if (!wanted(o, e))
 			continue;
+		row_start(&r, e);
 		for (c = 0; c < o->ncols; c++) {
 			const char *label = columns[o->cols[c]].label;
 
 			sb_reset(&b);
-			cell_text(o, snap, e, o->cols[c], &b);
+			cell_text(o, snap, &r, o->cols[c], &b);
 			if (b.failed) {
 				rc = -ENOMEM;
 				break;
@@ -83,6 +88,7 @@ int print_pretty(const struct opts *o, const struct shmblock_holders *snap)
 			       (int)(width - strlen(label)), "",
 			       b.len ? b.s : "");
 		}
+		row_end(&r);
 	}
 	free(b.s);
 	return rc;
@@ -113,14 +119,16 @@ int print_json(const struct opts *o, const struct shmblock_holders *snap)
 	for (i = 0; i < n; i++) {
 		const struct shmblock_holders_entry *e =
 			shmblock_holders_entry(snap, i);
+		struct row r;
 
 		if (!wanted(o, e))
 			continue;
 		sb_str(&out, lines++ ? ",{\n" : "      {\n");
+		row_start(&r, e);
 		for (c = 0; c < o->ncols; c++) {
 			sb_str(&out, keys[o->cols[c]]);
 			sb_reset(&b);
-			cell_text(o, snap, e, o->cols[c], &b);
+			cell_text(o, snap, &r, o->cols[c], &b);
 			if (!b.len)
 				sb_str(&out, "null");
 			else if (json_type(o, o->cols[c]) == SCOLS_JSON_NUMBER)
@@ -129,6 +137,7 @@ int print_json(const struct opts *o, const struct shmblock_holders *snap)
 				json_string(&out, b.s, b.len);
 			sb_str(&out, c + 1 < o->ncols ? ",\n" : "\n");
 		}
+		row_end(&r);
 		sb_str(&out, "      }");
 		/* A write error shows in ferror(stdout), which main checks. */
 		if (out.len >= (1u << 16) && !out.failed && !flush_out(&out))

@@ -16,7 +16,7 @@ int list_shm_name(struct shmfs *fs, struct node *list,
 		  char shm_name[NAME_MAX + 1])
 {
 	char name[NAME_MAX + 1];
-	int rc = inode_name(fs->inodes, list, name);
+	int rc = inode_list_name(fs->inodes, list, name);
 
 	if (rc == 0)
 		rc = shmfs_block_name(fs, name, shm_name);

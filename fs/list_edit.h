@@ -21,8 +21,8 @@ struct list_view {
 };
 
 /*
- * The block name of the list node `list`.  Errors: -ESTALE when the node
- * has no name now.
+ * The block name of the list node `list`: its name, or the one a newer
+ * list took from it (inode_list_name).  Errors: -ESTALE when it has none.
  */
 int list_shm_name(struct shmfs *fs, struct node *list,
 		  char shm_name[NAME_MAX + 1]);

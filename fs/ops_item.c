@@ -21,10 +21,16 @@
  * look the path up again (getattr, open) and EIO on an open file.
  *
  * A value is stored whole or not at all, as CPython's sl[i] = v: a
- * writable handle collects what is written and stores it once, at FLUSH
- * (each close(2), whose error FLUSH's is) or at RELEASE if no flush came.
- * Only what can't fit is refused at write(): a handle holds at most what
- * its item can (item_limit), so an open file never pins more.
+ * writable handle collects what is written and stores it at FLUSH (each
+ * close(2), whose error FLUSH's is) or at RELEASE if no flush came.
+ * write() refuses what can't fit (EFBIG: a handle holds at most what its
+ * item can, item_limit, so an open file never pins more) and text that no
+ * continuation makes a value of its type (EINVAL, list_text_prefix), so
+ * that a shell hears it; the close checks the whole value.  A refused
+ * value changes nothing: a shell's redirection closes a copy of the
+ * descriptor before it writes (bash: open, dup2, close), and that FLUSH
+ * stores O_TRUNC's empty value; what such an earlier close of the handle
+ * stored is taken back when the value is refused (list_edit_undo).
  */
 
 #include <errno.h>
@@ -65,9 +71,13 @@ struct item_fh {
 	char *wbuf; /* what the handle wrote, offset-addressed */
 	size_t wlen, wcap;
 	size_t limit; /* wlen never exceeds it (item_limit) */
+	int type;     /* the text's type: the name's, or the item's at open */
+	bool gapless; /* no write began past the text's end */
+	size_t valid; /* a str's text is whole UTF-8 characters up to here */
 	bool dirty;   /* wbuf is a value to store */
 	int failed;   /* a refused write: the value is lost */
 	bool append;  /* created the item: may rebuild the list */
+	struct list_undo undo; /* what this handle's closes stored */
 };
 
 /* On an open file, a list that went away is an I/O error. */
@@ -149,9 +159,11 @@ static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 	if (!fh)
 		return open_file_rc(
 			list_edit_set(fs, node->parent, item_key_index(node),
-				      item_key_type(node), "", 0, false));
+				      item_key_type(node), "", 0, false, NULL));
 	pthread_mutex_lock(&fh->lock);
 	fh->wlen = 0;
+	fh->gapless = true;
+	fh->valid = 0;
 	fh->dirty = true;
 	pthread_mutex_unlock(&fh->lock);
 	return 0;
@@ -189,6 +201,7 @@ static void fh_free(struct item_fh *fh)
 	list_file_fh_retire(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
+	list_undo_free(&fh->undo);
 	free(fh);
 }
 
@@ -226,6 +239,12 @@ static int open_for_writing(const struct list_snap *snap, struct node *node,
 			    struct fuse_file_info *fi, struct item_fh *fh,
 			    const struct text *t)
 {
+	fh->type = item_key_type(node);
+	if (fh->type == LIST_TYPE_BARE)
+		fh->type = list_snap_type(snap, item_key_index(node));
+	if (fh->type < 0)
+		return fh->type;
+	fh->gapless = true;
 	fh->limit = item_limit(snap, node, fh->append);
 	if (fi->flags & O_TRUNC) {
 		fh->dirty = !fh->append;
@@ -335,6 +354,17 @@ static void item_open(fuse_req_t req, struct node *node,
 }
 
 /*
+ * A value refused: what an earlier close of the handle stored is taken
+ * back, so that the item holds what it held before the open (a store
+ * another process made since stays).
+ */
+static void take_back(struct shmfs *fs, struct node *node, struct item_fh *fh)
+{
+	list_edit_undo(fs, node->parent, item_key_index(node), &fh->undo);
+	fh->have_text = false;
+}
+
+/*
  * Stores the handle's pending value, once.  After a refused write there is
  * none: the writer heard of it from write(), so the close answers 0.
  */
@@ -349,7 +379,9 @@ static int store_locked(struct shmfs *fs, struct node *node, struct item_fh *fh)
 	fh->have_text = false;
 	rc = list_edit_set(fs, node->parent, item_key_index(node),
 			   item_key_type(node), fh->wbuf ? fh->wbuf : "",
-			   fh->wlen, fh->append);
+			   fh->wlen, fh->append, &fh->undo);
+	if (rc == -EINVAL || rc == -EFBIG)
+		take_back(fs, node, fh);
 	return open_file_rc(rc);
 }
 
@@ -416,12 +448,14 @@ out_unlock:
 
 /*
  * A refused write loses the pending value, as a failed sl[i] = v stores
- * nothing: the buffer goes (an open file keeps no memory for it), and the
+ * nothing: the buffer goes (an open file keeps no memory for it), the
  * later writes until the next close fail alike, so that no part of the
- * value is ever stored.
+ * value is ever stored, and what an earlier close stored is taken back.
  */
-static int write_refused(struct item_fh *fh, int rc)
+static int write_refused(struct shmfs *fs, struct node *node,
+			 struct item_fh *fh, int rc)
 {
+	take_back(fs, node, fh);
 	free(fh->wbuf);
 	fh->wbuf = NULL;
 	fh->wlen = fh->wcap = 0;
@@ -451,12 +485,31 @@ static int reserve(struct item_fh *fh, size_t end)
 }
 
 /*
- * Adds a write to the handle's pending value; nothing is stored yet.  A
- * chunk may end anywhere, inside a UTF-8 character too: the value is
- * checked whole, at close.  Returns the bytes taken or -errno.
+ * The first byte of a str's text to check again after a write at `off`:
+ * the start of the character `off` falls in (the text before `valid` is
+ * whole characters).
  */
-static int write_locked(struct item_fh *fh, const char *buf, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static size_t recheck_from(const struct item_fh *fh, size_t off)
+{
+	size_t at = off < fh->valid ? off : fh->valid;
+
+	while (at > 0 && ((unsigned char)fh->wbuf[at - 1] & 0xc0) == 0x80)
+		at--;
+	if (at > 0 && (unsigned char)fh->wbuf[at - 1] >= 0xc0)
+		at--;
+	return at;
+}
+
+/*
+ * Adds a write to the handle's pending value; nothing is stored yet.  A
+ * chunk may end anywhere, inside a UTF-8 character or a number too: what
+ * is written so far must only be the beginning of some value of the type
+ * (list_text_prefix), checked while the writes leave no hole; the value is
+ * checked whole at close.  Returns the bytes taken or -errno.
+ */
+static int write_locked(struct shmfs *fs, struct node *node, struct item_fh *fh,
+			const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	size_t end;
 	int rc;
@@ -468,17 +521,24 @@ static int write_locked(struct item_fh *fh, const char *buf, size_t size,
 		off = (off_t)fh->wlen;
 	if (off < 0 || (uint64_t)off > fh->limit ||
 	    size > fh->limit - (size_t)off)
-		return write_refused(fh, -EFBIG);
+		return write_refused(fs, node, fh, -EFBIG);
 	end = (size_t)off + size;
 	rc = reserve(fh, end);
 	if (rc < 0)
-		return write_refused(fh, rc);
-	if ((size_t)off > fh->wlen)
+		return write_refused(fs, node, fh, rc);
+	if ((size_t)off > fh->wlen) {
 		memset(fh->wbuf + fh->wlen, 0, (size_t)off - fh->wlen);
+		fh->gapless = false; /* a hole: the close judges */
+	}
+	if (fh->gapless)
+		fh->valid = recheck_from(fh, (size_t)off);
 	memcpy(fh->wbuf + off, buf, size);
 	if (end > fh->wlen)
 		fh->wlen = end;
 	fh->dirty = true;
+	if (fh->gapless &&
+	    list_text_prefix(fh->type, fh->wbuf, fh->wlen, &fh->valid) < 0)
+		return write_refused(fs, node, fh, -EINVAL);
 	return (int)size;
 }
 
@@ -489,7 +549,7 @@ static void item_write(fuse_req_t req, struct node *node, const char *buf,
 	int rc;
 
 	pthread_mutex_lock(&fh->lock);
-	rc = write_locked(fh, buf, size, off, fi);
+	rc = write_locked(req_fs(req), node, fh, buf, size, off, fi);
 	pthread_mutex_unlock(&fh->lock);
 	if (rc < 0)
 		reply_rc(req, rc);

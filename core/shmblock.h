@@ -369,6 +369,44 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 				       void *buf, size_t buflen);
 
 /*
+ * Reads items first .. first+count-1 of the list at `fd` (layout from
+ * shmblock_slist_probe_fd), each a value the item really held, as
+ * shmblock_slist_get_fd gives it, and calls fn(arg, index, value) for
+ * each in order; str and bytes values point into a buffer that lasts for
+ * the call only.  A run of neighbouring items (their slots within 64 KiB,
+ * 4,096 items at most) is read with three preads (slots, formats, codes)
+ * twice in a row, and an item whose two copies agree is taken from them;
+ * an item that changed between them, is ill-formed, or alone exceeds a
+ * run is read by shmblock_slist_get_fd, with its tries.  The memory taken
+ * is bounded (about 200 KiB, and an item's slot).  Stops at the first
+ * error, fn's included (a negative return).
+ * Errors: -ERANGE, -EINVAL (an item outside the layout), -ENOMEM,
+ * shmblock_slist_get_fd's, fn's.
+ */
+typedef int shmblock_slist_each_fn(void *arg, size_t index,
+				   const struct shmblock_value *value);
+SHMBLOCK_API int shmblock_slist_each_fd(int fd,
+					const struct shmblock_slist_layout *lay,
+					size_t first, size_t count,
+					shmblock_slist_each_fn *fn, void *arg);
+
+/*
+ * Whether the list at `fd` still has the count that `lay` (from
+ * shmblock_slist_probe_fd of the same block, at the same size) says and,
+ * for index < count, item `index`'s slot where `lay` says: the header's
+ * count and the item's two offsets, two preads, nothing else read.  With
+ * the block's size unchanged these fix where the item, its format and its
+ * code lie, so a reader of one item may keep using `lay` for it (its type
+ * read afresh, as shmblock_slist_get_fd does).  3.9+ layouts only (3.8's
+ * slot needs every size before it).
+ * Errors: -EBADMSG (changed: probe again), -ENOTSUP (a 3.8 layout),
+ * -EAGAIN (the file is shorter now), pread's.
+ */
+SHMBLOCK_API int
+shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
+			  size_t index);
+
+/*
  * The torn probe: the shallow probe's checks, and each item's format and
  * code what a store in progress may leave for an instant (CPython's
  * sl[i] = v zero-fills the format, writes the new one, then the code): the

@@ -33,6 +33,16 @@ int list_shm_name(struct shmfs *fs, struct node *list,
  * list), -EAGAIN, -ENOMEM, I/O errors.
  */
 int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view);
+
+/*
+ * The same for a request about item `index` alone, or about the list's
+ * header (its count and attributes) with LIST_HEADER: at a cost that
+ * doesn't grow with the list (list_snap_take_item), the snapshot shallow.
+ */
+#define LIST_WHOLE UINT64_MAX
+#define LIST_HEADER (UINT64_MAX - 1)
+int list_view_load_item(struct shmfs *fs, struct node *list, uint64_t index,
+			struct list_view *view);
 void list_view_close(struct list_view *view);
 
 /* A value an item held, kept by the caller. */

@@ -244,24 +244,21 @@ static int json_value(struct text *t, const struct shmblock_value *v)
 	}
 }
 
+static int json_item(void *arg, size_t index, const struct shmblock_value *v)
+{
+	struct text *t = arg;
+	int rc = index ? text_add(t, ", ", 2) : 0;
+
+	return rc ? rc : json_value(t, v);
+}
+
 int list_text_json(const struct list_snap *snap, struct text *t)
 {
-	struct shmblock_value v;
-	char *owned = NULL;
-	uint64_t i;
 	int rc = text_str(t, "[");
 
 	/* Each item is one it held; the list as a whole may be mid-change. */
-	for (i = 0; i < snap->lay->count && rc == 0; i++) {
-		if (i)
-			rc = text_str(t, ", ");
-		if (rc == 0)
-			rc = list_snap_read(snap, i, &v, &owned);
-		if (rc == 0)
-			rc = json_value(t, &v);
-		free(owned);
-		owned = NULL;
-	}
+	if (rc == 0)
+		rc = list_snap_each(snap, json_item, t);
 	return rc ? rc : text_str(t, "]\n");
 }
 

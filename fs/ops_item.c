@@ -7,7 +7,7 @@
  * type, by CPython's rules.  Python stores through its mapping without any
  * inotify event, so the kernel never caches an item's content: files are
  * opened direct_io and every read at offset 0 renders the item anew.  Item names and attributes
- * are cached (ITEM_ATTR_TIMEOUT), which saves a cat three of its six requests:
+ * are cached (LIST_FILE_ATTR_TIMEOUT), which saves a cat three of its six requests:
  * a name stands for an index below the list's length, which only an
  * append through the mount (the kernel sees the CREATE) or a new block
  * under the list's name (an inotify event: the watch drops the list's
@@ -16,7 +16,7 @@
  * follows a store without any event: an open or read that renders a size
  * other than the one last replied drops the kernel's attributes
  * (told_size), and a stat with no read in between is at most
- * ITEM_ATTR_TIMEOUT late.  Each request works on one copy of the list
+ * LIST_FILE_ATTR_TIMEOUT late.  Each request works on one copy of the list
  * (list_edit.h).  A list that went away answers ESTALE where the kernel can
  * look the path up again (getattr, open) and EIO on an open file.
  *
@@ -54,9 +54,6 @@
 #define NUMBER_TEXT_SLACK 4096
 
 #define XATTR_CAPACITY "user.shmfs.capacity"
-
-/* How long the kernel may keep an item's attributes (seconds; see above). */
-#define ITEM_ATTR_TIMEOUT 0.1
 
 /*
  * An open item.  Threads may read and write one open file at
@@ -97,8 +94,7 @@ static int render(const struct list_snap *snap, struct node *node,
 
 static double attr_timeout(const struct shmfs *fs)
 {
-	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout
-					       : ITEM_ATTR_TIMEOUT;
+	return list_file_attr_timeout(fs);
 }
 
 /* Attributes of `node`, its size from a rendering of `snap`. */
@@ -108,16 +104,18 @@ static int attr_from(const struct list_snap *snap, bool read_only,
 	return list_file_attr_from(snap, read_only, node, render, st);
 }
 
-/* Loads the list of `node`. */
+/* Loads the list of `node`, for this item alone. */
 static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 {
-	return list_view_load(fs, node->parent, view);
+	return list_view_load_item(fs, node->parent, item_key_index(node),
+				   view);
 }
 
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	return list_file_node_attr(fs, node, false, render, st);
+	return list_file_node_attr(fs, node, item_key_index(node), false,
+				   render, st);
 }
 
 void item_reply_entry(fuse_req_t req, struct node *child,
@@ -212,16 +210,13 @@ static void fh_free(struct item_fh *fh)
  * rebuilds the list, so it may hold the largest slot.
  */
 static size_t item_limit(const struct list_snap *snap, const struct node *node,
-			 bool append)
+			 int type, bool append)
 {
 	const struct shmblock_slist_item *item =
 		&snap->lay->items[item_key_index(node)];
-	int type = item_key_type(node);
 
 	if (append)
 		return (size_t)SHMBLOCK_SLIST_MAX_SLOT + 1;
-	if (type == LIST_TYPE_BARE)
-		type = (int)item->type;
 	if (type == SHMBLOCK_TYPE_BYTES)
 		return (size_t)item->capacity;
 	if (type == SHMBLOCK_TYPE_STR)
@@ -245,7 +240,7 @@ static int open_for_writing(const struct list_snap *snap, struct node *node,
 	if (fh->type < 0)
 		return fh->type;
 	fh->gapless = true;
-	fh->limit = item_limit(snap, node, fh->append);
+	fh->limit = item_limit(snap, node, fh->type, fh->append);
 	if (fi->flags & O_TRUNC) {
 		fh->dirty = !fh->append;
 		return 0;
@@ -575,7 +570,7 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 		reply_rc(req, -ENODATA);
 		return;
 	}
-	rc = list_view_load(req_fs(req), node->parent, &view);
+	rc = load(req_fs(req), node, &view);
 	if (rc == 0 && item_key_index(node) >= view.snap.lay->count)
 		rc = -ESTALE;
 	if (rc == 0)

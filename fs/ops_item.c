@@ -567,7 +567,7 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 	int rc;
 
 	if (strcmp(name, XATTR_CAPACITY)) {
-		reply_rc(req, -ENODATA);
+		reply_rc(req, shmfs_xattr_absent(name));
 		return;
 	}
 	rc = load(req_fs(req), node, &view);

@@ -483,7 +483,9 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 		goto out;
 	}
 	n = fgetxattr(view.fd, name, buf, size);
-	reply_xattr(req, buf, n < 0 ? -errno : n, size);
+	if (n < 0)
+		n = errno == ENODATA ? shmfs_xattr_absent(name) : -errno;
+	reply_xattr(req, buf, n, size);
 out:
 	free(buf);
 	text_free(&t);

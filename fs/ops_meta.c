@@ -157,7 +157,7 @@ static void meta_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 static void meta_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
-	reply_rc(req, -ENODATA);
+	reply_rc(req, shmfs_xattr_absent(name));
 }
 
 static void meta_listxattr(fuse_req_t req, struct node *node, size_t size)

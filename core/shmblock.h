@@ -368,21 +368,8 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 				       size_t index, struct shmblock_value *out,
 				       void *buf, size_t buflen);
 
-/*
- * Reads items first .. first+count-1 of the list at `fd` (layout from
- * shmblock_slist_probe_fd), each a value the item really held, as
- * shmblock_slist_get_fd gives it, and calls fn(arg, index, value) for
- * each in order; str and bytes values point into a buffer that lasts for
- * the call only.  A run of neighbouring items (their slots within 64 KiB,
- * 4,096 items at most) is read with three preads (slots, formats, codes)
- * twice in a row, and an item whose two copies agree is taken from them;
- * an item that changed between them, is ill-formed, or alone exceeds a
- * run is read by shmblock_slist_get_fd, with its tries.  The memory taken
- * is bounded (about 200 KiB, and an item's slot).  Stops at the first
- * error, fn's included (a negative return).
- * Errors: -ERANGE, -EINVAL (an item outside the layout), -ENOMEM,
- * shmblock_slist_get_fd's, fn's.
- */
+/* Items first.. of `fd` as get_fd reads each, to fn in order, neighbours in
+ * 3 preads twice (core/slist_fd.c); stops at an error, fn's too. */
 typedef int shmblock_slist_each_fn(void *arg, size_t index,
 				   const struct shmblock_value *value);
 SHMBLOCK_API int shmblock_slist_each_fd(int fd,
@@ -390,18 +377,8 @@ SHMBLOCK_API int shmblock_slist_each_fd(int fd,
 					size_t first, size_t count,
 					shmblock_slist_each_fn *fn, void *arg);
 
-/*
- * Whether the list at `fd` still has the count that `lay` (from
- * shmblock_slist_probe_fd of the same block, at the same size) says and,
- * for index < count, item `index`'s slot where `lay` says: the header's
- * count and the item's two offsets, two preads, nothing else read.  With
- * the block's size unchanged these fix where the item, its format and its
- * code lie, so a reader of one item may keep using `lay` for it (its type
- * read afresh, as shmblock_slist_get_fd does).  3.9+ layouts only (3.8's
- * slot needs every size before it).
- * Errors: -EBADMSG (changed: probe again), -ENOTSUP (a 3.8 layout),
- * -EAGAIN (the file is shorter now), pread's.
- */
+/* 0 if `fd`, at `lay`'s size, still has its count and item `index`'s two
+ * offsets (so `lay` places it); -EBADMSG, -ENOTSUP (3.8), pread's. */
 SHMBLOCK_API int
 shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
 			  size_t index);

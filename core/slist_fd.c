@@ -375,11 +375,20 @@ shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
 }
 
 /*
- * Many items at once: the data of a run of neighbouring items, their
+ * shmblock_slist_each_fd: many items at once.  The data of a run of
+ * neighbouring items (slots within RUN_DATA, RUN_ITEMS at most), their
  * formats and their codes, each in one pread, twice in a row (as one
  * item's span is, span_once).  An item whose format, code and slot agree
- * in both copies and decode is a value it held; any other is read alone
- * by shmblock_slist_get_fd, with its tries.
+ * in both copies and decode is a value it held; any other (or one whose
+ * slot alone exceeds a run) is read by shmblock_slist_get_fd, with its
+ * tries.  Memory: about 200 KiB, and one item's slot.  Errors: -ERANGE,
+ * -EINVAL (an item outside the layout), -ENOMEM, get_fd's, fn's.
+ *
+ * shmblock_slist_recheck_fd: a layout probed earlier at the same size
+ * still places item `index` when the count and the item's two offsets
+ * read back as it says: they fix the data area, the tables and the slot.
+ * Nothing else is read.  3.9+ layouts only (3.8's slot needs every size
+ * before it): -ENOTSUP; -EAGAIN when the file is shorter now.
  */
 #define RUN_DATA (64u << 10)
 #define RUN_ITEMS 4096u

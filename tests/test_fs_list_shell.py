@@ -34,8 +34,11 @@ def lst(prefix):
 
 
 def bash(script, **env):
+    """Runs `script` in bash; without the sanitizer runtimes the ASan run
+    preloads (coreutils' dd trips them: its aligned_alloc is not ours)."""
+    base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     return subprocess.run([BASH, "-c", script], capture_output=True, text=True,
-                          env=dict(os.environ, **env))
+                          env=dict(base, **env))
 
 
 def python_value(kind, text):

@@ -368,6 +368,21 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 				       size_t index, struct shmblock_value *out,
 				       void *buf, size_t buflen);
 
+/* Items first.. of `fd` as get_fd reads each, to fn in order, neighbours in
+ * 3 preads twice (core/slist_fd.c); stops at an error, fn's too. */
+typedef int shmblock_slist_each_fn(void *arg, size_t index,
+				   const struct shmblock_value *value);
+SHMBLOCK_API int shmblock_slist_each_fd(int fd,
+					const struct shmblock_slist_layout *lay,
+					size_t first, size_t count,
+					shmblock_slist_each_fn *fn, void *arg);
+
+/* 0 if `fd`, at `lay`'s size, still has its count and item `index`'s two
+ * offsets (so `lay` places it); -EBADMSG, -ENOTSUP (3.8), pread's. */
+SHMBLOCK_API int
+shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
+			  size_t index);
+
 /*
  * The torn probe: the shallow probe's checks, and each item's format and
  * code what a store in progress may leave for an instant (CPython's

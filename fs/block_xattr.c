@@ -59,7 +59,7 @@ static void reply_block_xattr(fuse_req_t req, struct node *node,
 	else if (size && !(buf = malloc(size)))
 		n = -ENOMEM;
 	else if ((n = fgetxattr(shmblock_fd(blk), name, buf, size)) < 0)
-		n = -errno;
+		n = errno == ENODATA ? shmfs_xattr_absent(name) : -errno;
 	if (!name)
 		n = holders_xattr_list_append(buf, n);
 	node_drop(node);

@@ -212,6 +212,17 @@ void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
 
 /*
+ * The error for an xattr `name` a file doesn't have: -ENODATA, but
+ * -EOPNOTSUPP for the label of a security module that doesn't run here
+ * (security.selinux, security.SMACK64*), as a file system without such
+ * labels answers.  `ls -l` asks every file for its SELinux label until
+ * the answer is "not supported" (then never again on that device): over
+ * FUSE each question is a round trip, for a label nothing here sets.
+ * Never -ENOSYS, which would turn every xattr of the mount off.
+ */
+int shmfs_xattr_absent(const char *name);
+
+/*
  * Whether the caller of `req` is in group `gid`, as the kernel would ask:
  * its group or one of its first 64 supplementary groups (a member by a
  * later one is taken for none: refused a read, its set-group-id cleared).

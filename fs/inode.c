@@ -167,9 +167,20 @@ static void name_set(struct inode_table *t, struct node *n, char *name)
 	struct node *holder = name_lookup(t, name);
 	struct node **slot;
 
+	if (holder && holder != n && holder->kind == NODE_LIST) {
+		/*
+		 * A list replaced under its name (a rename outside, a
+		 * rebuild): requests already on their way to the old node
+		 * follow the name, as its children do (inode_list_name).
+		 */
+		free(holder->former_name);
+		holder->former_name = strdup(name);
+	}
 	if (holder)
 		name_remove(t, holder);
 	name_remove(t, n);
+	free(n->former_name);
+	n->former_name = NULL;
 	n->name = name;
 	slot = name_slot(&t->by_name, name);
 	n->name_next = *slot;
@@ -263,6 +274,7 @@ static void node_free(struct inode_table *t, struct node *n, bool close_backing)
 	shmblock_close(n->blk);
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
+	free(n->former_name);
 	free(n);
 }
 
@@ -468,6 +480,22 @@ int inode_name(struct inode_table *t, struct node *node, char out[NAME_MAX + 1])
 		node = node->parent;
 	if (node->name) {
 		strcpy(out, node->name);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int inode_list_name(struct inode_table *t, struct node *node,
+		    char out[NAME_MAX + 1])
+{
+	const char *name;
+	int rc = -ESTALE;
+
+	pthread_mutex_lock(&t->lock);
+	name = node->name ? node->name : node->former_name;
+	if (name) {
+		strcpy(out, name);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -40,6 +40,7 @@ struct node {
 	/* Protected by the table lock. */
 	uint64_t nlookup;      /* the kernel's references */
 	char *name;	       /* the name the mount shows, NULL if unknown */
+	char *former_name;     /* a LIST node's name, taken by a newer list */
 	struct node *ino_next; /* hash chains */
 	struct node *name_next;
 	struct node *child_next;
@@ -139,6 +140,15 @@ void inode_forget(struct inode_table *t, struct node *node, uint64_t n);
  */
 int inode_name(struct inode_table *t, struct node *node,
 	       char out[NAME_MAX + 1]);
+
+/*
+ * A list node's name, or the name it had until a lookup found a newer
+ * block under it (a list replaced by a rename outside): a request already
+ * on its way to the old node follows the name, as an open of the path a
+ * moment later would.  Returns 0 or -ESTALE when it has neither.
+ */
+int inode_list_name(struct inode_table *t, struct node *node,
+		    char out[NAME_MAX + 1]);
 
 /* A rename through the mount: moves (or swaps) the names of the nodes. */
 void inode_rename(struct inode_table *t, const char *from, const char *to,

@@ -491,7 +491,7 @@ static void root_removexattr(fuse_req_t req, struct node *node,
 static void root_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
-	reply_rc(req, -ENODATA);
+	reply_rc(req, shmfs_xattr_absent(name));
 }
 
 static void root_listxattr(fuse_req_t req, struct node *node, size_t size)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,38 @@ void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 		reply_rc(req, -ERANGE);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Which security modules that label files run on this machine. */
+static struct {
+	pthread_once_t once;
+	bool selinux, smack;
+} lsm = { .once = PTHREAD_ONCE_INIT };
+
+static void lsm_read(void)
+{
+	char list[512] = "";
+	int fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, list, sizeof(list) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		list[n] = '\0';
+	/* securityfs may be unmounted: each module's own file system tells. */
+	lsm.selinux = strstr(list, "selinux") ||
+		      access("/sys/fs/selinux", F_OK) == 0;
+	lsm.smack = strstr(list, "smack") ||
+		    access("/sys/fs/smackfs", F_OK) == 0;
+}
+
+int shmfs_xattr_absent(const char *name)
+{
+	pthread_once(&lsm.once, lsm_read);
+	if ((!strcmp(name, "security.selinux") && !lsm.selinux) ||
+	    (!strncmp(name, "security.SMACK64", 16) && !lsm.smack))
+		return -EOPNOTSUPP;
+	return -ENODATA;
 }
 
 bool shmfs_caller_in_group(fuse_req_t req, gid_t gid)

@@ -96,16 +96,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["holders", "meta", "arrays"],
+    ap.add_argument("--only", choices=["holders", "meta", "arrays", "lists"],
                     help="run one section alone (holders: lsshm and the core scan"
                     " against lsof and fuser; meta: the metadata rows against"
                     " passthrough_ll; arrays: a 1 GiB array attached and read"
-                    " by NumPy through the mount against /dev/shm)")
+                    " by NumPy through the mount against /dev/shm; lists: a"
+                    " list's per-item costs by its length, and .json against"
+                    " CPython)")
     args = ap.parse_args()
     if args.only == "holders":
         return holders_main(args)
     if args.only == "arrays":
         return arrays_main(args)
+    if args.only == "lists":
+        return lists_main(args)
 
     rounds = 3 if args.quick else 11
     # --only meta: the metadata rows alone (no data path, holders or C API).
@@ -196,6 +200,7 @@ def main():
         row("one request to the daemon (getxattr)", "/dev/shm", ra, rs, r, "ops/s", "-")
 
         requests = meta_rows(rounds, pt, prefix, row, args.quick, ndir, mounts)
+        lists_rows(rounds, pt, prefix, row, args.quick)
         coherence = None
         if data:
             c_api_rows(row)
@@ -933,6 +938,101 @@ def holders_main(args):
                   command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
                   rounds=rounds, rows=rows)
     out = os.path.splitext(args.out)[0] + "-holders.json"
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print()
+    print_markdown(result)
+    print("results written to", out)
+
+
+# ---- lists: costs by a list's length (issue 23.4) ----
+
+def lists_rows(rounds, m, prefix, row, quick):
+    """A list's per-item costs through the mount `m` at 100 items against
+    the same at 100,000 (CPython lists of ints), and .json against
+    CPython's own json.dumps(list(sl)) at both lengths."""
+    from multiprocessing import shared_memory
+    small, big = 100, 20000 if quick else 100000
+    lists = {n: shared_memory.ShareableList(list(range(n)), name="%sL%d" % (prefix, n))
+             for n in (small, big)}
+    try:
+        def item_reads(n, k=300):
+            d = m.path("L%d" % n)
+            step = max(1, n // k)
+
+            def run():
+                t = time.perf_counter()
+                for i in range(0, step * k, step):
+                    with open(os.path.join(d, "%d.int" % (i % n)), "rb") as f:
+                        f.read()
+                return time.perf_counter() - t, k
+            return run
+
+        ra, rs, r = compare(rounds, item_reads(small), item_reads(big), False)
+        row("item read (open+read+close), %d vs %d items" % (big, small),
+            "%d items" % small, 1 / ra, 1 / rs, r, "s", "at most 1.2x time",
+            kind="x time")
+
+        def ls_l(n):
+            d = m.path("L%d" % n)
+
+            def run():
+                t = time.perf_counter()
+                subprocess.run(["ls", "-l", d], stdout=subprocess.DEVNULL, check=True)
+                return time.perf_counter() - t, n
+            return run
+
+        ra, rs, r = compare(rounds, ls_l(small), ls_l(big), False)
+        row("ls -l per item, %d vs %d items" % (big, small), "%d items" % small,
+            1 / ra, 1 / rs, r, "s", "at most 1.2x time", kind="x time")
+
+        for n in (small, big):
+            sl = lists[n]
+
+            def cpython(sl=sl):
+                t = time.perf_counter()
+                json.dumps(list(sl))
+                return time.perf_counter() - t, 1
+
+            def mount(n=n):
+                t = time.perf_counter()
+                with open(m.path("L%d" % n, ".json"), "rb") as f:
+                    f.read()
+                return time.perf_counter() - t, 1
+
+            ra, rs, r = compare(rounds, cpython, mount, False)
+            row(".json of %d items" % n, "CPython json.dumps(list(sl))", 1 / ra, 1 / rs,
+                r, "s", "at most 2x time", kind="x time")
+    finally:
+        for sl in lists.values():
+            sl.shm.close()
+            sl.shm.unlink()
+
+
+def lists_main(args):
+    """scripts/bench --only lists: the list rows alone, on one mount."""
+    rounds = 3 if args.quick else 7
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-50s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+              (figure, ra, rs, ratio, kind,
+               "%.2f-%.2f" % spread if spread else "", target), flush=True)
+
+    m = Mount(prefix)
+    try:
+        lists_rows(rounds, m, prefix, row, args.quick)
+    finally:
+        m.close()
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
+                  rounds=rounds, rows=rows)
+    out = os.path.splitext(args.out)[0] + "-lists.json"
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print()

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <libsmartcols.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -13,77 +13,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shmblock.h"
-
-enum {
-	COL_NAME,
-	COL_INODE,
-	COL_SIZE,
-	COL_ALLOC,
-	COL_OWNER,
-	COL_UID,
-	COL_GROUP,
-	COL_MODE,
-	COL_KIND,
-	COL_NHOLDERS,
-	COL_HOLDERS,
-	COL_WRITERS,
-	COL_LIFETIME,
-	NCOLS
-};
-
-struct colinfo {
-	const char *name;
-	double whint;
-	int flags;
-	int json; /* SCOLS_JSON_*; sizes are numbers with --bytes */
-	const char *help;
-};
-
-static const struct colinfo columns[NCOLS] = {
-	[COL_NAME] = { "NAME", 0.2, 0, SCOLS_JSON_STRING,
-		       "block name (deleted: the last name it had)" },
-	[COL_INODE] = { "INODE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			"inode number" },
-	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
-		       "size (st_size)" },
-	[COL_ALLOC] = { "ALLOC", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
-			"memory it takes (st_blocks)" },
-	[COL_OWNER] = { "OWNER", 8, 0, SCOLS_JSON_STRING, "owner's user name" },
-	[COL_UID] = { "UID", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-		      "owner's user id" },
-	[COL_GROUP] = { "GROUP", 8, 0, SCOLS_JSON_STRING, "group name" },
-	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING,
-		       "permissions, as ls -l" },
-	[COL_KIND] = { "KIND", 8, 0, SCOLS_JSON_STRING,
-		       "plain, list[N] (a ShareableList of N items), semaphore" },
-	[COL_NHOLDERS] = { "NHOLDERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			   "number of processes holding it" },
-	[COL_HOLDERS] = { "HOLDERS", 0.3, SCOLS_FL_TRUNC, SCOLS_JSON_STRING,
-			  "holders as PID(COMMAND), comma-separated" },
-	[COL_WRITERS] = { "WRITERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			  "holders with a shared writable mapping" },
-	[COL_LIFETIME] = { "LIFETIME", 8, 0, SCOLS_JSON_STRING,
-			   "lifetime policy (user.shmfs.lifetime), if any" },
-};
-
-static const int default_cols[] = { COL_NAME,	  COL_SIZE,   COL_ALLOC,
-				    COL_OWNER,	  COL_MODE,   COL_KIND,
-				    COL_NHOLDERS, COL_HOLDERS };
-static const int deleted_cols[] = { COL_NAME,	  COL_INODE,  COL_SIZE,
-				    COL_ALLOC,	  COL_OWNER,  COL_MODE,
-				    COL_NHOLDERS, COL_HOLDERS };
-
-struct opts {
-	int cols[NCOLS * 2];
-	size_t ncols;
-	bool json, raw, noheadings, bytes, deleted;
-	pid_t pid; /* 0: every process */
-	const char *shmdir;
-	int dirfd;
-};
+#include "lsshm_cols.h"
+#include "lsshm_global.h"
+#include "lsshm_print.h"
 
 static void usage(FILE *out)
 {
@@ -93,14 +28,24 @@ static void usage(FILE *out)
 		"Usage: lsshm [options]\n\n"
 		"List POSIX shared memory blocks and the processes that hold them.\n\n"
 		"Options:\n"
+		"  -g, --global           a summary: blocks, lists, arrays, semaphores, sizes,\n"
+		"                         and the shm file system's limits and use\n"
+		"  -i, --id NAME          only the block NAME, one \"Label: value\" a line\n"
 		"      --deleted          list unlinked blocks still held (their memory)\n"
 		"  -p, --pid PID          only the blocks that process PID holds\n"
+		"  -u, --user LIST        only the blocks of these owners (names or UIDs)\n"
+		"      --target PID       the shm directory of PID's mount namespace\n"
 		"  -J, --json             JSON output\n"
+		"  -e, --export           NAME=\"value\" output\n"
+		"  -y, --shell            column names usable as shell variables\n"
+		"  -l, --list             list output even with --id\n"
+		"  -r, --raw              raw output\n"
+		"  -n, --noheadings       don't print headings\n"
+		"      --notruncate       don't truncate output\n"
 		"  -o, --output LIST      columns to print (+LIST adds to the default)\n"
 		"      --output-all       print all columns\n"
 		"  -b, --bytes            sizes in bytes\n"
-		"  -n, --noheadings       don't print headings\n"
-		"  -r, --raw              raw output\n"
+		"  -P, --numeric-perms    permissions in octal (MODE column)\n"
 		"      --shmdir DIR       the shm directory (default %s)\n"
 		"  -h, --help             display this help\n"
 		"  -V, --version          display version\n\n"
@@ -149,587 +94,6 @@ static int parse_columns(struct opts *o, const char *list)
 	return 0;
 }
 
-/*
- * A growing string: a cell's text, and the JSON output.  An allocation
- * failure is remembered (`failed`) and checked once, at the end.
- */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static bool sb_room(struct sbuf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 256;
-	char *s;
-
-	if (b->len + more < b->cap)
-		return true;
-	if (b->failed)
-		return false;
-	while (cap <= b->len + more)
-		cap *= 2;
-	s = realloc(b->s, cap);
-	if (!s) {
-		b->failed = true;
-		return false;
-	}
-	b->s = s;
-	b->cap = cap;
-	return true;
-}
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (!sb_room(b, n))
-		return;
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_char(struct sbuf *b, char c)
-{
-	sb_add(b, &c, 1);
-}
-
-static void sb_reset(struct sbuf *b)
-{
-	b->len = 0;
-	if (b->s)
-		b->s[0] = '\0';
-}
-
-/* A number in decimal, without printf: a table has tens of thousands. */
-static void sb_u64(struct sbuf *b, uint64_t v)
-{
-	char digits[20];
-	size_t n = sizeof(digits);
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	sb_add(b, digits + n, sizeof(digits) - n);
-}
-
-/* Sizes as util-linux prints them: 512B, 4K, 1.5M, 10G. */
-static void human_size(uint64_t bytes, struct sbuf *b)
-{
-	static const char units[] = "BKMGTPE";
-	uint64_t whole = bytes, rem = 0;
-	int exp = 0;
-	unsigned tenth;
-
-	while (whole >= 1024 && exp < 6) {
-		rem = whole % 1024;
-		whole /= 1024;
-		exp++;
-	}
-	if (!exp) {
-		sb_u64(b, bytes);
-		sb_char(b, 'B');
-		return;
-	}
-	tenth = (unsigned)((rem * 10 + 512) / 1024);
-	if (tenth == 10) {
-		whole++;
-		tenth = 0;
-	}
-	sb_u64(b, whole);
-	if (tenth) {
-		sb_char(b, '.');
-		sb_char(b, (char)('0' + tenth));
-	}
-	sb_char(b, units[exp]);
-}
-
-static void mode_string(uint32_t mode, char *buf)
-{
-	static const char rwx[] = "rwxrwxrwx";
-	int i;
-
-	buf[0] = '-';
-	for (i = 0; i < 9; i++)
-		buf[i + 1] = mode & (1u << (8 - i)) ? rwx[i] : '-';
-	if (mode & S_ISUID)
-		buf[3] = mode & S_IXUSR ? 's' : 'S';
-	if (mode & S_ISGID)
-		buf[6] = mode & S_IXGRP ? 's' : 'S';
-	if (mode & S_ISVTX)
-		buf[9] = mode & S_IXOTH ? 't' : 'T';
-	buf[10] = '\0';
-}
-
-/*
- * Owner and group names, remembered: blocks share a few owners, and a
- * lookup in the user database costs more than a whole line of output.
- */
-struct id_name {
-	uint32_t id;
-	char name[256]; /* LOGIN_NAME_MAX */
-};
-
-#define ID_CACHE 8
-
-static void id_name(uint32_t id, bool group, struct sbuf *b)
-{
-	static struct id_name cache[2][ID_CACHE];
-	static unsigned used[2], next[2];
-	struct id_name *c = cache[group];
-	struct passwd *pw;
-	struct group *gr;
-	unsigned i;
-
-	for (i = 0; i < used[group]; i++)
-		if (c[i].id == id) {
-			sb_str(b, c[i].name);
-			return;
-		}
-	/* A full cache replaces its entries in turn. */
-	i = used[group] < ID_CACHE ? used[group]++ : next[group]++ % ID_CACHE;
-	c[i].id = id;
-	if (!group && (pw = getpwuid(id)))
-		snprintf(c[i].name, sizeof(c[i].name), "%s", pw->pw_name);
-	else if (group && (gr = getgrgid(id)))
-		snprintf(c[i].name, sizeof(c[i].name), "%s", gr->gr_name);
-	else
-		snprintf(c[i].name, sizeof(c[i].name), "%u", id);
-	sb_str(b, c[i].name);
-}
-
-/* Largest block lsshm reads whole to recognise a list without the probe. */
-#define KIND_READ_MAX (16u << 20)
-
-/* The number of items if the block open at `fd` holds a ShareableList. */
-static long list_length(int fd, uint64_t size)
-{
-	struct shmblock_slist_layout *lay;
-	long n;
-	int rc;
-
-#ifdef SHMBLOCK_PROBE_SHALLOW
-	rc = shmblock_slist_probe_fd(fd, size, SHMBLOCK_PROBE_SHALLOW, &lay);
-#else
-	char *buf;
-	ssize_t got;
-
-	/* A list has at least its count and one offset. */
-	if (size < 16 || size > KIND_READ_MAX)
-		return -EBADMSG;
-	buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	/* A copy: the validator must not see bytes change under it. */
-	got = pread(fd, buf, size, 0);
-	rc = got == (ssize_t)size ? shmblock_slist_validate(buf, size, &lay)
-				  : -EBADMSG;
-	free(buf);
-#endif
-	if (rc < 0)
-		return rc;
-	n = (long)lay->count;
-	shmblock_slist_layout_free(lay);
-	return n;
-}
-
-/*
- * The kind of a block that has no memory allocated (st_blocks 0): it reads
- * as zeros, so what the validator says of zeros of its size is its kind,
- * found without opening it.  Asked once per size (a directory of blocks
- * made by ftruncate has one size or a few).  Returns the item count, a
- * negative errno for a plain block, or -E2BIG when it is too big to ask.
- */
-static long zeros_kind(uint64_t size)
-{
-	static uint64_t last_size = UINT64_MAX;
-	static long last = -EBADMSG;
-	struct shmblock_slist_layout *lay;
-	void *zeros;
-	int rc;
-
-	if (size > (1u << 20))
-		return -E2BIG;
-	if (size == last_size)
-		return last;
-	zeros = calloc(1, size ? size : 1);
-	if (!zeros)
-		return -E2BIG;
-	rc = size < 16 ? -EBADMSG : shmblock_slist_validate(zeros, size, &lay);
-	free(zeros);
-	last = rc;
-	if (rc == 0) {
-		last = (long)lay->count;
-		shmblock_slist_layout_free(lay);
-	}
-	last_size = size;
-	return last;
-}
-
-/* KIND: from the name for semaphores, else from the bytes. */
-static void kind_of(const struct opts *o, const struct shmblock_holders *snap,
-		    const struct shmblock_holders_entry *e, struct sbuf *b)
-{
-	struct stat st;
-	long n;
-	int fd;
-
-	if (!e->deleted && !strncmp(e->name, "sem.", 4)) {
-		sb_str(b, "semaphore");
-		return;
-	}
-	/* No pages: zeros, whose kind needs no open (a list has data). */
-	if (!(e->have_stat && e->alloc == 0 &&
-	      (n = zeros_kind(e->size)) != -E2BIG)) {
-		if (e->deleted)
-			fd = shmblock_holders_open(snap, e->dev, e->ino);
-		else
-			fd = openat(o->dirfd, e->name,
-				    O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-					    O_CLOEXEC);
-		/* Not ours to read: say so rather than guess. */
-		if (fd < 0) {
-			sb_char(b, '?');
-			return;
-		}
-		if (fstat(fd, &st) < 0 || st.st_ino != e->ino ||
-		    (uint64_t)st.st_dev != e->dev) {
-			close(fd);
-			sb_char(b, '?');
-			return;
-		}
-		n = list_length(fd, (uint64_t)st.st_size);
-		close(fd);
-	}
-	if (n >= 0) {
-		sb_str(b, "list[");
-		sb_u64(b, (uint64_t)n);
-		sb_char(b, ']');
-	} else {
-		sb_str(b, "plain");
-	}
-}
-
-static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
-{
-	size_t i;
-
-	if (!o->pid)
-		return e->deleted == o->deleted;
-	if (o->deleted && !e->deleted)
-		return false;
-	for (i = 0; i < e->nholders; i++)
-		if (e->holders[i].pid == o->pid)
-			return true;
-	return false;
-}
-
-/*
- * The block's lifetime as the daemon reads it (one parser for both):
- * empty without one, "invalid" for a value no daemon follows.
- */
-static void lifetime_of(const struct opts *o,
-			const struct shmblock_holders_entry *e, struct sbuf *b)
-{
-	struct shmblock_lifetime lt;
-	char buf[512];
-	int rc;
-
-	if (e->deleted || !S_ISREG(e->mode))
-		return;
-	rc = shmblock_get_lifetime(o->dirfd, e->name, &lt);
-	if (rc == -EBADMSG) {
-		sb_str(b, "invalid");
-	} else if (rc == 0 && lt.kind != SHMBLOCK_LIFETIME_PERSIST) {
-		buf[0] = '\0';
-		shmblock_lifetime_format(&lt, buf, sizeof(buf));
-		sb_str(b, buf);
-	}
-}
-
-/*
- * Appends the text of one cell to `b`; nothing for an unknown value, an
- * empty cell (null in JSON).  Both printers take the cells from here.
- */
-static void cell_text(const struct opts *o, const struct shmblock_holders *snap,
-		      const struct shmblock_holders_entry *e, int col,
-		      struct sbuf *b)
-{
-	char mode[11];
-	size_t i;
-	unsigned w = 0;
-
-	switch (col) {
-	case COL_NAME:
-		sb_str(b, e->name);
-		/* In a mixed view (--pid), tell a deleted entry by its name. */
-		if (e->deleted && !o->deleted)
-			sb_str(b, " (deleted)");
-		break;
-	case COL_INODE:
-		sb_u64(b, e->ino);
-		break;
-	case COL_SIZE:
-	case COL_ALLOC: {
-		uint64_t v = col == COL_SIZE ? e->size : e->alloc;
-
-		if (!e->have_stat)
-			break;
-		if (o->bytes)
-			sb_u64(b, v);
-		else
-			human_size(v, b);
-		break;
-	}
-	case COL_OWNER:
-		if (e->have_stat)
-			id_name(e->uid, false, b);
-		break;
-	case COL_UID:
-		if (e->have_stat)
-			sb_u64(b, e->uid);
-		break;
-	case COL_GROUP:
-		if (e->have_stat)
-			id_name(e->gid, true, b);
-		break;
-	case COL_MODE:
-		if (e->have_stat) {
-			mode_string(e->mode, mode);
-			sb_str(b, mode);
-		}
-		break;
-	case COL_KIND:
-		kind_of(o, snap, e, b);
-		break;
-	case COL_NHOLDERS:
-		sb_u64(b, e->nholders);
-		break;
-	case COL_HOLDERS:
-		/* "pid(comm),pid(comm)" */
-		for (i = 0; i < e->nholders; i++) {
-			if (i)
-				sb_char(b, ',');
-			sb_u64(b, (uint64_t)e->holders[i].pid);
-			sb_char(b, '(');
-			sb_str(b, e->holders[i].comm);
-			sb_char(b, ')');
-		}
-		break;
-	case COL_LIFETIME:
-		lifetime_of(o, e, b);
-		break;
-	case COL_WRITERS:
-		for (i = 0; i < e->nholders; i++)
-			w += !!(e->holders[i].how & SHMBLOCK_HELD_MAP_WRITE);
-		sb_u64(b, w);
-		break;
-	}
-}
-
-/* The JSON type of a column as printed: sizes are numbers with --bytes. */
-static int json_type(const struct opts *o, int col)
-{
-	if ((col == COL_SIZE || col == COL_ALLOC) && o->bytes)
-		return SCOLS_JSON_NUMBER;
-	return columns[col].json;
-}
-
-static int add_columns(const struct opts *o, struct libscols_table *tb)
-{
-	size_t i;
-
-	for (i = 0; i < o->ncols; i++) {
-		const struct colinfo *ci = &columns[o->cols[i]];
-		struct libscols_column *cl;
-
-		cl = scols_table_new_column(tb, ci->name, ci->whint, ci->flags);
-		if (!cl)
-			return -ENOMEM;
-		if (o->json) {
-			char lower[16];
-			size_t k;
-
-			for (k = 0; ci->name[k] && k < sizeof(lower) - 1; k++)
-				lower[k] = (char)(ci->name[k] | 0x20);
-			lower[k] = '\0';
-			scols_column_set_json_type(cl,
-						   json_type(o, o->cols[i]));
-			if (scols_column_set_name(cl, lower))
-				return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-/* The table through libsmartcols: aligned columns, -r, and -J -r. */
-static int print_scols(const struct opts *o,
-		       const struct shmblock_holders *snap)
-{
-	struct libscols_table *tb = scols_new_table();
-	size_t i, c, n = shmblock_holders_count(snap);
-	struct sbuf b = { 0 };
-	int rc = -ENOMEM;
-
-	if (!tb)
-		return -ENOMEM;
-	scols_table_set_name(tb, "shmblocks");
-	scols_table_enable_json(tb, o->json);
-	scols_table_enable_raw(tb, o->raw);
-	scols_table_enable_noheadings(tb, o->noheadings);
-	rc = add_columns(o, tb);
-	for (i = 0; rc == 0 && i < n; i++) {
-		const struct shmblock_holders_entry *e =
-			shmblock_holders_entry(snap, i);
-		struct libscols_line *ln;
-
-		if (!wanted(o, e))
-			continue;
-		ln = scols_table_new_line(tb, NULL);
-		if (!ln) {
-			rc = -ENOMEM;
-			break;
-		}
-		for (c = 0; rc == 0 && c < o->ncols; c++) {
-			sb_reset(&b);
-			cell_text(o, snap, e, o->cols[c], &b);
-			if (b.failed)
-				rc = -ENOMEM;
-			else if (b.len && scols_line_set_data(ln, c, b.s))
-				rc = -ENOMEM;
-		}
-	}
-	if (rc == 0)
-		rc = scols_print_table(tb) ? -EIO : 0;
-	scols_unref_table(tb);
-	free(b.s);
-	return rc;
-}
-
-/*
- * A JSON string as libsmartcols writes one: " and \ escaped, control
- * characters as \b \f \n \r \t or \u00XX, every other byte (DEL and
- * UTF-8 too) as it is.
- */
-static void json_string(struct sbuf *out, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-
-	sb_char(out, '"');
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 0 };
-		size_t n = 2;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		/* The plain bytes before this one, in one copy. */
-		sb_add(out, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		}
-		sb_add(out, esc, n);
-	}
-	sb_add(out, s + run, len - run);
-	sb_char(out, '"');
-}
-
-/* Writes out what the buffer holds; false on a write error. */
-static bool flush_out(struct sbuf *out)
-{
-	bool ok = !out->len || fwrite(out->s, 1, out->len, stdout) == out->len;
-
-	sb_reset(out);
-	return ok;
-}
-
-/*
- * --json without libsmartcols, byte for byte what it prints (util-linux's
- * -J shape, three spaces an indent): building 10,000 lines of cells and
- * writing them a character a call cost more than the rest of lsshm but
- * the scan.  tests/test_lsshm_json.py holds it to the libsmartcols output.
- */
-static int print_json(const struct opts *o, const struct shmblock_holders *snap)
-{
-	size_t i, c, n = shmblock_holders_count(snap), lines = 0;
-	struct sbuf out = { 0 }, b = { 0 };
-	char keys[NCOLS][32]; /* `         "name": ` */
-	int rc = 0;
-
-	for (i = 0; i < NCOLS; i++) {
-		char *k = keys[i] + sprintf(keys[i], "         \"");
-		const char *name = columns[i].name;
-
-		while (*name)
-			*k++ = (char)(*name++ | 0x20);
-		strcpy(k, "\": ");
-	}
-	sb_str(&out, "{\n   \"shmblocks\": [\n");
-	for (i = 0; i < n; i++) {
-		const struct shmblock_holders_entry *e =
-			shmblock_holders_entry(snap, i);
-
-		if (!wanted(o, e))
-			continue;
-		sb_str(&out, lines++ ? ",{\n" : "      {\n");
-		for (c = 0; c < o->ncols; c++) {
-			sb_str(&out, keys[o->cols[c]]);
-			sb_reset(&b);
-			cell_text(o, snap, e, o->cols[c], &b);
-			if (!b.len)
-				sb_str(&out, "null");
-			else if (json_type(o, o->cols[c]) == SCOLS_JSON_NUMBER)
-				sb_add(&out, b.s, b.len);
-			else
-				json_string(&out, b.s, b.len);
-			sb_str(&out, c + 1 < o->ncols ? ",\n" : "\n");
-		}
-		sb_str(&out, "      }");
-		/* A write error shows in ferror(stdout), which main checks. */
-		if (out.len >= (1u << 16) && !out.failed && !flush_out(&out))
-			break;
-	}
-	sb_str(&out, "\n   ]\n}\n");
-	if (out.failed || b.failed)
-		rc = -ENOMEM;
-	else
-		flush_out(&out);
-	free(out.s);
-	free(b.s);
-	return rc;
-}
-
 static int print_table(const struct opts *o,
 		       const struct shmblock_holders *snap)
 {
@@ -738,19 +102,95 @@ static int print_table(const struct opts *o,
 	 * of no columns as an error: both stay with it.  LSSHM_SCOLS_JSON=1
 	 * takes its JSON too, for the tests that compare the two.
 	 */
-	if (o->json && !o->raw && o->ncols && !getenv("LSSHM_SCOLS_JSON"))
+	if (o->global)
+		return print_global(o, snap);
+	if (o->id && !o->list && !o->json && !o->raw && !o->export)
+		return print_pretty(o, snap);
+	if (o->json && !o->raw && !o->export && o->ncols &&
+	    !getenv("LSSHM_SCOLS_JSON"))
 		return print_json(o, snap);
 	return print_scols(o, snap);
 }
 
-enum { OPT_DELETED = 256, OPT_OUTPUT_ALL, OPT_SHMDIR };
+enum {
+	OPT_DELETED = 256,
+	OPT_OUTPUT_ALL,
+	OPT_SHMDIR,
+	OPT_NOTRUNCATE,
+	OPT_TARGET
+};
+
+/* -p and --target: a process id. */
+static int parse_pid(const char *arg, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || v <= 0 || v > INT32_MAX) {
+		fprintf(stderr, "lsshm: invalid PID: %s\n", arg);
+		return -EINVAL;
+	}
+	*pid = (pid_t)v;
+	return 0;
+}
+
+/* --user LIST: user names or UIDs, comma-separated. */
+static int parse_users(struct opts *o, const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		char name[256], *end;
+		struct passwd *pw;
+		unsigned long v;
+
+		if (len == 0 || len >= sizeof(name))
+			goto bad;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if ((pw = getpwnam(name))) {
+			o->users[o->nusers] = pw->pw_uid;
+		} else {
+			errno = 0;
+			v = strtoul(name, &end, 10);
+			if (errno || *end || name[0] < '0' || name[0] > '9' ||
+			    v > UINT32_MAX - 1)
+				goto bad;
+			o->users[o->nusers] = (uid_t)v;
+		}
+		if (++o->nusers == MAX_USERS && p[len]) {
+			fprintf(stderr, "lsshm: at most %d users\n", MAX_USERS);
+			return -E2BIG;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+		continue;
+bad:
+		fprintf(stderr, "lsshm: unknown user: %.*s\n", (int)len, p);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "deleted", no_argument, NULL, OPT_DELETED },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "global", no_argument, NULL, 'g' },
+		{ "id", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "export", no_argument, NULL, 'e' },
+		{ "shell", no_argument, NULL, 'y' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "notruncate", no_argument, NULL, OPT_NOTRUNCATE },
+		{ "numeric-perms", no_argument, NULL, 'P' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
 		{ "bytes", no_argument, NULL, 'b' },
@@ -763,24 +203,47 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	};
 	const char *output = NULL;
 	bool all = false;
-	char *end;
 	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:Jo:bnrhV", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "p:u:gi:JeylPo:bnrhV", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case OPT_DELETED:
 			o->deleted = true;
 			break;
 		case 'p':
-			errno = 0;
-			o->pid = (pid_t)strtol(optarg, &end, 10);
-			if (errno || *end || o->pid <= 0) {
-				fprintf(stderr, "lsshm: invalid PID: %s\n",
-					optarg);
+			if (parse_pid(optarg, &o->pid) < 0)
 				return 1;
-			}
+			break;
+		case OPT_TARGET:
+			if (parse_pid(optarg, &o->target) < 0)
+				return 1;
+			break;
+		case 'u':
+			if (parse_users(o, optarg) < 0)
+				return 1;
+			break;
+		case 'g':
+			o->global = true;
+			break;
+		case 'i':
+			o->id = optarg;
+			break;
+		case 'e':
+			o->export = true;
+			break;
+		case 'y':
+			o->shellvar = true;
+			break;
+		case 'l':
+			o->list = true;
+			break;
+		case OPT_NOTRUNCATE:
+			o->notruncate = true;
+			break;
+		case 'P':
+			o->numperms = true;
 			break;
 		case 'J':
 			o->json = true;
@@ -820,6 +283,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return 1;
 	}
+	if (o->global && (o->id || o->pid || o->deleted || output || all)) {
+		fprintf(stderr, "lsshm: --global takes none of --id, --pid, "
+				"--deleted, --output\n");
+		return 1;
+	}
+	if (o->id && (o->pid || o->deleted)) {
+		fprintf(stderr, "lsshm: --id takes neither --pid nor "
+				"--deleted\n");
+		return 1;
+	}
 	if (all) {
 		for (i = 0; i < NCOLS; i++)
 			o->cols[i] = (int)i;
@@ -834,6 +307,45 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * --target: the shm directory as process `pid` sees it, through its root
+ * (/proc/PID/root): resolved inside that root, so that a symbolic link in
+ * a container (/dev/shm -> /run/shm) stays in the container.
+ */
+static int open_in_target(pid_t pid, const char *dir)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT,
+	};
+	char root[32];
+	int rootfd, fd;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	while (*dir == '/')
+		dir++;
+	fd = (int)syscall(SYS_openat2, rootfd, *dir ? dir : ".", &how,
+			  sizeof(how));
+	if (fd < 0)
+		fd = -errno;
+	close(rootfd);
+	return fd;
+}
+
+/* Whether --id's block is in the snapshot. */
+static bool has_block(const struct opts *o, const struct shmblock_holders *snap)
+{
+	size_t i, n = shmblock_holders_count(snap);
+
+	for (i = 0; i < n; i++)
+		if (wanted(o, shmblock_holders_entry(snap, i)))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -856,14 +368,27 @@ int main(int argc, char **argv)
 	/* A real descriptor even for the default: KIND opens blocks in it. */
 	if (!o.shmdir)
 		o.shmdir = SHMBLOCK_SHM_DIR;
-	o.dirfd = open(o.shmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (o.dirfd < 0) {
-		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(errno));
-		return 1;
+	if (o.target) {
+		rc = open_in_target(o.target, o.shmdir);
+		if (rc < 0) {
+			fprintf(stderr, "lsshm: process %d: %s: %s\n",
+				(int)o.target, o.shmdir, strerror(-rc));
+			return 1;
+		}
+		o.dirfd = rc;
+	} else {
+		o.dirfd = open(o.shmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (o.dirfd < 0) {
+			fprintf(stderr, "lsshm: %s: %s\n", o.shmdir,
+				strerror(errno));
+			return 1;
+		}
 	}
-	rc = shmblock_holders_scan(
-		o.dirfd, o.deleted || o.pid ? 0 : SHMBLOCK_HOLDERS_NO_DELETED,
-		&snap);
+	rc = shmblock_holders_scan(o.dirfd,
+				   o.deleted || o.pid || o.global
+					   ? 0
+					   : SHMBLOCK_HOLDERS_NO_DELETED,
+				   &snap);
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(-rc));
 		return 1;
@@ -876,9 +401,17 @@ int main(int argc, char **argv)
 			st.nunreadable, st.nprocs,
 			geteuid() ? " (run as root to see them)" : "");
 	}
+	if (o.id && !has_block(&o, snap)) {
+		fprintf(stderr, "lsshm: %s: no such block\n", o.id);
+		rc = 1;
+		goto out;
+	}
 	rc = print_table(&o, snap);
+out:
 	shmblock_holders_free(snap);
 	close(o.dirfd);
+	if (rc == 1)
+		return 1;
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s\n", strerror(-rc));
 		return 1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* -o cleanup: the blocks this mount created, unlinked when it unmounts. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,16 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include "block_id.h"
 #include "cleanup.h"
 #include "shmblock.h"
-
-struct block_id {
-	dev_t dev;
-	ino_t ino;
-	struct statx_timestamp btime; /* zero where unsupported */
-};
 
 struct created_set {
 	pthread_mutex_t lock; /* protects everything below */
@@ -45,34 +41,16 @@ void created_set_free(struct created_set *set)
 	free(set);
 }
 
-static int identify(int dirfd, const char *name, int flags, struct block_id *id)
+/* A regular file's identity, `rc` from block_id_*: -EINVAL for any other. */
+static int regular(int rc, const struct block_id *id)
 {
-	struct statx stx;
-
-	if (statx(dirfd, name, flags, STATX_TYPE | STATX_INO | STATX_BTIME,
-		  &stx) < 0)
-		return -errno;
-	if (!S_ISREG(stx.stx_mode))
-		return -EINVAL;
-	memset(id, 0, sizeof(*id));
-	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	id->ino = stx.stx_ino;
-	if (stx.stx_mask & STATX_BTIME)
-		id->btime = stx.stx_btime;
-	return 0;
-}
-
-static bool same_block(const struct block_id *a, const struct block_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino &&
-	       a->btime.tv_sec == b->btime.tv_sec &&
-	       a->btime.tv_nsec == b->btime.tv_nsec;
+	return rc == 0 && !S_ISREG(id->mode) ? -EINVAL : rc;
 }
 
 int created_set_add(struct created_set *set, int fd)
 {
 	struct block_id id;
-	int rc = identify(fd, "", AT_EMPTY_PATH, &id);
+	int rc = regular(block_id_fd(fd, &id), &id);
 
 	if (rc < 0)
 		return rc;
@@ -112,7 +90,7 @@ static bool contains(struct created_set *set, const struct block_id *id)
 	size_t i;
 
 	for (i = 0; i < set->count; i++)
-		if (same_block(&set->ids[i], id))
+		if (block_id_same(&set->ids[i], id))
 			return true;
 	return false;
 }
@@ -122,7 +100,7 @@ bool created_set_has_fd(struct created_set *set, int fd)
 	struct block_id id;
 	bool found;
 
-	if (identify(fd, "", AT_EMPTY_PATH, &id) < 0)
+	if (regular(block_id_fd(fd, &id), &id) < 0)
 		return false;
 	pthread_mutex_lock(&set->lock);
 	found = contains(set, &id);
@@ -130,11 +108,49 @@ bool created_set_has_fd(struct created_set *set, int fd)
 	return found;
 }
 
+/* Unlinks `name` if it is one of the set's; returns 1 if it did. */
+static int unlink_ours(struct created_set *set, int dirfd, const char *name)
+{
+	struct block_id id;
+
+	if (regular(block_id_of(dirfd, name, &id), &id) < 0)
+		return 0;
+	return contains(set, &id) && shmblock_unlink_name_at(dirfd, name) == 0;
+}
+
+/*
+ * The semaphores made through the mount, "sem." `prefix` "NAME" (the
+ * core's listing leaves sem.* out).  Returns how many were unlinked or
+ * -errno.
+ */
+static int unlink_sems(struct created_set *set, int dirfd, const char *prefix)
+{
+	size_t plen = strlen(prefix), sem = strlen("sem.");
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int done = 0, rc;
+
+	if (!dir) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(dir)))
+		if (!strncmp(de->d_name, "sem.", sem) &&
+		    !strncmp(de->d_name + sem, prefix, plen) &&
+		    de->d_name[sem + plen])
+			done += unlink_ours(set, dirfd, de->d_name);
+	rc = -errno;
+	closedir(dir);
+	return rc < 0 ? rc : done;
+}
+
 int created_set_unlink_all(struct created_set *set, int dirfd,
 			   const char *prefix)
 {
 	struct shmblock_list *it;
-	struct block_id id;
 	const char *name;
 	size_t plen = strlen(prefix);
 	int rc, done = 0;
@@ -146,13 +162,13 @@ int created_set_unlink_all(struct created_set *set, int dirfd,
 	while ((rc = shmblock_list_next(it, &name)) > 0) {
 		if (strncmp(name, prefix, plen) || !name[plen])
 			continue;
-		if (identify(dirfd, name, AT_SYMLINK_NOFOLLOW, &id) < 0)
-			continue;
-		if (contains(set, &id) &&
-		    shmblock_unlink_name_at(dirfd, name) == 0)
-			done++;
+		done += unlink_ours(set, dirfd, name);
+	}
+	shmblock_list_close(it);
+	if (rc == 0) {
+		rc = unlink_sems(set, dirfd, prefix);
+		done += rc > 0 ? rc : 0;
 	}
 	pthread_mutex_unlock(&set->lock);
-	shmblock_list_close(it);
 	return rc < 0 ? rc : done;
 }

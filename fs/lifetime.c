@@ -36,7 +36,7 @@
 /* A block with a policy (honoured or not: an ignored one is logged once). */
 struct entry {
 	char name[NAME_MAX + 1];
-	struct shmdir_ident id;
+	struct block_id id;
 	char value[SHMBLOCK_LIFETIME_TEXT_MAX];
 	struct shmblock_lifetime lt;
 	bool honoured;
@@ -192,7 +192,7 @@ static void watch_owner(struct lifetime *l, struct entry *e)
 
 /* Reads the policy `value` of `name` (of stat st, identity id) afresh. */
 static void learn(struct lifetime *l, const char *name, const char *path,
-		  const struct stat *st, const struct shmdir_ident *id,
+		  const struct stat *st, const struct block_id *id,
 		  const char *value)
 {
 	struct entry *e = find(l, name);
@@ -211,7 +211,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 		      "shmblock_set_lifetime, which fill in the caller)";
 	else
 		why = untrusted(l, path, st, value);
-	if (e && shmdir_same_ident(&e->id, id) && !strcmp(e->value, value) &&
+	if (e && block_id_same(&e->id, id) && !strcmp(e->value, value) &&
 	    e->honoured == !why)
 		return; /* nothing new: keep its state */
 	if (!e) {
@@ -259,16 +259,17 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 static void reread(struct lifetime *l, const char *name)
 {
 	char path[64 + NAME_MAX], value[SHMBLOCK_LIFETIME_TEXT_MAX];
-	struct shmdir_ident id;
+	char shown[NAME_MAX + 1];
+	struct block_id id;
 	struct entry *e = find(l, name);
 	struct stat st;
 	ssize_t n = -1;
 
-	if (!shmfs_mount_name(l->fs, name) || shmfs_tmp_name(name, NULL))
+	if (!shmfs_mount_name(l->fs, name, shown) || shmfs_tmp_name(name, NULL))
 		return;
 	block_path(l->fs, name, path, sizeof(path));
 	if (fstatat(l->fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && shmdir_ident_of(l->fs, name, &id) == 0)
+	    S_ISREG(st.st_mode) && block_id_of(l->fs->dirfd, name, &id) == 0)
 		n = lgetxattr(path, SHMBLOCK_XATTR_LIFETIME, value,
 			      sizeof(value) - 1);
 	if (n < 0) {
@@ -375,14 +376,14 @@ static size_t others(const struct shmblock_holders_entry *he)
  */
 static void mark_held(struct lifetime *l, struct entry *e)
 {
-	struct shmdir_ident id;
+	struct block_id id;
 	int fd = openat(l->fs->dirfd, e->name,
 			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME |
 				O_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (shmdir_ident_fd(fd, &id) == 0 && shmdir_same_ident(&id, &e->id))
+	if (block_id_fd(fd, &id) == 0 && block_id_same(&id, &e->id))
 		fsetxattr(fd, LIFETIME_XATTR_HELD, "1", 1, 0);
 	close(fd);
 }

@@ -12,161 +12,198 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
-#include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "inode.h"
 #include "list_block.h"
 
-/* Probes of a block whose header is a list's but whose tables are not. */
-#define PROBE_TRIES 8
-
-/*
- * Whether the block's size is backed by memory.  Every page of a list that
- * CPython, the core or the mount made has been written (the struct packing
- * writes every slot), so its allocated size covers all its whole pages.  A
- * sparse block that claims a list of 256 MiB may cost its maker 4 KiB; it
- * is a plain block here, and the daemon never reads its holes.
- */
-static bool backed(const struct stat *st)
-{
-	uint64_t whole = (uint64_t)st->st_size & ~(uint64_t)4095;
-
-	return (uint64_t)st->st_blocks * 512 >= whole;
-}
-
-/* Sleeps a little longer each try: a writer preempted midway finishes. */
-static void back_off(int tries)
-{
-	struct timespec ts = { 0, 50000L << (tries < 6 ? tries : 6) };
-
-	if (tries == 0)
-		sched_yield();
-	else
-		nanosleep(&ts, NULL);
-}
-
-/* Whether 8 bytes are one of CPython's formats for a slot of `cap`. */
-static bool format_shape(const unsigned char f[8], uint64_t cap)
-{
-	static const char *const scalars[] = { "q", "d", "xxxxxxx?",
-					       "xxxxxx?x" };
-	char want[24];
-	size_t i;
-
-	/* NUL padded to 8 bytes, every byte compared. */
-	for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
-		memset(want, 0, sizeof(want));
-		strcpy(want, scalars[i]);
-		if (!memcmp(f, want, 8))
-			return true;
-	}
-	memset(want, 0, sizeof(want));
-	snprintf(want, sizeof(want), "%llus", (unsigned long long)cap);
-	return want[8] == '\0' && !memcmp(f, want, 8);
-}
-
-/*
- * Whether tables that fail validation are what CPython's store leaves for
- * an instant: it zero-fills an item's format (struct.pack_into), writes the
- * new one, then the code; so each item's format is zero or one of the
- * formats its slot may have, and its code is any of the four, agreeing or
- * not.  Anything else is no list being stored into.  Read in bounded
- * chunks; false when the tables can't be read.
- */
-static bool torn_like(int fd, const struct shmblock_slist_layout *lay)
-{
-	static const unsigned char zero[8];
-	unsigned char fmt[8 * 256], code[256];
-	uint64_t i, k, n;
-
-	for (i = 0; i < lay->count; i += n) {
-		n = lay->count - i < 256 ? lay->count - i : 256;
-		if (pread(fd, fmt, 8 * n,
-			  (off_t)(lay->formats_offset + 8 * i)) !=
-			    (ssize_t)(8 * n) ||
-		    pread(fd, code, n, (off_t)(lay->codes_offset + i)) !=
-			    (ssize_t)n)
-			return false;
-		for (k = 0; k < n; k++) {
-			if (code[k] > 3)
-				return false;
-			if (memcmp(&fmt[8 * k], zero, 8) &&
-			    !format_shape(&fmt[8 * k],
-					  lay->items[i + k].capacity))
-				return false;
-		}
-	}
-	return true;
-}
-
-/*
- * The deep probe, with the block's size read afresh.  -ENOTSUP: its size
- * rules a list out, and nothing of it is read.
- */
-static int probe(int fd, struct list_snap *snap)
-{
-	if (fstat(fd, &snap->st) < 0)
-		return -errno;
-	if (snap->st.st_size < 8 ||
-	    (uint64_t)snap->st.st_size > LIST_MAX_BLOCK || !backed(&snap->st))
-		return -ENOTSUP;
-	snap->len = (size_t)snap->st.st_size;
-	return shmblock_slist_probe_fd(fd, (uint64_t)snap->len, 0, &snap->lay);
-}
-
 int list_snap_take(int fd, bool known, struct list_snap *snap)
 {
-	struct shmblock_slist_layout *shallow = NULL;
-	int rc, tries;
+	int rc;
 
 	memset(snap, 0, sizeof(*snap));
 	snap->fd = fd;
-	for (tries = 0;; tries++) {
-		rc = probe(fd, snap);
-		if (rc != -EBADMSG && rc != -EAGAIN)
-			break;
-		if (rc == -EBADMSG) {
-			/* Broken tables under a list's header: a store half done? */
-			shmblock_slist_layout_free(shallow);
-			shallow = NULL;
-			if (shmblock_slist_probe_fd(fd, (uint64_t)snap->len,
-						    SHMBLOCK_PROBE_SHALLOW,
-						    &shallow) < 0)
-				break;
-			if (!known && !torn_like(fd, shallow)) {
-				shmblock_slist_layout_free(shallow);
-				shallow = NULL;
-				break;
-			}
-		}
-		if (tries == PROBE_TRIES)
-			break;
-		back_off(tries);
-	}
-	if (rc == -ENOTSUP)
-		rc = -EBADMSG;
-	/*
-	 * Tables torn the way a store tears them through every try (a writer
-	 * storing in a loop, or preempted midway through a store): still a
-	 * list, and so is a block known as one.
-	 */
-	if (rc == -EBADMSG && shallow) {
-		snap->lay = shallow;
-		shallow = NULL;
-		snap->shallow = true;
-		rc = 0;
-	}
-	shmblock_slist_layout_free(shallow);
-	if (rc < 0)
+	/* The core's settled probe: one retry loop, one back-off. */
+	rc = shmblock_slist_probe_settled(fd, LIST_MAX_BLOCK,
+					  known ? SHMBLOCK_SETTLE_KNOWN : 0,
+					  &snap->st, &snap->lay);
+	if (rc < 0) {
 		list_snap_free(snap);
+		return rc;
+	}
+	snap->len = (size_t)snap->st.st_size;
+	snap->shallow = rc == 1;
+	return 0;
+}
+
+/*
+ * The layout cache: the last whole probe's layout of a few blocks, for the
+ * requests about one item (list_snap_take_item).  A layout is shared by
+ * the snapshots that use it and freed by the last one; a new probe of the
+ * same block replaces it.  Bounded in entries and in items held (about 24
+ * bytes an item), so a user's huge lists cost the daemon at most that.
+ */
+#define LAYOUT_CACHE_SLOTS 16
+#define LAYOUT_CACHE_ITEMS (1u << 20)
+
+struct list_layout_ref {
+	struct shmblock_slist_layout *lay;
+	dev_t dev;
+	ino_t ino;
+	unsigned refs; /* the cache's one, and a snapshot's each */
+	uint64_t used; /* the cache's clock at the last use */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct list_layout_ref *slot[LAYOUT_CACHE_SLOTS];
+	uint64_t items, clock;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void ref_put_locked(struct list_layout_ref *ref)
+{
+	if (--ref->refs)
+		return;
+	shmblock_slist_layout_free(ref->lay);
+	free(ref);
+}
+
+/* Takes slot i's layout out of the cache. */
+static void cache_drop_locked(size_t i)
+{
+	cache.items -= cache.slot[i]->lay->count;
+	ref_put_locked(cache.slot[i]);
+	cache.slot[i] = NULL;
+}
+
+/* The cached layout of `st`'s block at its size, referenced, or NULL. */
+static struct list_layout_ref *cache_get(const struct stat *st)
+{
+	struct list_layout_ref *ref = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&cache.lock);
+	for (i = 0; i < LAYOUT_CACHE_SLOTS; i++) {
+		struct list_layout_ref *r = cache.slot[i];
+
+		if (!r || r->dev != st->st_dev || r->ino != st->st_ino)
+			continue;
+		if (r->lay->size != (uint64_t)st->st_size) {
+			cache_drop_locked(i);
+			continue;
+		}
+		r->refs++;
+		r->used = ++cache.clock;
+		ref = r;
+		break;
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return ref;
+}
+
+/*
+ * Keeps `snap`'s layout (a whole probe's) as its block's, shared from now
+ * on with `snap`.  A layout the cache can't hold stays the snapshot's own.
+ */
+static void cache_put(struct list_snap *snap)
+{
+	struct list_layout_ref *ref;
+	size_t i;
+
+	if (snap->lay->version != SHMBLOCK_SLIST_PY39 ||
+	    snap->lay->count == 0 || snap->lay->count > LAYOUT_CACHE_ITEMS)
+		return;
+	ref = calloc(1, sizeof(*ref));
+	if (!ref)
+		return;
+	ref->lay = snap->lay;
+	ref->dev = snap->st.st_dev;
+	ref->ino = snap->st.st_ino;
+	ref->refs = 2;
+	pthread_mutex_lock(&cache.lock);
+	ref->used = ++cache.clock;
+	for (i = 0; i < LAYOUT_CACHE_SLOTS; i++)
+		if (cache.slot[i] && cache.slot[i]->dev == ref->dev &&
+		    cache.slot[i]->ino == ref->ino)
+			cache_drop_locked(i);
+	/* Room: the least recently used go first. */
+	for (;;) {
+		bool room = cache.items + ref->lay->count <= LAYOUT_CACHE_ITEMS;
+		size_t free_slot = LAYOUT_CACHE_SLOTS,
+		       oldest = LAYOUT_CACHE_SLOTS;
+
+		for (i = 0; i < LAYOUT_CACHE_SLOTS; i++) {
+			if (!cache.slot[i])
+				free_slot = i;
+			else if (oldest == LAYOUT_CACHE_SLOTS ||
+				 cache.slot[i]->used < cache.slot[oldest]->used)
+				oldest = i;
+		}
+		if (room && free_slot < LAYOUT_CACHE_SLOTS) {
+			i = free_slot;
+			break;
+		}
+		cache_drop_locked(oldest);
+	}
+	cache.slot[i] = ref;
+	cache.items += ref->lay->count;
+	pthread_mutex_unlock(&cache.lock);
+	snap->shared = ref;
+}
+
+static void ref_put(struct list_layout_ref *ref)
+{
+	pthread_mutex_lock(&cache.lock);
+	ref_put_locked(ref);
+	pthread_mutex_unlock(&cache.lock);
+}
+
+/* Forgets `ref` as its block's layout (it no longer matches the block). */
+static void cache_forget(struct list_layout_ref *ref)
+{
+	size_t i;
+
+	pthread_mutex_lock(&cache.lock);
+	for (i = 0; i < LAYOUT_CACHE_SLOTS; i++)
+		if (cache.slot[i] == ref)
+			cache_drop_locked(i);
+	ref_put_locked(ref);
+	pthread_mutex_unlock(&cache.lock);
+}
+
+int list_snap_take_item(int fd, uint64_t index, struct list_snap *snap)
+{
+	struct list_layout_ref *ref;
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	ref = cache_get(&st);
+	if (ref) {
+		rc = shmblock_slist_recheck_fd(fd, ref->lay, index);
+		if (rc == 0) {
+			memset(snap, 0, sizeof(*snap));
+			snap->fd = fd;
+			snap->st = st;
+			snap->len = (size_t)st.st_size;
+			snap->lay = ref->lay;
+			snap->shallow = true;
+			snap->shared = ref;
+			return 0;
+		}
+		cache_forget(ref);
+		if (rc != -EBADMSG)
+			return rc;
+	}
+	rc = list_snap_take(fd, true, snap);
+	if (rc == 0 && !snap->shallow)
+		cache_put(snap);
 	return rc;
 }
 
@@ -182,12 +219,29 @@ int list_snap_type(const struct list_snap *snap, uint64_t index)
 		return (int)snap->lay->items[index].type;
 	rc = list_snap_read(snap, index, &v, &owned);
 	free(owned);
+	if (rc == -EILSEQ)
+		return SHMBLOCK_TYPE_STR; /* a str that is no UTF-8 */
 	return rc < 0 ? rc : (int)v.type;
+}
+
+void list_snap_item_layout(const struct list_snap *snap, uint64_t index,
+			   struct shmblock_slist_layout *one,
+			   struct shmblock_slist_item *item)
+{
+	*one = *snap->lay;
+	*item = snap->lay->items[index];
+	one->count = 1;
+	one->items = item;
+	one->formats_offset += 8 * index;
+	one->codes_offset += index;
 }
 
 void list_snap_free(struct list_snap *snap)
 {
-	shmblock_slist_layout_free(snap->lay);
+	if (snap->shared)
+		ref_put(snap->shared);
+	else
+		shmblock_slist_layout_free(snap->lay);
 	free(snap->buf);
 	memset(snap, 0, sizeof(*snap));
 	snap->fd = -1;
@@ -221,6 +275,26 @@ int list_snap_read(const struct list_snap *snap, uint64_t index,
 	    (v->type != SHMBLOCK_TYPE_STR && v->type != SHMBLOCK_TYPE_BYTES)) {
 		free(*owned);
 		*owned = NULL;
+	}
+	return rc;
+}
+
+int list_snap_each(const struct list_snap *snap, shmblock_slist_each_fn *fn,
+		   void *arg)
+{
+	struct shmblock_value v;
+	uint64_t i;
+	int rc = 0;
+
+	if (!snap->buf)
+		return shmblock_slist_each_fd(snap->fd, snap->lay, 0,
+					      (size_t)snap->lay->count, fn,
+					      arg);
+	for (i = 0; i < snap->lay->count && rc == 0; i++) {
+		rc = shmblock_slist_read(snap->lay, snap->buf, snap->len, i,
+					 &v);
+		if (rc == 0)
+			rc = fn(arg, (size_t)i, &v);
 	}
 	return rc;
 }
@@ -291,17 +365,14 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 	return fd;
 }
 
-int list_classify(const struct shmfs *fs, const char *shm_name, struct stat *st)
+int list_block_test(const struct shmfs *fs, const char *shm_name,
+		    struct stat *st)
 {
 	int fd, rc;
 
 	/* Most blocks are ruled out by their size, without opening them. */
-	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return -ENOENT;
 	if (st->st_size < 8 || (uint64_t)st->st_size > LIST_MAX_BLOCK ||
-	    !backed(st))
+	    !shmblock_stat_backed(st))
 		return 0;
 	fd = open_own(fs, shm_name, O_RDONLY);
 	if (fd < 0)

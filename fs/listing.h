@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kind.h"
+
 struct shmfs;
 
 /*
@@ -57,7 +59,12 @@ struct shmfs;
  * kept while it stays: a readdir goes on after the position it reached,
  * whichever listing serves the rest (the kernel's, or a later one of the
  * daemon's), so a name that stays is neither skipped nor repeated when
- * others come and go.  1 and 2 are "." and "..".
+ * others come and go.  1 and 2 are "." and "..".  A name of position P
+ * is listed at offset 2P, and the view NAME.npy of a declared array
+ * (ops_array.c) at 2P + 1, right after its block: a view comes and goes
+ * with its block's kind and keeps its place meanwhile.  A view is listed
+ * once its block's kind was asked (not for a DT_UNKNOWN entry), and not
+ * when a block has its name (a real block wins).
  */
 #define LISTING_FIRST_POS 3
 
@@ -69,12 +76,13 @@ struct dir_snapshot {
 		ino_t ino;
 		off_t pos;	  /* the name's position */
 		const char *name; /* as the mount shows it */
-		bool is_list;	  /* shown as a directory */
-		bool unknown;	  /* kind not asked: DT_UNKNOWN */
+		enum shm_kind kind;
+		bool unknown; /* kind not asked: DT_UNKNOWN */
 	} * entries;
 	size_t count;
 	bool taken;
-	char *names; /* where the names point */
+	char *names;	  /* where the names point */
+	char *view_names; /* where views' names point */
 	/* Whether the handle shares the kernel's cached listing. */
 	bool cached;
 	/* Taken by a cached handle: what it was the listing of (listing.c). */
@@ -127,11 +135,11 @@ void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
 void listing_note_lost(struct listing *l);
 
 /*
- * A lookup found `shm_name` to be of kind `is_list` with inode `ino`: if
- * the listing knows otherwise (a kind changed without an event), it asks
- * again next time.
+ * A lookup found `shm_name` to be of `kind` with inode `ino`: if the
+ * listing knows otherwise (a kind changed without an event), it asks again
+ * next time.
  */
 void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
-		       bool is_list);
+		       enum shm_kind kind);
 
 #endif

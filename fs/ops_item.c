@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The files inside a list directory: items, .format and .json. */
+/* The items of a list directory (.format and .json: ops_meta.c). */
 
 /*
  * Item i of a list is L/<i>.<type> (docs/lists.md); the bare <i> and
  * <i>.<any type> resolve too, and a write through a typed name stores that
- * type, by CPython's rules.  .format and .json are text made from the list.
- * Python stores through its mapping without any inotify event, so the
- * kernel never caches an item's content: files are opened direct_io and
- * every read at offset 0 renders the item anew.  Item names and attributes
- * are cached (ITEM_ATTR_TIMEOUT), which saves a cat three of its six requests:
+ * type, by CPython's rules.  Python stores through its mapping without any
+ * inotify event, so the kernel never caches an item's content: files are
+ * opened direct_io and every read at offset 0 renders the item anew.  Item names and attributes
+ * are cached (LIST_FILE_ATTR_TIMEOUT), which saves a cat three of its six requests:
  * a name stands for an index below the list's length, which only an
  * append through the mount (the kernel sees the CREATE) or a new block
  * under the list's name (an inotify event: the watch drops the list's
@@ -17,15 +16,21 @@
  * follows a store without any event: an open or read that renders a size
  * other than the one last replied drops the kernel's attributes
  * (told_size), and a stat with no read in between is at most
- * ITEM_ATTR_TIMEOUT late.  Each request works on one copy of the list
+ * LIST_FILE_ATTR_TIMEOUT late.  Each request works on one copy of the list
  * (list_edit.h).  A list that went away answers ESTALE where the kernel can
  * look the path up again (getattr, open) and EIO on an open file.
  *
  * A value is stored whole or not at all, as CPython's sl[i] = v: a
- * writable handle collects what is written and stores it once, at FLUSH
- * (each close(2), whose error FLUSH's is) or at RELEASE if no flush came.
- * Only what can't fit is refused at write(): a handle holds at most what
- * its item can (item_limit), so an open file never pins more.
+ * writable handle collects what is written and stores it at FLUSH (each
+ * close(2), whose error FLUSH's is) or at RELEASE if no flush came.
+ * write() refuses what can't fit (EFBIG: a handle holds at most what its
+ * item can, item_limit, so an open file never pins more) and text that no
+ * continuation makes a value of its type (EINVAL, list_text_prefix), so
+ * that a shell hears it; the close checks the whole value.  A refused
+ * value changes nothing: a shell's redirection closes a copy of the
+ * descriptor before it writes (bash: open, dup2, close), and that FLUSH
+ * stores O_TRUNC's empty value; what such an earlier close of the handle
+ * stored is taken back when the value is refused (list_edit_undo).
  */
 
 #include <errno.h>
@@ -36,7 +41,9 @@
 #include <string.h>
 
 #include "list_edit.h"
+#include "list_file.h"
 #include "list_text.h"
+#include "node_ops.h"
 #include "ops_item.h"
 #include "ops_lock.h"
 
@@ -49,11 +56,8 @@
 
 #define XATTR_CAPACITY "user.shmfs.capacity"
 
-/* How long the kernel may keep an item's attributes (seconds; see above). */
-#define ITEM_ATTR_TIMEOUT 0.1
-
 /*
- * An open item or hidden file.  Threads may read and write one open file at
+ * An open item.  Threads may read and write one open file at
  * the same time (a descriptor shared by threads), so `lock` protects every
  * field but `append`, which is set before the file is handed out.
  */
@@ -65,25 +69,14 @@ struct item_fh {
 	char *wbuf; /* what the handle wrote, offset-addressed */
 	size_t wlen, wcap;
 	size_t limit; /* wlen never exceeds it (item_limit) */
+	int type;     /* the text's type: the name's, or the item's at open */
+	bool gapless; /* no write began past the text's end */
+	size_t valid; /* a str's text is whole UTF-8 characters up to here */
 	bool dirty;   /* wbuf is a value to store */
 	int failed;   /* a refused write: the value is lost */
 	bool append;  /* created the item: may rebuild the list */
+	struct list_undo undo; /* what this handle's closes stored */
 };
-
-static uint64_t key_index(const struct node *node)
-{
-	return node->child_key >> 3;
-}
-
-static int key_type(const struct node *node)
-{
-	return (int)(node->child_key & 7);
-}
-
-static bool is_json(const struct node *node)
-{
-	return node->kind == NODE_LIST_META && node->child_key == ITEM_KEY_JSON;
-}
 
 /* On an open file, a list that went away is an I/O error. */
 static int open_file_rc(int rc)
@@ -91,136 +84,50 @@ static int open_file_rc(int rc)
 	return rc == -ESTALE ? -EIO : rc;
 }
 
-/* The content of the file `node` from a copy of its list. */
+/* The content of the item `node` from a copy of its list. */
 static int render(const struct list_snap *snap, struct node *node,
 		  struct text *t)
 {
-	if (node->kind == NODE_LIST_ENTRY) {
-		if (key_index(node) >= snap->lay->count)
-			return -ESTALE;
-		return list_text_item(snap, key_index(node), t);
-	}
-	if (is_json(node))
-		return list_text_json(snap, t);
-	return list_text_format(snap, t);
+	if (item_key_index(node) >= snap->lay->count)
+		return -ESTALE;
+	return list_text_item(snap, item_key_index(node), t);
 }
 
-/* The attributes of a file inside the list: the block's, without x. */
-static void file_attr(const struct stat *block, const struct node *node,
-		      size_t size, bool read_only, struct stat *st)
+static double attr_timeout(const struct shmfs *fs)
 {
-	mode_t perm = block->st_mode & 0666;
-
-	*st = *block;
-	if (read_only)
-		perm &= 0444;
-	st->st_mode = S_IFREG | perm;
-	st->st_nlink = 1;
-	st->st_ino = (ino_t)inode_id(node);
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-}
-
-/*
- * .format and .json are left uncached, as before: a whole-list rendering
- * is no item's hot path.
- */
-static double attr_timeout(const struct shmfs *fs, const struct node *node)
-{
-	if (node->kind != NODE_LIST_ENTRY)
-		return 0;
-	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout
-					       : ITEM_ATTR_TIMEOUT;
-}
-
-static double entry_timeout(const struct shmfs *fs, const struct node *node)
-{
-	return node->kind == NODE_LIST_ENTRY ? fs->timeout : 0;
-}
-
-/* Remembers the size replied to the kernel for `node`. */
-static void told(struct node *node, off_t size)
-{
-	pthread_mutex_lock(&node->lock);
-	node->told_size = (uint64_t)size;
-	pthread_mutex_unlock(&node->lock);
-}
-
-/*
- * A rendering of `len` bytes: if the kernel was told another size (a store
- * through a mapping since), it drops the attributes it keeps, so that the
- * next stat asks.  Only attributes: there are no cached pages (direct_io).
- * Safe from a handler: it takes no lock a request holds.
- */
-static void check_told(struct shmfs *fs, struct node *node, size_t len)
-{
-	bool changed;
-
-	pthread_mutex_lock(&node->lock);
-	changed = node->told_size != (uint64_t)len;
-	node->told_size = (uint64_t)len;
-	pthread_mutex_unlock(&node->lock);
-	if (changed)
-		fuse_lowlevel_notify_inval_inode(fs->se, inode_id(node), -1, 0);
+	return list_file_attr_timeout(fs);
 }
 
 /* Attributes of `node`, its size from a rendering of `snap`. */
 static int attr_from(const struct list_snap *snap, bool read_only,
 		     struct node *node, struct stat *st)
 {
-	struct text t = { 0 };
-	int rc = render(snap, node, &t);
-
-	/* An item CPython could not read either (bad UTF-8) shows empty. */
-	if (rc == -EILSEQ) {
-		text_free(&t);
-		rc = 0;
-	}
-	if (rc == 0) {
-		file_attr(&snap->st, node, t.len,
-			  read_only || node->kind == NODE_LIST_META, st);
-		told(node, st->st_size);
-	}
-	text_free(&t);
-	return rc;
+	return list_file_attr_from(snap, read_only, node, render, st);
 }
 
-/* Loads the list of `node`. */
+/* Loads the list of `node`, for this item alone. */
 static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 {
-	return list_view_load(fs, node->parent, view);
+	return list_view_load_item(fs, node->parent, item_key_index(node),
+				   view);
 }
 
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	struct list_view view;
-	int rc = load(fs, node, &view);
-
-	if (rc == 0)
-		rc = attr_from(&view.snap, view.read_only, node, st);
-	list_view_close(&view);
-	return rc;
+	return list_file_node_attr(fs, node, item_key_index(node), false,
+				   render, st);
 }
 
 void item_reply_entry(fuse_req_t req, struct node *child,
 		      const struct list_snap *snap, bool read_only)
 {
-	struct fuse_entry_param e;
-	int rc;
+	struct shmfs *fs = req_fs(req);
+	struct stat st;
+	int rc = attr_from(snap, read_only, child, &st);
 
-	memset(&e, 0, sizeof(e));
-	e.ino = inode_id(child);
-	e.generation = child->generation;
-	e.entry_timeout = entry_timeout(req_fs(req), child);
-	e.attr_timeout = attr_timeout(req_fs(req), child);
-	rc = attr_from(snap, read_only, child, &e.attr);
-	if (rc < 0) {
-		inode_forget(req_fs(req)->inodes, child, 1);
-		reply_rc(req, rc);
-		return;
-	}
-	reply_entry(req, &e);
+	list_file_reply_entry(req, child, rc, &st, fs->timeout,
+			      attr_timeout(fs));
 }
 
 static void item_getattr(fuse_req_t req, struct node *node)
@@ -231,10 +138,11 @@ static void item_getattr(fuse_req_t req, struct node *node)
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
+		fuse_reply_attr(req, &st, attr_timeout(req_fs(req)));
 }
 
-static int truncate_locked(struct item_fh *fh, size_t size);
+static int truncate_locked(struct shmfs *fs, struct node *node,
+			   struct item_fh *fh, size_t size);
 
 /*
  * truncate(2) of an item.  Through an open handle (ftruncate) its pending
@@ -250,16 +158,14 @@ static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 	struct item_fh *fh = fi ? (struct item_fh *)(uintptr_t)fi->fh : NULL;
 	int rc;
 
-	if (node->kind == NODE_LIST_META)
-		return -EACCES;
 	if (!fh && size != 0)
 		return -EINVAL;
 	if (!fh)
 		return open_file_rc(
-			list_edit_set(fs, node->parent, key_index(node),
-				      key_type(node), "", 0, false));
+			list_edit_set(fs, node->parent, item_key_index(node),
+				      item_key_type(node), "", 0, false, NULL));
 	pthread_mutex_lock(&fh->lock);
-	rc = truncate_locked(fh, (size_t)size);
+	rc = truncate_locked(fs, node, fh, (size_t)size);
 	pthread_mutex_unlock(&fh->lock);
 	return rc;
 }
@@ -270,22 +176,13 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc;
 
-	/*
-	 * An item's mode and owner are the list's: changing them is EPERM
-	 * (change the directory), but setting what they already are, as a
-	 * restore of a backup (tar x, cp -a) does, is accepted.
-	 */
+	/* Mode and owner: only what they are (list_file_same_owner). */
 	if (to_set &
 	    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		rc = node_attr(req_fs(req), node, &st);
 		if (rc < 0)
 			goto out_err;
-		if (((to_set & FUSE_SET_ATTR_MODE) &&
-		     (attr->st_mode & 07777) != (st.st_mode & 07777)) ||
-		    ((to_set & FUSE_SET_ATTR_UID) &&
-		     attr->st_uid != st.st_uid) ||
-		    ((to_set & FUSE_SET_ATTR_GID) &&
-		     attr->st_gid != st.st_gid)) {
+		if (!list_file_same_owner(&st, attr, to_set)) {
 			rc = -EPERM;
 			goto out_err;
 		}
@@ -298,7 +195,7 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	rc = node_attr(req_fs(req), node, &st);
 	if (rc < 0)
 		goto out_err;
-	fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
+	fuse_reply_attr(req, &st, attr_timeout(req_fs(req)));
 	return;
 out_err:
 	reply_rc(req, rc);
@@ -308,16 +205,10 @@ static void fh_free(struct item_fh *fh)
 {
 	if (!fh)
 		return;
-	/*
-	 * The kernel completes a read while our reply is being written, so
-	 * the RELEASE that follows a close can arrive while the reading
-	 * thread still holds the file: wait for it to let go.
-	 */
-	pthread_mutex_lock(&fh->lock);
-	pthread_mutex_unlock(&fh->lock);
-	pthread_mutex_destroy(&fh->lock);
+	list_file_fh_retire(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
+	list_undo_free(&fh->undo);
 	free(fh);
 }
 
@@ -328,16 +219,13 @@ static void fh_free(struct item_fh *fh)
  * rebuilds the list, so it may hold the largest slot.
  */
 static size_t item_limit(const struct list_snap *snap, const struct node *node,
-			 bool append)
+			 int type, bool append)
 {
 	const struct shmblock_slist_item *item =
-		&snap->lay->items[key_index(node)];
-	int type = key_type(node);
+		&snap->lay->items[item_key_index(node)];
 
 	if (append)
 		return (size_t)SHMBLOCK_SLIST_MAX_SLOT + 1;
-	if (type == LIST_TYPE_BARE)
-		type = (int)item->type;
 	if (type == SHMBLOCK_TYPE_BYTES)
 		return (size_t)item->capacity;
 	if (type == SHMBLOCK_TYPE_STR)
@@ -355,7 +243,13 @@ static int open_for_writing(const struct list_snap *snap, struct node *node,
 			    struct fuse_file_info *fi, struct item_fh *fh,
 			    const struct text *t)
 {
-	fh->limit = item_limit(snap, node, fh->append);
+	fh->type = item_key_type(node);
+	if (fh->type == LIST_TYPE_BARE)
+		fh->type = list_snap_type(snap, item_key_index(node));
+	if (fh->type < 0)
+		return fh->type;
+	fh->gapless = true;
+	fh->limit = item_limit(snap, node, fh->type, fh->append);
 	if (fi->flags & O_TRUNC) {
 		fh->dirty = !fh->append;
 		return 0;
@@ -384,14 +278,12 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 	struct text t = { 0 };
 	int rc;
 
-	if (node->kind == NODE_LIST_META && accmode != O_RDONLY)
-		return -EACCES;
 	rc = render(snap, node, &t);
 	if (rc == -EILSEQ)
 		rc = 0;
 	if (rc < 0)
 		goto fail;
-	check_told(fs, node, t.len);
+	list_file_check_told(fs, node, t.len);
 	if (accmode != O_RDONLY && read_only) {
 		rc = -EACCES;
 		goto fail;
@@ -402,17 +294,10 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 		goto fail;
 	}
 	pthread_mutex_init(&fh->lock, NULL);
-	/* .format and .json are what they were at open; items read fresh. */
-	if (node->kind == NODE_LIST_META) {
-		fh->text = t.buf;
-		fh->text_len = t.len;
-		fh->have_text = true;
-		t.buf = NULL;
-	}
 	fh->append = append;
 	/* Each close releases the process's locks (ops_lock.c). */
 	fi->noflush = 0;
-	if (node->kind == NODE_LIST_ENTRY && accmode != O_RDONLY) {
+	if (accmode != O_RDONLY) {
 		rc = open_for_writing(snap, node, fi, fh, &t);
 		if (rc < 0) {
 			fh_free(fh);
@@ -439,8 +324,8 @@ void item_reply_create(fuse_req_t req, struct node *child,
 	memset(&e, 0, sizeof(e));
 	e.ino = inode_id(child);
 	e.generation = child->generation;
-	e.entry_timeout = entry_timeout(req_fs(req), child);
-	e.attr_timeout = attr_timeout(req_fs(req), child);
+	e.entry_timeout = req_fs(req)->timeout;
+	e.attr_timeout = attr_timeout(req_fs(req));
 	rc = attr_from(snap, read_only, child, &e.attr);
 	if (rc == 0)
 		rc = open_from(req_fs(req), snap, read_only, child, fi,
@@ -473,6 +358,17 @@ static void item_open(fuse_req_t req, struct node *node,
 }
 
 /*
+ * A value refused: what an earlier close of the handle stored is taken
+ * back, so that the item holds what it held before the open (a store
+ * another process made since stays).
+ */
+static void take_back(struct shmfs *fs, struct node *node, struct item_fh *fh)
+{
+	list_edit_undo(fs, node->parent, item_key_index(node), &fh->undo);
+	fh->have_text = false;
+}
+
+/*
  * Stores the handle's pending value, once.  After a refused write there is
  * none: the writer heard of it from write(), so the close answers 0.
  */
@@ -485,8 +381,11 @@ static int store_locked(struct shmfs *fs, struct node *node, struct item_fh *fh)
 		return 0;
 	fh->dirty = false;
 	fh->have_text = false;
-	rc = list_edit_set(fs, node->parent, key_index(node), key_type(node),
-			   fh->wbuf ? fh->wbuf : "", fh->wlen, fh->append);
+	rc = list_edit_set(fs, node->parent, item_key_index(node),
+			   item_key_type(node), fh->wbuf ? fh->wbuf : "",
+			   fh->wlen, fh->append, &fh->undo);
+	if (rc == -EINVAL || rc == -EFBIG)
+		take_back(fs, node, fh);
 	return open_file_rc(rc);
 }
 
@@ -494,14 +393,12 @@ static void item_flush(fuse_req_t req, struct node *node,
 		       struct fuse_file_info *fi)
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
-	int rc = 0;
+	int rc;
 
 	node_locks_flush(req_fs(req), node, fi);
-	if (node->kind == NODE_LIST_ENTRY) {
-		pthread_mutex_lock(&fh->lock);
-		rc = store_locked(req_fs(req), node, fh);
-		pthread_mutex_unlock(&fh->lock);
-	}
+	pthread_mutex_lock(&fh->lock);
+	rc = store_locked(req_fs(req), node, fh);
+	pthread_mutex_unlock(&fh->lock);
 	reply_rc(req, rc);
 }
 
@@ -514,7 +411,7 @@ static void item_release(fuse_req_t req, struct node *node,
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 
-	if (node->kind == NODE_LIST_ENTRY && fh->dirty) {
+	if (fh->dirty) {
 		pthread_mutex_lock(&fh->lock);
 		store_locked(req_fs(req), node, fh);
 		pthread_mutex_unlock(&fh->lock);
@@ -534,7 +431,7 @@ static void item_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 
 	pthread_mutex_lock(&fh->lock);
 	/* An item is read anew at offset 0, so a store shows at once. */
-	if (node->kind == NODE_LIST_ENTRY && (off == 0 || !fh->have_text)) {
+	if (off == 0 || !fh->have_text) {
 		rc = load(req_fs(req), node, &view);
 		if (rc == 0)
 			rc = render(&view.snap, node, &t);
@@ -544,31 +441,27 @@ static void item_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 			reply_rc(req, open_file_rc(rc));
 			goto out_unlock;
 		}
-		check_told(req_fs(req), node, t.len);
+		list_file_check_told(req_fs(req), node, t.len);
 		free(fh->text);
 		fh->text = t.buf;
 		fh->text_len = t.len;
 		fh->have_text = true;
 	}
-	if (off < 0 || (uint64_t)off >= fh->text_len) {
-		fuse_reply_buf(req, NULL, 0);
-		goto out_unlock;
-	}
-	if (size > fh->text_len - (size_t)off)
-		size = fh->text_len - (size_t)off;
-	fuse_reply_buf(req, fh->text + off, size);
+	list_file_reply_text(req, fh->text, fh->text_len, size, off);
 out_unlock:
 	pthread_mutex_unlock(&fh->lock);
 }
 
 /*
  * A refused write loses the pending value, as a failed sl[i] = v stores
- * nothing: the buffer goes (an open file keeps no memory for it), and the
+ * nothing: the buffer goes (an open file keeps no memory for it), the
  * later writes until the next close fail alike, so that no part of the
- * value is ever stored.
+ * value is ever stored, and what an earlier close stored is taken back.
  */
-static int write_refused(struct item_fh *fh, int rc)
+static int write_refused(struct shmfs *fs, struct node *node,
+			 struct item_fh *fh, int rc)
 {
+	take_back(fs, node, fh);
 	free(fh->wbuf);
 	fh->wbuf = NULL;
 	fh->wlen = fh->wcap = 0;
@@ -597,20 +490,48 @@ static int reserve(struct item_fh *fh, size_t end)
 	return 0;
 }
 
-/* Cuts or pads the handle's pending value to `size` bytes. */
-static int truncate_locked(struct item_fh *fh, size_t size)
+/*
+ * The first byte of a str's text to check again after a write at `off`:
+ * the start of the character `off` falls in (the text before `valid` is
+ * whole characters).
+ */
+static size_t recheck_from(const struct item_fh *fh, size_t off)
+{
+	size_t at = off < fh->valid ? off : fh->valid;
+
+	while (at > 0 && ((unsigned char)fh->wbuf[at - 1] & 0xc0) == 0x80)
+		at--;
+	if (at > 0 && (unsigned char)fh->wbuf[at - 1] >= 0xc0)
+		at--;
+	return at;
+}
+
+/*
+ * Cuts or pads the handle's pending value to `size` bytes, as ftruncate
+ * does a file's: padding NULs leaves a hole for the close to judge, a cut
+ * leaves the beginning of a value as it was.  Returns 0 or -errno.
+ */
+static int truncate_locked(struct shmfs *fs, struct node *node,
+			   struct item_fh *fh, size_t size)
 {
 	int rc;
 
 	if (fh->failed)
 		return fh->failed;
 	if (size > fh->limit)
-		return write_refused(fh, -EFBIG);
+		return write_refused(fs, node, fh, -EFBIG);
 	rc = reserve(fh, size);
 	if (rc < 0)
-		return write_refused(fh, rc);
-	if (size > fh->wlen)
+		return write_refused(fs, node, fh, rc);
+	if (size > fh->wlen) {
 		memset(fh->wbuf + fh->wlen, 0, size - fh->wlen);
+		fh->gapless = false;
+	} else if (size == 0) {
+		fh->gapless = true;
+		fh->valid = 0;
+	} else if (fh->gapless && fh->valid > size) {
+		fh->valid = recheck_from(fh, size);
+	}
 	fh->wlen = size;
 	fh->dirty = true;
 	return 0;
@@ -618,11 +539,14 @@ static int truncate_locked(struct item_fh *fh, size_t size)
 
 /*
  * Adds a write to the handle's pending value; nothing is stored yet.  A
- * chunk may end anywhere, inside a UTF-8 character too: the value is
- * checked whole, at close.  Returns the bytes taken or -errno.
+ * chunk may end anywhere, inside a UTF-8 character or a number too: what
+ * is written so far must only be the beginning of some value of the type
+ * (list_text_prefix), checked while the writes leave no hole; the value is
+ * checked whole at close.  Returns the bytes taken or -errno.
  */
-static int write_locked(struct item_fh *fh, const char *buf, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static int write_locked(struct shmfs *fs, struct node *node, struct item_fh *fh,
+			const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	size_t end;
 	int rc;
@@ -634,17 +558,24 @@ static int write_locked(struct item_fh *fh, const char *buf, size_t size,
 		off = (off_t)fh->wlen;
 	if (off < 0 || (uint64_t)off > fh->limit ||
 	    size > fh->limit - (size_t)off)
-		return write_refused(fh, -EFBIG);
+		return write_refused(fs, node, fh, -EFBIG);
 	end = (size_t)off + size;
 	rc = reserve(fh, end);
 	if (rc < 0)
-		return write_refused(fh, rc);
-	if ((size_t)off > fh->wlen)
+		return write_refused(fs, node, fh, rc);
+	if ((size_t)off > fh->wlen) {
 		memset(fh->wbuf + fh->wlen, 0, (size_t)off - fh->wlen);
+		fh->gapless = false; /* a hole: the close judges */
+	}
+	if (fh->gapless)
+		fh->valid = recheck_from(fh, (size_t)off);
 	memcpy(fh->wbuf + off, buf, size);
 	if (end > fh->wlen)
 		fh->wlen = end;
 	fh->dirty = true;
+	if (fh->gapless &&
+	    list_text_prefix(fh->type, fh->wbuf, fh->wlen, &fh->valid) < 0)
+		return write_refused(fs, node, fh, -EINVAL);
 	return (int)size;
 }
 
@@ -654,12 +585,8 @@ static void item_write(fuse_req_t req, struct node *node, const char *buf,
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 	int rc;
 
-	if (node->kind != NODE_LIST_ENTRY) {
-		reply_rc(req, -EBADF);
-		return;
-	}
 	pthread_mutex_lock(&fh->lock);
-	rc = write_locked(fh, buf, size, off, fi);
+	rc = write_locked(req_fs(req), node, fh, buf, size, off, fi);
 	pthread_mutex_unlock(&fh->lock);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -681,16 +608,16 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 	char num[32];
 	int rc;
 
-	if (node->kind == NODE_LIST_META || strcmp(name, XATTR_CAPACITY)) {
-		reply_rc(req, -ENODATA);
+	if (strcmp(name, XATTR_CAPACITY)) {
+		reply_rc(req, shmfs_xattr_absent(name));
 		return;
 	}
-	rc = list_view_load(req_fs(req), node->parent, &view);
-	if (rc == 0 && key_index(node) >= view.snap.lay->count)
+	rc = load(req_fs(req), node, &view);
+	if (rc == 0 && item_key_index(node) >= view.snap.lay->count)
 		rc = -ESTALE;
 	if (rc == 0)
 		snprintf(num, sizeof(num), "%" PRIu64,
-			 view.snap.lay->items[key_index(node)].capacity);
+			 view.snap.lay->items[item_key_index(node)].capacity);
 	list_view_close(&view);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -702,32 +629,11 @@ static void item_listxattr(fuse_req_t req, struct node *node, size_t size)
 {
 	static const char capacity[] = XATTR_CAPACITY;
 
-	if (node->kind == NODE_LIST_META)
-		reply_value(req, "", 0, size);
-	else
-		reply_value(req, capacity, sizeof(capacity), size);
-}
-
-/* Items and hidden files carry no xattrs of their own. */
-static void item_setxattr(fuse_req_t req, struct node *node, const char *name,
-			  const char *value, size_t size, int flags)
-{
-	reply_rc(req, shmfs_acl_xattr(name) ? -EOPNOTSUPP : -EPERM);
-}
-
-static void item_removexattr(fuse_req_t req, struct node *node,
-			     const char *name)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void item_fallocate(fuse_req_t req, struct node *node, int mode,
-			   off_t offset, off_t length)
-{
-	reply_rc(req, -EOPNOTSUPP);
+	reply_value(req, capacity, sizeof(capacity), size);
 }
 
 const struct node_ops item_ops = {
+	.is_dir = false,
 	.getattr = item_getattr,
 	.setattr = item_setattr,
 	.open = item_open,
@@ -735,11 +641,11 @@ const struct node_ops item_ops = {
 	.write = item_write,
 	.flush = item_flush,
 	.release = item_release,
-	.fallocate = item_fallocate,
-	.setxattr = item_setxattr,
+	.fallocate = list_file_fallocate,
+	.setxattr = list_file_setxattr,
 	.getxattr = item_getxattr,
 	.listxattr = item_listxattr,
-	.removexattr = item_removexattr,
+	.removexattr = list_file_removexattr,
 	.getlk = node_getlk,
 	.setlk = node_setlk,
 	.flock = node_flock,

@@ -6,13 +6,16 @@
 #include "shmblock.h"
 
 /*
- * A file open on a block holds it (node->blk, ops_block.c): its locks are
- * the block's.  Any other file's locks live on a description the daemon
- * makes for them, keyed by the node (no block has device -1).
+ * A file open on a block holds it (node->blk, block_handle.c): its locks
+ * are the block's (a block, a list's .raw, an array, a semaphore).  Any
+ * other file's locks live on a description the daemon makes for them,
+ * keyed by the node (no block has device -1): items, .json and .format,
+ * and an array's view NAME.npy, whose bytes are not the block's (it holds
+ * the block NAME, but a range of the view is another range of the block).
  */
 static struct lock_target target_of(struct node *node)
 {
-	if (node->blk)
+	if (node->blk && node->kind != NODE_ARRAY_VIEW)
 		return (struct lock_target){ .dev = node->dev,
 					     .ino = node->ino,
 					     .fd = shmblock_fd(node->blk) };

@@ -2,9 +2,9 @@
 /*
  * Locks on the files of the mount (docs/locks.md): the handlers that every
  * file kind's table names, and the hooks its flush and release call.  A
- * block's locks (a block, a list's .raw) are the block's own (locks.h);
- * the files only the mount shows (items, .json, .format) have locks among
- * the mount's users alone.
+ * block's locks (a block, a list's .raw, an array, a semaphore) are the
+ * block's own (locks.h); the files only the mount shows (items, .json,
+ * .format, an array's view) have locks among the mount's users alone.
  */
 #ifndef SHMFS_OPS_LOCK_H
 #define SHMFS_OPS_LOCK_H

@@ -12,12 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block_handle.h"
+#include "kind.h"
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
-#include "ops_block.h"
+#include "ops_array.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
+#include "ops_sem.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "shmdir.h"
@@ -45,21 +48,31 @@ static int ref_name(struct shmfs *fs, const char *name,
 		    struct fuse_entry_param *e)
 {
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct node *node;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	/* No block NAME.npy: the view of a declared array NAME, if any. */
+	if (rc == -ENOENT)
+		return array_view_ref(fs, name, e);
+	if (rc < 0)
+		return rc;
 	/* A kind that changed without an event: listings ask afresh. */
-	if (rc >= 0)
-		listing_note_kind(fs->listing, shm_name, st.st_ino, rc == 1);
-	if (rc == 1) {
+	listing_note_kind(fs->listing, shm_name, st.st_ino, kind);
+	if (shm_kind_node(kind) == NODE_LIST) {
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			list_fill_dir_entry(fs, e, node, &st);
-	} else if (rc == 0) {
-		rc = inode_ref_block(fs->inodes, name, &st, &node);
+	} else if (shm_kind_node(kind) == NODE_SEM) {
+		rc = inode_ref_sem(fs->inodes, name, &st, &node);
+		if (rc == 0)
+			shmfs_fill_entry(fs, e, node, &st);
+	} else {
+		rc = inode_ref_kind(fs->inodes, name, &st, shm_kind_node(kind),
+				    &node);
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
 	}
@@ -114,6 +127,10 @@ static void root_mknod(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
+	if (shmfs_sem_name(name)) {
+		sem_mknod(req, name, mode & 07777);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd < 0) {
 		reply_rc(req, fd);
@@ -141,6 +158,10 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	bool made = true;
 	int fd, rc, backing_id;
 
+	if (shmfs_sem_name(name)) {
+		sem_create(req, name, mode & 07777, fi);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDWR, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
@@ -216,6 +237,9 @@ static void root_unlink(fuse_req_t req, struct node *dir, const char *name)
 		rc = shmdir_unlink(fs, shm_name);
 	if (rc == 0)
 		inode_unname(fs->inodes, name);
+	/* A view is made, not stored: it goes with its block's xattrs. */
+	if (rc == -ENOENT && array_view_exists(fs, name))
+		rc = -EPERM;
 	reply_rc(req, rc);
 }
 
@@ -227,6 +251,7 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
@@ -234,10 +259,10 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 	if (deleted_is_dir_name(name))
 		rc = -EPERM;
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
-	if (rc == 0) {
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	if (rc == 0 && shm_kind_type(kind) != S_IFDIR)
 		rc = -ENOTDIR;
-	} else if (rc == 1) {
+	if (rc == 0) {
 		rc = shmdir_unlink(fs, shm_name);
 		if (rc == 0)
 			inode_unname(fs->inodes, name);
@@ -262,6 +287,11 @@ static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 		return;
 	}
 	if (deleted_is_dir_name(name) || deleted_is_dir_name(newname)) {
+		reply_rc(req, -EPERM);
+		return;
+	}
+	/* A semaphore's name is for semaphores (fs.h), a block's for blocks. */
+	if (shmfs_sem_name(name) != shmfs_sem_name(newname)) {
 		reply_rc(req, -EPERM);
 		return;
 	}
@@ -321,9 +351,10 @@ static void root_releasedir(fuse_req_t req, struct node *dir,
  * Returns the bytes used, 0 to skip the entry, or more than `room` when it
  * doesn't fit (nothing is referenced then).
  */
-static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
-			char *buf, size_t room, bool plus)
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
 {
+	struct dir_snapshot *snap = arg;
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
 	const char *name;
@@ -343,9 +374,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		name = d->name;
 		e.attr.st_ino = d->ino;
 		/* A kind not asked is DT_UNKNOWN (type bits 0): never wrong. */
-		e.attr.st_mode = d->unknown   ? 0
-				 : d->is_list ? S_IFDIR
-					      : S_IFREG;
+		e.attr.st_mode = d->unknown ? 0 : shm_kind_type(d->kind);
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
@@ -377,8 +406,6 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 	struct shmfs *fs = req_fs(req);
-	size_t used = 0, n, i;
-	char *buf;
 	int rc;
 
 	/*
@@ -393,19 +420,8 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 			return;
 		}
 	}
-	buf = malloc(size);
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	for (i = dir_snapshot_seek(snap, off); i < snap->count + 2; i++) {
-		n = add_entry(req, snap, i, buf + used, size - used, plus);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, dir_snapshot_seek(snap, off), snap->count + 2,
+		      plus, add_entry, snap);
 }
 
 /*
@@ -502,7 +518,7 @@ static void root_removexattr(fuse_req_t req, struct node *node,
 static void root_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
-	reply_rc(req, -ENODATA);
+	reply_rc(req, shmfs_xattr_absent(name));
 }
 
 static void root_listxattr(fuse_req_t req, struct node *node, size_t size)
@@ -511,6 +527,7 @@ static void root_listxattr(fuse_req_t req, struct node *node, size_t size)
 }
 
 const struct node_ops root_ops = {
+	.is_dir = true,
 	.lookup = root_lookup,
 	.mknod = root_mknod,
 	.mkdir = root_mkdir,

@@ -4,13 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -18,10 +18,6 @@
 #include "expect.h"
 #include "shmblock.h"
 #include "shmdir.h"
-
-/* The user.* xattrs a swap carries over, at most this much of them. */
-#define XATTR_LIST_MAX 65536
-#define XATTR_VALUE_MAX 65536
 
 /*
  * The mark of this daemon's temporary blocks (fs.h): its pid, its start
@@ -226,13 +222,17 @@ void shmdir_close(struct shmfs *fs)
  */
 static void expect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
-	if (fs->expected && shmfs_mount_name(fs, shm_name))
+	char shown[NAME_MAX + 1];
+
+	if (fs->expected && shmfs_mount_name(fs, shm_name, shown))
 		expect_add(fs->expected, shm_name, mask);
 }
 
 static void unexpect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
-	if (fs->expected && shmfs_mount_name(fs, shm_name))
+	char shown[NAME_MAX + 1];
+
+	if (fs->expected && shmfs_mount_name(fs, shm_name, shown))
 		expect_take(fs->expected, shm_name, mask);
 }
 
@@ -251,7 +251,8 @@ int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 	int fd, rc;
 
 	rc = shmfs_block_name(fs, name, shm_name);
-	if (rc == -ENOENT) /* a name the mount would hide */
+	/* A name the mount would hide, or a semaphore's (made whole only). */
+	if (rc == -ENOENT || (rc == 0 && shmfs_sem_name(name)))
 		rc = -EPERM;
 	if (rc < 0)
 		return rc;
@@ -289,6 +290,47 @@ fail_rc:
 	return rc;
 }
 
+int shmdir_make_sem(fuse_req_t req, const char *name, mode_t mode,
+		    struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct shmfs *fs = req_fs(req);
+	bool chown = fs->is_root &&
+		     (ctx->uid != fs->euid || ctx->gid != fs->egid);
+	char shm_name[NAME_MAX + 1];
+	int fd, rc;
+
+	rc = shmfs_block_name(fs, name, shm_name);
+	if (rc == -ENOENT || (rc == 0 && !shmfs_sem_name(name)))
+		rc = -EPERM;
+	if (rc < 0)
+		return rc;
+	expect(fs, shm_name, IN_CREATE);
+	/* Made whole, owned and with its mode before its name appears. */
+	fd = shmblock_sem_create_open_at(fs->dirfd, shm_name, 0, mode & 0777,
+					 chown ? ctx->uid : (uid_t)-1,
+					 chown ? ctx->gid : (gid_t)-1);
+	if (fd < 0) {
+		unexpect(fs, shm_name, IN_CREATE);
+		return fd;
+	}
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (fs->created) {
+		rc = created_set_add(fs->created, fd);
+		if (rc < 0)
+			goto fail_rc;
+	}
+	return fd;
+
+fail:
+	rc = -errno;
+fail_rc:
+	shmdir_unmake_block(fs, name, st);
+	close(fd);
+	return rc;
+}
+
 void shmdir_unmake_block(struct shmfs *fs, const char *name,
 			 const struct stat *st)
 {
@@ -313,39 +355,6 @@ int shmdir_unlink(struct shmfs *fs, const char *shm_name)
 	if (rc < 0)
 		unexpect(fs, shm_name, IN_DELETE);
 	return rc;
-}
-
-static int ident_at(int dirfd, const char *name, int flags,
-		    struct shmdir_ident *id)
-{
-	struct statx stx;
-
-	if (statx(dirfd, name, flags | AT_STATX_SYNC_AS_STAT,
-		  STATX_INO | STATX_BTIME, &stx) < 0)
-		return -errno;
-	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	id->ino = stx.stx_ino;
-	id->btime_sec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_sec : 0;
-	id->btime_nsec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_nsec : 0;
-	return 0;
-}
-
-int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
-		    struct shmdir_ident *id)
-{
-	return ident_at(fs->dirfd, shm_name, AT_SYMLINK_NOFOLLOW, id);
-}
-
-int shmdir_ident_fd(int fd, struct shmdir_ident *id)
-{
-	return ident_at(fd, "", AT_EMPTY_PATH, id);
-}
-
-bool shmdir_same_ident(const struct shmdir_ident *a,
-		       const struct shmdir_ident *b)
-{
-	return a->dev == b->dev && a->ino == b->ino &&
-	       a->btime_sec == b->btime_sec && a->btime_nsec == b->btime_nsec;
 }
 
 /*
@@ -428,11 +437,11 @@ static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
 }
 
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
-		       const struct shmdir_ident *id, const char *xattr,
+		       const struct block_id *id, const char *xattr,
 		       const char *value, unsigned flags)
 {
 	char tmp[NAME_MAX + 1];
-	struct shmdir_ident now;
+	struct block_id now;
 	uint32_t r;
 	int rc;
 
@@ -447,8 +456,8 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 	    0)
 		return -errno;
 	test_pause(fs, shm_name, "after taking");
-	rc = shmdir_ident_of(fs, tmp, &now);
-	if (rc == 0 && !shmdir_same_ident(&now, id))
+	rc = block_id_of(fs->dirfd, tmp, &now);
+	if (rc == 0 && !block_id_same(&now, id))
 		rc = -ESTALE;
 	if (rc == 0 && xattr && !xattr_is(fs, tmp, xattr, value))
 		rc = -EAGAIN;
@@ -530,7 +539,7 @@ int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
 /* Copies the user.* xattrs of `from` to `to`.  Returns 0 or -errno. */
 static int copy_user_xattrs(int from, int to)
 {
-	char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_VALUE_MAX);
+	char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_SIZE_MAX);
 	ssize_t n, len;
 	char *p;
 	int rc = 0;
@@ -548,7 +557,7 @@ static int copy_user_xattrs(int from, int to)
 		/* A mark left by a rebuild killed midway is not the list's. */
 		if (strncmp(p, "user.", 5) || !strcmp(p, SHMFS_TMP_XATTR))
 			continue;
-		len = fgetxattr(from, p, value, XATTR_VALUE_MAX);
+		len = fgetxattr(from, p, value, XATTR_SIZE_MAX);
 		if (len < 0)
 			/* Removed meanwhile: nothing to carry over. */
 			continue;
@@ -559,15 +568,6 @@ out:
 	free(names);
 	free(value);
 	return rc;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n = pwrite(fd, buf, len, off);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
 }
 
 /* Marks `fd` as a temporary block of ours; no xattrs: nothing to do. */
@@ -600,7 +600,7 @@ static int fill_tmp(struct shmfs *fs, int tfd, int old_fd, const void *buf,
 	}
 	if (ftruncate(tfd, (off_t)size) < 0)
 		return -errno;
-	rc = pwrite_full(tfd, buf, size, 0);
+	rc = shmfs_pwrite_full(tfd, buf, size, 0);
 	if (rc == 0)
 		rc = copy_user_xattrs(old_fd, tfd);
 	if (rc == 0)

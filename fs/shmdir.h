@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "block_id.h"
 #include "fs.h"
 
 /* Sets up the expectations and (-o cleanup) the created set.  -ENOMEM. */
@@ -30,42 +31,28 @@ void shmdir_close(struct shmfs *fs);
  */
 int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 		      struct stat *st);
-/* Undoes shmdir_make_block (the caller still closes the descriptor). */
+/*
+ * Creates the semaphore of the mount name `name` ("sem.NAME") with value
+ * 0, as sem_open(O_CREAT | O_EXCL, mode, 0) would, owned by the caller:
+ * its name appears only once it is whole (shmblock_sem_create_open_at).
+ * Records it for -o cleanup and stats it.  Returns its read-write
+ * descriptor or -errno (-EPERM: not a semaphore's name, -EEXIST).
+ */
+int shmdir_make_sem(fuse_req_t req, const char *name, mode_t mode,
+		    struct stat *st);
+
+/* Undoes shmdir_make_block or _sem (the caller still closes the descriptor). */
 void shmdir_unmake_block(struct shmfs *fs, const char *name,
 			 const struct stat *st);
 
 /* Unlinks the block `shm_name`.  Errors: those of unlinkat. */
 int shmdir_unlink(struct shmfs *fs, const char *shm_name);
 
-/*
- * A block as a removal decided on it: a name later given to another file
- * (a new inode, or the same inode number with another birth time) is not
- * it.
- */
-struct shmdir_ident {
-	uint64_t dev;
-	uint64_t ino;
-	int64_t btime_sec; /* 0 and 0 where the fs keeps no birth time */
-	uint32_t btime_nsec;
-};
-
-/*
- * Whether two identities are of one block, field by field: the struct has
- * padding, which memcmp would compare too.
- */
-bool shmdir_same_ident(const struct shmdir_ident *a,
-		       const struct shmdir_ident *b);
-/* The identity of the block `shm_name` now.  Errors: statx's. */
-int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
-		    struct shmdir_ident *id);
-/* The identity of the block open at `fd`.  Errors: statx's. */
-int shmdir_ident_fd(int fd, struct shmdir_ident *id);
-
 /* shmdir_remove_same: remove only if no process holds it then. */
 #define SHMDIR_REMOVE_UNHELD 1u
 
 /*
- * Unlinks `shm_name` only if it is still the block `id` and (xattr not
+ * Unlinks `shm_name` only if it is still the block `id` (block_id.h) and (xattr not
  * NULL) its xattr `xattr` still reads `value`: the name is first moved to
  * a private temporary name, where no one opens it by name, checked there,
  * and unlinked or, not the block asked for, moved back (docs/shmfs.md,
@@ -76,7 +63,7 @@ int shmdir_ident_fd(int fd, struct shmdir_ident *id);
  * (its xattr changed), or another -errno.
  */
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
-		       const struct shmdir_ident *id, const char *xattr,
+		       const struct block_id *id, const char *xattr,
 		       const char *value, unsigned flags);
 
 /* Renames `from` to `to` (renameat2 `flags`).  Returns 0 or -errno. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,6 @@
 #include "inode.h"
 #include "passthrough.h"
 #include "shmblock.h"
-
-static bool has_prefix(const char *s, const char *prefix)
-{
-	return !strncmp(s, prefix, strlen(prefix));
-}
 
 bool shmfs_tmp_name(const char *shm_name, long *pid)
 {
@@ -68,31 +64,57 @@ bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name)
 int shmfs_block_name(const struct shmfs *fs, const char *name,
 		     char out[NAME_MAX + 1])
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), sem = sizeof(SHMFS_SEM_PREFIX) - 1;
 
 	if (len == 0 || strchr(name, '/'))
 		return -EINVAL;
 	if (fs->prefix_len + len > NAME_MAX)
 		return -ENAMETOOLONG;
-	memcpy(out, fs->prefix, fs->prefix_len);
-	memcpy(out + fs->prefix_len, name, len + 1);
-	if (has_prefix(out, SHMFS_SEM_PREFIX) || shmfs_tmp_block(fs, out))
+	if (shmfs_sem_name(name)) {
+		/* "sem." alone is no semaphore's (sem_open("/") is EINVAL). */
+		if (len == sem)
+			return -ENOENT;
+		/* "sem.NAME" is sem_open("/" PREFIX "NAME")'s file. */
+		memcpy(out, SHMFS_SEM_PREFIX, sem);
+		memcpy(out + sem, fs->prefix, fs->prefix_len);
+		memcpy(out + sem + fs->prefix_len, name + sem, len - sem + 1);
+	} else {
+		memcpy(out, fs->prefix, fs->prefix_len);
+		memcpy(out + fs->prefix_len, name, len + 1);
+		/* A prefix that makes it a semaphore's name: not a block. */
+		if (shmfs_sem_name(out))
+			return -ENOENT;
+	}
+	if (shmfs_tmp_block(fs, out))
 		return -ENOENT;
 	return shmblock_name_check(out);
 }
 
-const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name,
+			     char buf[NAME_MAX + 1])
 {
-	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
+	size_t sem = sizeof(SHMFS_SEM_PREFIX) - 1;
+	const char *rest = shm_name;
+
+	if (shmfs_sem_name(shm_name))
+		rest = shm_name + sem;
+	if (strncmp(rest, fs->prefix, fs->prefix_len))
 		return NULL;
-	if (has_prefix(shm_name, SHMFS_SEM_PREFIX))
+	if (!rest[fs->prefix_len])
 		return NULL;
-	if (!shm_name[fs->prefix_len])
+	/* The mount's "sem.x" is a semaphore: a block "PREFIXsem.x" is hidden. */
+	if (rest == shm_name && shmfs_sem_name(rest + fs->prefix_len))
 		return NULL;
 	/* A list being rebuilt (shmdir.c), by any mount, is no one's block. */
 	if (shmfs_tmp_block(fs, shm_name))
 		return NULL;
-	return shm_name + fs->prefix_len;
+	if (rest == shm_name)
+		return shm_name + fs->prefix_len;
+	if (!fs->prefix_len)
+		return shm_name;
+	snprintf(buf, NAME_MAX + 1, SHMFS_SEM_PREFIX "%s",
+		 rest + fs->prefix_len);
+	return buf;
 }
 
 const char *shmfs_proc_stat(const char *path, char *buf, size_t size)
@@ -112,6 +134,32 @@ const char *shmfs_proc_stat(const char *path, char *buf, size_t size)
 	/* "pid (comm) S ...": the fields go on after the last parenthesis. */
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+int shmfs_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+void shmfs_mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+					(s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
 }
 
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
@@ -186,6 +234,38 @@ void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 		inode_forget(t, inode_get(t, e->ino), 1);
 }
 
+size_t shmfs_add_dirent(fuse_req_t req, char *buf, size_t room,
+			const char *name, const struct fuse_entry_param *e,
+			off_t next, bool plus)
+{
+	if (plus)
+		return fuse_add_direntry_plus(req, buf, room, name, e, next);
+	return fuse_add_direntry(req, buf, room, name, &e->attr, next);
+}
+
+void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
+		   bool plus,
+		   size_t (*add)(fuse_req_t req, void *arg, size_t i, char *buf,
+				 size_t room, bool plus),
+		   void *arg)
+{
+	size_t used = 0, n, i;
+	char *buf = malloc(size);
+
+	if (!buf) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	for (i = first; i < count; i++) {
+		n = add(req, arg, i, buf + used, size - used, plus);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 {
 	if (n < 0)
@@ -196,6 +276,54 @@ void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 		reply_rc(req, -ERANGE);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Which security modules that label files run on this machine. */
+static struct {
+	pthread_once_t once;
+	bool selinux, smack;
+} lsm = { .once = PTHREAD_ONCE_INIT };
+
+static void lsm_read(void)
+{
+	char list[512] = "";
+	int fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, list, sizeof(list) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		list[n] = '\0';
+	/* securityfs may be unmounted: each module's own file system tells. */
+	lsm.selinux = strstr(list, "selinux") ||
+		      access("/sys/fs/selinux", F_OK) == 0;
+	lsm.smack = strstr(list, "smack") ||
+		    access("/sys/fs/smackfs", F_OK) == 0;
+}
+
+int shmfs_xattr_absent(const char *name)
+{
+	pthread_once(&lsm.once, lsm_read);
+	if ((!strcmp(name, "security.selinux") && !lsm.selinux) ||
+	    (!strncmp(name, "security.SMACK64", 16) && !lsm.smack))
+		return -EOPNOTSUPP;
+	return -ENODATA;
+}
+
+bool shmfs_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n, i;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	/* More groups than fit: the kernel reports the count, we look at
+	 * the first 64 (a member of more is refused, never let in wrongly). */
+	n = fuse_req_getgroups(req, 64, groups);
+	for (i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 /* CAP_SYS_ADMIN in the caller's effective set, from /proc (the request

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import BUILD, prefix  # noqa: F401
 from mountutil import mnt, mode_options, shmfs, wait_for  # noqa: F401
+from sem_peer import O_CREAT, O_EXCL, Glibc
 
 COUNTER = os.path.join(BUILD, "tests", "lock_counter")
 NOBODY = 65534
@@ -429,3 +430,87 @@ def test_daemon_stops_with_a_wait_under_way(shmfs, prefix):
         assert w.wait(timeout=30) == 0
     finally:
         h.close()
+
+
+def flock_try(path):
+    """A new open file of `path` (read only) and the errno of a flock
+    LOCK_EX | LOCK_NB on it (0: taken)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, 0
+    except OSError as e:
+        return fd, e.errno
+
+
+def test_semaphores_and_arrays_lock_as_their_blocks(shmfs, prefix):
+    """A semaphore (sem.NAME, 32 bytes) and a .npy array through the mount
+    take their block's locks: each kind held on one side conflicts with the
+    same kind tried on the other, as in /dev/shm alone."""
+    import numpy as np
+    m = shmfs()
+    sem_shm = os.path.join(os.path.dirname(m.block("x")),
+                           "sem." + m.prefix + "s")
+    glibc = Glibc()
+    glibc.close(glibc.open(m.prefix + "s", O_CREAT | O_EXCL, 0o600, 0))
+    try:
+        np.save(m.block("arr"), np.arange(1000, dtype="<f8"),
+                allow_pickle=False)
+        os.rename(m.block("arr") + ".npy", m.block("arr"))
+        assert wait_for(lambda: os.path.exists(m.path("sem.s")))
+        assert os.getxattr(m.path("arr"), "user.shmfs.dtype") == b"<f8"
+        with open(m.path("sem.s")) as f:
+            assert f.read() == "0\n"
+        for mount, shm in ((m.path("sem.s"), sem_shm),
+                           (m.path("arr"), m.block("arr"))):
+            for kind in KINDS:
+                for hold_at, try_at in ((shm, shm), (shm, mount),
+                                        (mount, shm)):
+                    h = Holder(hold_at, kind)
+                    try:
+                        assert h.rc == 0
+                        assert try_lock(try_at, kind)[0] == errno.EAGAIN, \
+                            (hold_at, try_at, kind)
+                    finally:
+                        h.close()
+                    assert wait_for(lambda: try_lock(shm, kind)[0] == 0)
+    finally:
+        os.unlink(sem_shm)
+
+
+def test_mount_only_files_lock_among_the_mounts_users(shmfs, prefix):
+    """Files the mount makes up (an item, .json, an array's view NAME.npy)
+    have locks of their own: two open files of one conflict (flock, as on
+    a file in /dev/shm), and the block behind them stays unlocked (a range
+    of the view is another range of the block)."""
+    import numpy as np
+    m = shmfs()
+    os.mkdir(m.path("L"))
+    with open(m.path("L", "0.int"), "w") as f:
+        f.write("7\n")
+    with open(m.block("d"), "wb") as f:
+        f.write(np.arange(64, dtype="<f8").tobytes())
+    os.setxattr(m.block("d"), "user.shmfs.dtype", b"<f8")
+    os.setxattr(m.block("d"), "user.shmfs.shape", b"64")
+    assert wait_for(lambda: os.path.exists(m.path("d.npy")))
+    for path, block in ((m.path("L", "0.int"), m.block("L")),
+                        (m.path("L", ".json"), m.block("L")),
+                        (m.path("d.npy"), m.block("d"))):
+        fds = []
+        try:
+            for at, want in ((path, 0), (path, errno.EWOULDBLOCK),
+                             (block, 0)):
+                fd, rc = flock_try(at)
+                fds.append(fd)
+                assert rc == want, (path, at)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        # Closed: the lock went with its open file.
+        assert wait_for(lambda: flock_try_rc(path) == 0)
+
+
+def flock_try_rc(path):
+    fd, rc = flock_try(path)
+    os.close(fd)
+    return rc

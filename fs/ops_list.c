@@ -91,7 +91,7 @@ static void reply_child(fuse_req_t req, struct node *dir, enum node_kind kind,
 	if (rc < 0)
 		reply_rc(req, rc);
 	else if (kind == NODE_LIST_META)
-		meta_reply_entry(req, child, &view->snap);
+		meta_reply_entry(req, child, &view->snap, view->read_only);
 	else
 		item_reply_entry(req, child, &view->snap, view->read_only);
 }
@@ -314,7 +314,12 @@ static void list_dir_clear(struct list_dir *d)
 
 static int list_dir_take(const struct list_snap *snap, struct list_dir *d)
 {
-	static const char *const hidden[] = { ".format", ".json", ".raw" };
+	/*
+	 * .raw first: a backup (tar c, cp -a) then holds the block before the
+	 * views made of it, so its restore writes the block before .format
+	 * and .json, which take only what they show (docs/lists.md).
+	 */
+	static const char *const hidden[] = { ".raw", ".format", ".json" };
 	char name[40];
 	uint64_t i;
 	int rc = 0;

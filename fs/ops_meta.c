@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A list's .format and .json: text made from the whole list, read-only
- * (docs/lists.md).  An open file reads the text of its open.  The entry
- * and attributes are cached as an item's (ops_item.c): the name stands
+ * but for writes of what they already show (a restore's; docs/lists.md).
+ * An open file reads the text of its open.  The entry and attributes are
+ * cached as an item's (ops_item.c): the name stands
  * while the list does, and an open that renders a size other than the one
  * last told drops the attributes, so a `cat L/.json` is an OPEN and its
  * READs, not a LOOKUP and a GETATTR that each render the whole list too.
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "list_edit.h"
 #include "list_text.h"
@@ -19,10 +21,19 @@
 #include "ops_lock.h"
 #include "ops_meta.h"
 
-/* An open .format or .json: the text at open. */
+/*
+ * An open .format or .json: the text at open.  A handle open for writing
+ * (a restore's: tar x --overwrite, cp -a, rsync --inplace) takes only what
+ * the file already shows (docs/lists.md, "Shell habits"): `len` is the
+ * length its content has (0 after O_TRUNC), every byte written must be
+ * the text's at that offset, and the close wants the content whole.
+ */
 struct meta_fh {
-	pthread_mutex_t lock; /* held by a read while it replies */
+	pthread_mutex_t lock; /* held by a read or write while it replies */
 	struct text t;
+	bool writing;
+	size_t len;
+	int failed; /* a write was refused: heard, the close answers 0 */
 };
 
 /* The content of `node` from a copy of its list. */
@@ -35,10 +46,10 @@ static int render(const struct list_snap *snap, struct node *node,
 }
 
 void meta_reply_entry(fuse_req_t req, struct node *child,
-		      const struct list_snap *snap)
+		      const struct list_snap *snap, bool read_only)
 {
 	struct stat st;
-	int rc = list_file_attr_from(snap, true, child, render, &st);
+	int rc = list_file_attr_from(snap, read_only, child, render, &st);
 
 	list_file_reply_entry(req, child, rc, &st, req_fs(req)->timeout,
 			      list_file_attr_timeout(req_fs(req)));
@@ -47,7 +58,7 @@ void meta_reply_entry(fuse_req_t req, struct node *child,
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	return list_file_node_attr(fs, node, LIST_WHOLE, true, render, st);
+	return list_file_node_attr(fs, node, LIST_WHOLE, false, render, st);
 }
 
 static void meta_getattr(fuse_req_t req, struct node *node)
@@ -61,17 +72,39 @@ static void meta_getattr(fuse_req_t req, struct node *node)
 		fuse_reply_attr(req, &st, list_file_attr_timeout(req_fs(req)));
 }
 
+/*
+ * ftruncate of a handle open for writing: a cut of its content, or NULs
+ * the text doesn't have (-EPERM, refused as a write).
+ */
+static int truncate_fh(struct meta_fh *fh, off_t size)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&fh->lock);
+	if (fh->failed)
+		rc = fh->failed;
+	else if (!fh->writing || size < 0 || (size_t)size > fh->len)
+		rc = fh->failed = -EPERM;
+	else
+		fh->len = (size_t)size;
+	pthread_mutex_unlock(&fh->lock);
+	return rc;
+}
+
 static void meta_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi)
 {
+	struct meta_fh *fh = fi ? (struct meta_fh *)(uintptr_t)fi->fh : NULL;
 	struct stat st;
 	int rc = node_attr(req_fs(req), node, &st);
 
 	/* Mode and owner as an item's (list_file_same_owner). */
 	if (rc == 0 && !list_file_same_owner(&st, attr, to_set))
 		rc = -EPERM;
+	else if (rc == 0 && to_set & FUSE_SET_ATTR_SIZE && fh)
+		rc = truncate_fh(fh, attr->st_size);
 	else if (rc == 0 && to_set & FUSE_SET_ATTR_SIZE)
-		rc = -EACCES;
+		rc = attr->st_size == st.st_size ? 0 : -EPERM;
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
@@ -89,13 +122,14 @@ static void fh_free(struct meta_fh *fh)
 
 /* Opens `node` from a copy of its list: checks and fills fi. */
 static int open_from(struct shmfs *fs, const struct list_snap *snap,
-		     struct node *node, struct fuse_file_info *fi)
+		     bool read_only, struct node *node,
+		     struct fuse_file_info *fi)
 {
 	struct meta_fh *fh;
 	struct text t = { 0 };
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && read_only)
 		return -EACCES;
 	rc = render(snap, node, &t);
 	if (rc == -EILSEQ)
@@ -110,6 +144,8 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 	}
 	pthread_mutex_init(&fh->lock, NULL);
 	fh->t = t;
+	fh->writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	fh->len = fh->writing && fi->flags & O_TRUNC ? 0 : t.len;
 	fi->fh = (uintptr_t)fh;
 	/* Each close releases the process's locks (ops_lock.c). */
 	fi->noflush = 0;
@@ -128,7 +164,8 @@ static void meta_open(fuse_req_t req, struct node *node,
 	int rc = list_view_load(req_fs(req), node->parent, &view);
 
 	if (rc == 0)
-		rc = open_from(req_fs(req), &view.snap, node, fi);
+		rc = open_from(req_fs(req), &view.snap, view.read_only, node,
+			       fi);
 	list_view_close(&view);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -136,11 +173,52 @@ static void meta_open(fuse_req_t req, struct node *node,
 		fh_free((struct meta_fh *)(uintptr_t)fi->fh);
 }
 
+/*
+ * A close: what a handle open for writing holds must be the whole text
+ * (an O_TRUNC open that wrote less would leave the file shorter: -EPERM).
+ * After a refused write the writer heard already: 0.
+ */
 static void meta_flush(fuse_req_t req, struct node *node,
 		       struct fuse_file_info *fi)
 {
+	struct meta_fh *fh = (struct meta_fh *)(uintptr_t)fi->fh;
+	int rc = 0;
+
 	node_locks_flush(req_fs(req), node, fi);
-	reply_rc(req, 0);
+	pthread_mutex_lock(&fh->lock);
+	if (fh->writing && !fh->failed && fh->len != fh->t.len)
+		rc = -EPERM;
+	pthread_mutex_unlock(&fh->lock);
+	reply_rc(req, rc);
+}
+
+/*
+ * A write takes bytes the text has at that offset (nothing is stored: the
+ * file shows them already); anything else is -EPERM, and so are the later
+ * writes of the handle, so that no part of another text looks accepted.
+ */
+static void meta_write(fuse_req_t req, struct node *node, const char *buf,
+		       size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct meta_fh *fh = (struct meta_fh *)(uintptr_t)fi->fh;
+	int rc = 0;
+
+	pthread_mutex_lock(&fh->lock);
+	if (fi->flags & O_APPEND)
+		off = (off_t)fh->len;
+	if (fh->failed)
+		rc = fh->failed;
+	else if (off < 0 || (size_t)off > fh->len || size > fh->t.len ||
+		 (size_t)off > fh->t.len - size ||
+		 memcmp(fh->t.buf + off, buf, size))
+		rc = fh->failed = -EPERM;
+	else if ((size_t)off + size > fh->len)
+		fh->len = (size_t)off + size;
+	pthread_mutex_unlock(&fh->lock);
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		fuse_reply_write(req, size);
 }
 
 static void meta_release(fuse_req_t req, struct node *node,
@@ -179,6 +257,7 @@ const struct node_ops meta_ops = {
 	.setattr = meta_setattr,
 	.open = meta_open,
 	.read = meta_read,
+	.write = meta_write,
 	.flush = meta_flush,
 	.release = meta_release,
 	.fallocate = list_file_fallocate,

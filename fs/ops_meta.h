@@ -9,10 +9,11 @@
 /*
  * Replies to a LOOKUP with `child` (.format or .json, referenced once by
  * the caller), its attributes made from `snap`, a copy of its list (a
- * stable one for .json).  On error the reference is dropped and the error
- * replied.
+ * stable one for .json), writable unless `read_only` (a write takes only
+ * the text the file shows).  On error the reference is dropped and the
+ * error replied.
  */
 void meta_reply_entry(fuse_req_t req, struct node *child,
-		      const struct list_snap *snap);
+		      const struct list_snap *snap, bool read_only);
 
 #endif

@@ -103,4 +103,4 @@ def test_list_replaced_by_rename_outside_lists_without_error(shmfs, prefix):
         m.path("L"), os.path.join(SHM_DIR, prefix + "L"), "shm")
     assert swaps > 100 and n > 300
     assert errors == {}, (errors, n)
-    assert os.listdir(m.path("L"))[:3] == [".format", ".json", ".raw"]
+    assert os.listdir(m.path("L"))[:3] == [".raw", ".format", ".json"]

@@ -380,7 +380,7 @@ while time.monotonic() < end:
         while time.monotonic() < end:
             try:
                 names = os.listdir(m.path("L"))
-                assert names[:3] == [".format", ".json", ".raw"] and \
+                assert names[:3] == [".raw", ".format", ".json"] and \
                     len(names) in (5, 6), names
             except OSError as e:
                 errors.append(errno.errorcode[e.errno])

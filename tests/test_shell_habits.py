@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Backups, copies and shell habits (issue 24): rsync -a and cp -a into the
 mount change the root's attributes as they change a tmpfs directory's (the
-peer); tar, rsync and cp round trips of blocks and lists exit 0 (restores
-of lists leave out the derived .json and .format, docs/lists.md); rsync
+peer); tar, rsync and cp round trips of blocks and lists exit 0 (.json and
+.format take the text they show; what can't be exact fails loudly); rsync
 --inplace into an item; rm -rf of a list stops at its items, rmdir removes
 it; a write past the end reserves the hole where the daemon sees it."""
 
@@ -11,10 +11,11 @@ import os
 import stat
 import subprocess
 import tempfile
+from multiprocessing.shared_memory import ShareableList, SharedMemory
 
 import pytest
 
-from conftest import prefix  # noqa: F401
+from conftest import prefix, untrack  # noqa: F401
 from mountutil import (errno_of, mnt, mode_options, peer,  # noqa: F401
                        shmfs, small_tmpfs)
 
@@ -109,15 +110,36 @@ def snapshot(m):
     return js, raw, a
 
 
+def cpython_values(raw):
+    """CPython's ShareableList read of a list block's bytes, copied into a
+    block of its own (the test's blocks live in a private shm directory,
+    which shm_open can't name)."""
+    shm = SharedMemory(create=True, size=len(raw))
+    try:
+        shm.buf[:len(raw)] = raw
+        sl = ShareableList(name=shm.name)
+        untrack(sl.shm)
+        values = list(sl)
+        sl.shm.close()
+        return values
+    finally:
+        shm.close()
+        shm.unlink()
+
+
 def test_backup_and_restore_round_trip(shmfs, shmdir, tmp_path, mode_options):
     """tar c, rsync -a and cp -a of a mount with a block and a list exit 0;
-    tar x --overwrite and rsync -a --inplace, leaving out .json and .format,
-    restore both over the live mount and into an empty one with exit 0 and
-    the same bytes (.raw, the list's block) and values (.json)."""
+    tar x --overwrite, cp -a and rsync -a --inplace restore both over the
+    live mount and into an empty one with exit 0, .json and .format
+    included (they take the text they already show), and the same bytes
+    (.raw, the list's block) and values (CPython's reading of the block).
+    Into an empty mount cp -a needs the lists made first and rsync the
+    excludes (docs/lists.md: it writes .format and .json before .raw)."""
     m = shmfs(*mode_options, shmdir=shmdir, prefix="")
     make_list(m)
     want = snapshot(m)
     assert want[0] == '[42, "hi"]\n'
+    assert cpython_values(want[1]) == [42, "hi"]
     tar, bk, bk2 = tmp_path / "bk.tar", tmp_path / "bk", tmp_path / "bk2"
     for cmd in ("tar -C %s -cf %s ." % (m.dir, tar),
                 "rsync -a %s/ %s/" % (m.dir, bk),
@@ -128,20 +150,69 @@ def test_backup_and_restore_round_trip(shmfs, shmdir, tmp_path, mode_options):
         assert (d / "L" / ".json").read_text() == want[0]
         assert (d / "L" / ".raw").read_bytes() == want[1]
         assert (d / "a").read_bytes() == want[2]
-    restores = ("tar -C %s --overwrite %s -xf %s" % (
-                    m.dir, " ".join(RESTORE_EXCLUDES), tar),
-                "rsync -a --inplace %s %s/ %s/" % (
-                    " ".join(RESTORE_EXCLUDES), bk, m.dir))
-    for cmd in restores:
-        r = sh(cmd)                            # over the live mount
-        assert r.returncode == 0, (cmd, r.stderr)
+    mkdir = "mkdir %s/L && " % m.dir
+    restores = (  # (over the live mount, into an empty one)
+        ("tar -C %s --overwrite -xf %s" % (m.dir, tar),) * 2,
+        ("cp -a %s/. %s/" % (bk2, m.dir),) * 2,
+        ("rsync -a --inplace -I %s/ %s/" % (bk, m.dir),
+         "rsync -a --inplace %s %s/ %s/" % (" ".join(RESTORE_EXCLUDES), bk,
+                                            m.dir)))
+    for live, fresh in restores:
+        r = sh(live)
+        assert r.returncode == 0, (live, r.stderr)
         assert snapshot(m) == want
-        os.rmdir(m.path("L"))                  # into an empty one
+        os.rmdir(m.path("L"))
         os.unlink(m.path("a"))
         assert os.listdir(m.dir) == []
-        r = sh(cmd)
-        assert r.returncode == 0, (cmd, r.stderr)
+        r = sh((mkdir if fresh.startswith("cp") else "") + fresh)
+        assert r.returncode == 0, (fresh, r.stderr)
         assert snapshot(m) == want
+        assert cpython_values(snapshot(m)[1]) == [42, "hi"]
+
+
+def test_restores_that_cant_be_exact_fail_loudly(shmfs, shmdir, tmp_path):
+    """What can't work fails with a clear message and stores nothing wrong
+    (docs/lists.md): tar x without --overwrite removes each file before it
+    extracts it, and a list's files can't be removed; cp -a into a list it
+    just made creates with O_EXCL what mkdir already made; rsync writes
+    .format and .json before .raw, into an empty list that doesn't show
+    them yet; a .json of other values is EPERM at write."""
+    m = shmfs(shmdir=shmdir, prefix="")
+    make_list(m)
+    want = snapshot(m)
+    tar, bk = tmp_path / "bk.tar", tmp_path / "bk"
+    assert sh("tar -C %s -cf %s ." % (m.dir, tar)).returncode == 0
+    assert sh("rsync -a %s/ %s/" % (m.dir, bk)).returncode == 0
+    r = sh("tar -C %s -xf %s" % (m.dir, tar))
+    assert r.returncode == 2
+    assert "L/.raw: Cannot open: File exists" in r.stderr
+    assert snapshot(m) == want
+    r = subprocess.run(["bash", "-c", "echo '[1, \"x\"]' > \"$0\"",
+                        m.path("L", ".json")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "Operation not permitted" in r.stderr
+    assert snapshot(m) == want
+    # The text it shows is taken, and changes nothing.
+    r = sh("cat %s > %s" % (bk / "L" / ".json", m.path("L", ".json")))
+    assert r.returncode == 0, r.stderr
+    assert snapshot(m) == want
+    # An O_TRUNC open that writes nothing: the close says so.
+    fd = os.open(m.path("L", ".format"), os.O_WRONLY | os.O_TRUNC)
+    assert errno_of(os.close, fd) == errno.EPERM
+    with open(m.path("L", ".format")) as f:
+        assert f.read() == "q8s\n"
+    os.rmdir(m.path("L"))
+    os.mkdir(m.path("L"))
+    r = sh("rsync -a --inplace %s/ %s/" % (bk, m.dir))
+    assert r.returncode == 11
+    assert 'write failed on "%s"' % m.path("L", ".format") in r.stderr
+    assert "Operation not permitted" in r.stderr
+    with open(m.path("L", ".json")) as f:
+        assert f.read() == "[]\n"
+    os.rmdir(m.path("L"))
+    r = sh("cp -a %s/. %s/" % (bk, m.dir))
+    assert r.returncode == 1
+    assert "L/.raw': File exists" in r.stderr
 
 
 def test_rsync_inplace_and_ftruncate_of_an_item(shmfs, shmdir, tmp_path):

@@ -30,6 +30,8 @@ EXPECTED = {
               "./usr/share/bash-completion/completions/lsshm"},
     "libshmblock0": {"./usr/lib/x86_64-linux-gnu/libshmblock.so.0"},
     "libshmblock-dev": {"./usr/include/shmblock.h",
+                        "./usr/include/shmblock_array.h",
+                        "./usr/include/shmblock_sem.h",
                         "./usr/lib/x86_64-linux-gnu/libshmblock.so",
                         "./usr/lib/x86_64-linux-gnu/pkgconfig/shmblock.pc"},
 }

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "holders_mount.h"
 #include "shmblock.h"
 
 #define DELETED_SUFFIX " (deleted)"
@@ -111,6 +112,9 @@ struct shmblock_holders {
 	size_t nholders;
 	struct shmblock_holders_stats stats;
 	bool partial;
+	struct shmblock_holders_gap *gaps; /* the unreadable processes */
+	size_t ngaps, gaps_cap;		   /* (nunreadable, unless short
+					      of memory) */
 };
 
 /* What the scan needs only while it runs. */
@@ -130,6 +134,7 @@ struct scan {
 	size_t buf_cap;
 	char *dents;	 /* a descriptor directory's entries */
 	bool no_procmap; /* the kernel has no PROCMAP_QUERY: read maps */
+	struct holders_mounts mounts; /* the shmfs mounts we see */
 };
 
 static uint64_t now_ns(void)
@@ -479,6 +484,35 @@ static long new_entry(struct scan *sc, const char *path, size_t len,
 }
 
 /*
+ * A file of a shmfs mount (device `dev`, inode `ino`, `path` the text of
+ * its /proc link or map line): the mount shows a block under the block's
+ * own inode number and under its name less the mount's prefix (fs/inode.c),
+ * so it is this directory's block of that inode whose name ends in the
+ * file's.  A mount of another directory would have to have a block of the
+ * same inode number and a name ending the same way to be taken for one of
+ * ours.  Returns the entry index, or -1.
+ */
+static long mounted_entry(struct scan *sc, dev_t dev, uint64_t ino,
+			  const char *path, size_t len)
+{
+	const struct shmblock_holders_entry *e;
+	size_t n, elen;
+	const char *name = holders_mounts_name(&sc->mounts, dev, path, len, &n);
+	long idx;
+
+	if (!name)
+		return -1;
+	idx = find_index(sc->snap, sc->dirdev, ino);
+	if (idx < 0)
+		return -1;
+	e = &sc->snap->entries[idx];
+	elen = strlen(e->name);
+	if (e->deleted || elen < n || memcmp(e->name + elen - n, name, n))
+		return -1;
+	return idx;
+}
+
+/*
  * One descriptor: a statx of /proc/PID/fd/N, which follows the link to the
  * file, asked for the type and inode only and AT_STATX_DONT_SYNC, so a file
  * on FUSE (this daemon's own mount included), NFS and the like is answered
@@ -502,16 +536,35 @@ static int scan_fd(struct scan *sc, int fddir, const char *name,
 	long idx;
 
 	(void)type;
-	/* Closed since readdir, or the process is gone: no holding. */
+	/*
+	 * Closed since readdir, or the process is gone: no holding.  Any
+	 * other error (EACCES, ENOMEM...) leaves the process unread: the
+	 * caller marks the snapshot partial rather than count it as holding
+	 * nothing.
+	 */
 	if (statx(fddir, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO,
-		  &stx) < 0 ||
-	    !S_ISREG(stx.stx_mode))
+		  &stx) < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+	if (!S_ISREG(stx.stx_mode))
 		return 0;
 	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	idx = find_index(sc->snap, dev, stx.stx_ino);
-	if (idx < 0) {
-		if (dev != sc->dirdev)
+	if (idx < 0 && dev != sc->dirdev) {
+		/* Opened through a shmfs mount: its link names the block. */
+		if (!holders_mounts_has(&sc->mounts, dev))
 			return 0;
+		len = readlinkat(fddir, name, link, sizeof(link));
+		if (len < 0)
+			return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+		if ((size_t)len >= sizeof(link))
+			return 0;
+		idx = mounted_entry(sc, dev, stx.stx_ino, link, (size_t)len);
+		if (idx < 0)
+			return 0;
+		return add_rec(sc, idx, proc, SHMBLOCK_HELD_FD, atoi(name), 0,
+			       0);
+	}
+	if (idx < 0) {
 		len = readlinkat(fddir, name, link, sizeof(link));
 		if (len < 0 || (size_t)len >= sizeof(link))
 			return 0;
@@ -644,7 +697,8 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 	minor = parse_hex(&p);
 	dev = makedev(major, minor);
 	/* Most lines map something else: the device settles it cheaply. */
-	if (*p++ != ' ' || dev != sc->dirdev)
+	if (*p++ != ' ' ||
+	    (dev != sc->dirdev && !holders_mounts_has(&sc->mounts, dev)))
 		return 0;
 	ino = parse_dec(&p);
 	if (ino == 0)
@@ -652,7 +706,14 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 	if (perms[1] == 'w' && perms[3] == 's')
 		how |= SHMBLOCK_HELD_MAP_WRITE;
 	idx = find_index(sc->snap, dev, ino);
-	if (idx < 0) {
+	if (idx < 0 && dev != sc->dirdev) {
+		/* Mapped through a shmfs mount (without passthrough). */
+		while (p < eol && *p == ' ')
+			p++;
+		idx = mounted_entry(sc, dev, ino, p, (size_t)(eol - p));
+		if (idx < 0)
+			return 0;
+	} else if (idx < 0) {
 		while (p < eol && *p == ' ')
 			p++;
 		path = p;
@@ -711,6 +772,30 @@ static int scan_maps_text(struct scan *sc, int fd, uint32_t proc)
  * Returns 0, 1 when the process has no address space, -ENOTTY when the
  * kernel has no such ioctl, or -errno.
  */
+/* How a PROCMAP_QUERY answer maps its file. */
+static unsigned map_how(const struct procmap_query *q)
+{
+	if ((q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
+	    (q->vma_flags & PROCMAP_QUERY_VMA_SHARED))
+		return SHMBLOCK_HELD_MAP | SHMBLOCK_HELD_MAP_WRITE;
+	return SHMBLOCK_HELD_MAP;
+}
+
+/* The path of the mapping `q` answered, asked again; false if it moved. */
+static bool mapping_path(int fd, const struct procmap_query *q, char *path,
+			 size_t size)
+{
+	struct procmap_query n = *q;
+
+	n.query_flags = 0;
+	n.query_addr = q->vma_start;
+	n.vma_name_addr = (uint64_t)(uintptr_t)path;
+	n.vma_name_size = (uint32_t)size;
+	return ioctl(fd, PROCMAP_QUERY, &n) == 0 &&
+	       n.vma_start == q->vma_start && n.inode == q->inode &&
+	       n.vma_name_size && memchr(path, '\0', size);
+}
+
 static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 {
 	struct procmap_query q;
@@ -743,8 +828,25 @@ static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 		first = false;
 		addr = q.vma_end;
 		dev = makedev(q.dev_major, q.dev_minor);
-		if (dev != sc->dirdev || !q.inode)
+		if (!q.inode)
 			continue;
+		if (dev != sc->dirdev) {
+			/* Mapped through a shmfs mount (without passthrough;
+			 * with it the mapping is of the block itself). */
+			if (!holders_mounts_has(&sc->mounts, dev))
+				continue;
+			idx = mapping_path(fd, &q, path, sizeof(path))
+				      ? mounted_entry(sc, dev, q.inode, path,
+						      strlen(path))
+				      : -1;
+			if (idx < 0)
+				continue;
+			rc = add_rec(sc, idx, proc, map_how(&q), -1,
+				     q.vma_start, q.vma_end);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if ((q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
 		    (q.vma_flags & PROCMAP_QUERY_VMA_SHARED))
 			how |= SHMBLOCK_HELD_MAP_WRITE;
@@ -844,6 +946,23 @@ static int read_identity(struct scan *sc, int piddir, struct proc *pr)
 	return 0;
 }
 
+/*
+ * Notes a process that could not be inspected (error `err`, negative): the
+ * snapshot is partial, and says which process and why.
+ */
+static void add_gap(struct scan *sc, pid_t pid, int err)
+{
+	struct shmblock_holders *snap = sc->snap;
+
+	snap->partial = true;
+	/* Out of memory for the list: still counted, still partial. */
+	if (grow(&snap->gaps, &snap->gaps_cap, snap->ngaps + 1,
+		 sizeof(*snap->gaps)) == 0)
+		snap->gaps[snap->ngaps++] =
+			(struct shmblock_holders_gap){ pid, -err };
+	snap->stats.nunreadable++;
+}
+
 /* Drops the records of a process from `first_rec` on. */
 static void roll_back(struct scan *sc, size_t first_rec)
 {
@@ -893,10 +1012,8 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 		goto skip;
 	}
 	/* A process we may not read is a gap in the picture, not an error. */
-	if (rc_fd < 0 || rc_map < 0) {
-		sc->snap->partial = true;
-		stats->nunreadable++;
-	}
+	if (rc_fd < 0 || rc_map < 0)
+		add_gap(sc, pid, rc_fd < 0 ? rc_fd : rc_map);
 	if (sc->nrecs > first_rec) {
 		pr = &sc->procs[sc->nprocs];
 		pr->pid = pid;
@@ -912,12 +1029,10 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 	return 0;
 skip:
 	roll_back(sc, first_rec);
-	if (is_vanished(rc)) {
+	if (is_vanished(rc))
 		stats->nvanished++;
-	} else {
-		sc->snap->partial = true;
-		stats->nunreadable++;
-	}
+	else
+		add_gap(sc, pid, rc);
 	rc = 0;
 out:
 	if (piddir >= 0)
@@ -1148,6 +1263,7 @@ static void scan_done(struct scan *sc)
 {
 	if (sc->dirfd >= 0)
 		close(sc->dirfd);
+	holders_mounts_free(&sc->mounts);
 	free(sc->recs);
 	free(sc->procs);
 	free(sc->buf);
@@ -1184,6 +1300,8 @@ static int scan_init(struct scan *sc, int dirfd, unsigned flags)
 		return -ENOMEM;
 	sc->snap->stats.started_ns = now_ns();
 	rc = open_dir(sc, dirfd);
+	if (rc == 0)
+		rc = holders_mounts_load(&sc->mounts);
 	if (rc == 0)
 		rc = hash_rebuild(sc->snap, 0);
 	if (rc < 0) {
@@ -1255,6 +1373,7 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap)
 	free(snap->entries);
 	free(snap->hash);
 	free(snap->holders);
+	free(snap->gaps);
 	free(snap);
 }
 
@@ -1262,6 +1381,14 @@ SHMBLOCK_API bool
 shmblock_holders_is_partial(const struct shmblock_holders *snap)
 {
 	return snap->partial;
+}
+
+SHMBLOCK_API const struct shmblock_holders_gap *
+shmblock_holders_gap(const struct shmblock_holders *snap, size_t i)
+{
+	if (i >= snap->ngaps)
+		return NULL;
+	return &snap->gaps[i];
 }
 
 SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,

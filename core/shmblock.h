@@ -606,6 +606,24 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap);
 SHMBLOCK_API bool
 shmblock_holders_is_partial(const struct shmblock_holders *snap);
 
+/*
+ * A process the scan could not inspect, in whole or in part, and why:
+ * any error but the process being gone (ENOENT, ESRCH), EMFILE and ENFILE
+ * included.  Its holdings may be missing from the snapshot.
+ */
+struct shmblock_holders_gap {
+	pid_t pid;
+	int err; /* a positive errno */
+};
+
+/*
+ * Gap `i` of a partial snapshot, or NULL past the last (nunreadable, or
+ * fewer if the list ran out of memory: the snapshot is partial all the
+ * same).
+ */
+SHMBLOCK_API const struct shmblock_holders_gap *
+shmblock_holders_gap(const struct shmblock_holders *snap, size_t i);
+
 /* Copies the scan's statistics to *out. */
 SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,
 					 struct shmblock_holders_stats *out);

@@ -1,18 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lifetime enforcer (lifetime.h; docs/shmfs.md, "Lifetimes").
+ * The lifetime enforcer (lifetime.h; docs/shmfs.md, "Lifetimes";
+ * docs/security.md for what it costs and how it fails).
  *
  * One thread keeps a table of the mount's blocks that carry a policy other
- * than persist, filled by one pass over the shm directory at start and
- * then by the names the watch queues (lifetime_note_event).  It sleeps in
- * poll on:
- *   - a pidfd per owner policy: readable the moment the owner exits;
+ * than persist, hashed by name, filled by one pass over the shm directory
+ * at start and then by the names the watch queues (lifetime_note_event).
+ * Owners are kept apart, one record per distinct process, hashed by pid.
+ * The thread sleeps in poll on a fixed set of descriptors, however many
+ * policies there are:
+ *   - the process event connector (procwatch.c): an exit of a thread of an
+ *     owner makes the thread look at that owner (and again a little later:
+ *     the event comes before the process is a zombie); without the
+ *     connector, every owner is looked at once a scan period;
+ *   - the holders scanner's eventfd (holders_cache.c): the thread asks for
+ *     a scan when a holders policy is learned, when a followed block is
+ *     closed, and once a period, and judges the blocks on each scan;
  *   - while some block has a last-holder or idle policy, an inotify watch
- *     of its own for close events (a holder closing a descriptor, or
- *     exiting), which brings the next holders scan forward, and the
- *     period of that scan (munmap makes no event).
- * Every removal goes through shmdir_remove_same, which removes the very
- * block the decision was made on, or nothing.
+ *     of its own for close events.
+ * A block is removed only when the daemon is sure: a scan that could not
+ * inspect some process (holders_doubt.h) removes nothing, an owner whose
+ * /proc can't be read has not exited, and the blocks a scan finds unheld
+ * are taken under private names and looked at once more by one scan
+ * started after the take (shmdir_take, shmdir_held, shmdir_settle).
  */
 
 #include <dirent.h>
@@ -24,14 +34,19 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "holders_cache.h"
+#include "holders_doubt.h"
+#include "inode.h"
 #include "lifetime.h"
+#include "procwatch.h"
 #include "shmblock.h"
 #include "shmdir.h"
+
+struct owner;
 
 /* A block with a policy (honoured or not: an ignored one is logged once). */
 struct entry {
@@ -40,17 +55,38 @@ struct entry {
 	char value[SHMBLOCK_LIFETIME_TEXT_MAX];
 	struct shmblock_lifetime lt;
 	bool honoured;
-	int pidfd;	  /* OWNER: the owner, or -1 */
+	size_t index;		 /* in l->all */
+	struct entry *name_next; /* hash chain */
+	struct owner *owner;	 /* OWNER, honoured: its process */
+	struct entry *owner_next;
 	bool armed;	  /* LAST_HOLDER: seen held */
 	uint64_t busy_ns; /* IDLE: when the idle time starts */
 	bool was_held;	  /* IDLE: held at the last scan */
+};
+
+/* One process that owns blocks, however many. */
+struct owner {
+	pid_t pid;
+	uint64_t start;
+	struct entry *entries; /* by owner_next */
+	struct owner *next;    /* hash chain */
+};
+
+/* An owner to look at again (after an exit event, or an error). */
+struct recheck {
+	pid_t pid;
+	uint64_t due_ns, gap_ns;
+};
+
+struct table {
+	void **b; /* buckets, a power of two */
+	size_t nb;
 };
 
 struct lifetime {
 	struct shmfs *fs;
 	uint64_t period_ns;
 	int stop_fd, wake_fd, close_fd; /* close_fd: -1 while not needed */
-	int close_wd;
 	pthread_t thread;
 	bool running;
 	/* The watch's side: names to read again, under `lock`. */
@@ -67,10 +103,18 @@ struct lifetime {
 	bool busy;
 	size_t tracked;
 	/* The thread's own. */
-	struct entry *entries;
+	struct entry **all;
 	size_t n, cap;
-	uint64_t next_scan_ns, scan_cost_ns, scan_end_ns;
-	uint64_t close_due_ns; /* a scan brought forward; 0: none */
+	struct table names, owners;
+	size_t nowners, nholders_pol;
+	struct recheck *rechecks;
+	size_t nrechecks, cap_rechecks;
+	bool sweep_owners;	/* events were lost: look at every owner */
+	uint64_t next_sweep_ns; /* without the connector */
+	struct procwatch *pw;
+	uint64_t scan_cost_ns, scan_end_ns, last_scan_ns;
+	uint64_t wanted_ns; /* the scan asked for; 0: none */
+	char doubt[160];    /* why the last scan removed nothing */
 	uid_t dir_uid;
 };
 
@@ -80,21 +124,16 @@ struct lifetime {
  * at most this much later.
  */
 #define LIFETIME_GATHER_NS 2000000L
+/* Rechecks of an owner after an exit event: 1 ms, doubling to 1 s. */
+#define RECHECK_FIRST_NS 1000000ull
+#define RECHECK_LAST_NS 1000000000ull
+/* More owners waiting for a second look than this: look at them all. */
+#define RECHECK_MAX 4096
 
 static bool needs_holders(const struct entry *e)
 {
 	return e->honoured && (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER ||
 			       e->lt.kind == SHMBLOCK_LIFETIME_IDLE);
-}
-
-static bool any_needs_holders(const struct lifetime *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (needs_holders(&l->entries[i]))
-			return true;
-	return false;
 }
 
 /* The path of a block for the path-based calls, which open nothing. */
@@ -104,21 +143,183 @@ static void block_path(const struct shmfs *fs, const char *name, char *path,
 	snprintf(path, len, "/proc/self/fd/%d/%s", fs->dirfd, name);
 }
 
+/* ---- the two hash tables ---- */
+
+static size_t name_slot(const struct lifetime *l, const char *name)
+{
+	return shmfs_name_hash(name) & (l->names.nb - 1);
+}
+
+static size_t pid_slot(const struct lifetime *l, pid_t pid)
+{
+	uint64_t h = (uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32) & (l->owners.nb - 1);
+}
+
+/* Doubles a table's buckets while it has fewer than half `count`. */
+static void rehash(struct lifetime *l, struct table *t, size_t count,
+		   bool names)
+{
+	size_t nb = t->nb ? t->nb : 64, oldnb = t->nb, i;
+	void **b, **old = t->b;
+
+	while (nb < count / 2)
+		nb *= 2;
+	if (t->b && nb == t->nb)
+		return;
+	b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* chains get longer, lookups still work */
+	t->b = b;
+	t->nb = nb;
+	for (i = 0; i < oldnb; i++) {
+		void *p = old[i], *next;
+
+		for (; p; p = next) {
+			size_t slot;
+
+			if (names) {
+				struct entry *e = p;
+
+				next = e->name_next;
+				slot = name_slot(l, e->name);
+				e->name_next = b[slot];
+			} else {
+				struct owner *o = p;
+
+				next = o->next;
+				slot = pid_slot(l, o->pid);
+				o->next = b[slot];
+			}
+			b[slot] = p;
+		}
+	}
+	free(old);
+}
+
 static struct entry *find(struct lifetime *l, const char *name)
 {
-	size_t i;
+	struct entry *e;
 
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->entries[i].name, name))
-			return &l->entries[i];
+	if (!l->names.nb)
+		return NULL;
+	for (e = l->names.b[name_slot(l, name)]; e; e = e->name_next)
+		if (!strcmp(e->name, name))
+			return e;
 	return NULL;
+}
+
+static struct owner *owner_find(struct lifetime *l, pid_t pid)
+{
+	struct owner *o;
+
+	if (!l->owners.nb)
+		return NULL;
+	for (o = l->owners.b[pid_slot(l, pid)]; o; o = o->next)
+		if (o->pid == pid)
+			return o;
+	return NULL;
+}
+
+/* Detaches `e` from its owner, freeing an owner left with no block. */
+static void owner_detach(struct lifetime *l, struct entry *e)
+{
+	struct owner *o = e->owner, **op;
+	struct entry **ep;
+
+	if (!o)
+		return;
+	for (ep = &o->entries; *ep; ep = &(*ep)->owner_next)
+		if (*ep == e) {
+			*ep = e->owner_next;
+			break;
+		}
+	e->owner = NULL;
+	if (o->entries)
+		return;
+	for (op = (struct owner **)&l->owners.b[pid_slot(l, o->pid)]; *op;
+	     op = &(*op)->next)
+		if (*op == o) {
+			*op = o->next;
+			break;
+		}
+	l->nowners--;
+	free(o);
+}
+
+/* Attaches `e` to the owner record of (pid, start): -ENOMEM or 0. */
+static int owner_attach(struct lifetime *l, struct entry *e)
+{
+	struct owner *o = owner_find(l, e->lt.pid);
+	size_t slot;
+
+	if (o && o->start != e->lt.start_time)
+		o = NULL; /* another process had the pid: never both live */
+	if (!o) {
+		rehash(l, &l->owners, l->nowners + 1, false);
+		if (!l->owners.nb)
+			return -ENOMEM;
+		o = calloc(1, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		o->pid = e->lt.pid;
+		o->start = e->lt.start_time;
+		slot = pid_slot(l, o->pid);
+		o->next = l->owners.b[slot];
+		l->owners.b[slot] = o;
+		l->nowners++;
+	}
+	e->owner = o;
+	e->owner_next = o->entries;
+	o->entries = e;
+	return 0;
 }
 
 static void drop(struct lifetime *l, struct entry *e)
 {
-	if (e->pidfd >= 0)
-		close(e->pidfd);
-	*e = l->entries[--l->n];
+	struct entry **ep;
+
+	owner_detach(l, e);
+	if (needs_holders(e))
+		l->nholders_pol--;
+	for (ep = (struct entry **)&l->names.b[name_slot(l, e->name)]; *ep;
+	     ep = &(*ep)->name_next)
+		if (*ep == e) {
+			*ep = e->name_next;
+			break;
+		}
+	l->all[e->index] = l->all[--l->n];
+	l->all[e->index]->index = e->index;
+	free(e);
+}
+
+/* A new, empty entry for `name`, in both tables; NULL without memory. */
+static struct entry *add(struct lifetime *l, const char *name)
+{
+	struct entry *e;
+	size_t slot;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct entry **p = realloc(l->all, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		l->all = p;
+		l->cap = cap;
+	}
+	rehash(l, &l->names, l->n + 1, true);
+	e = l->names.nb ? calloc(1, sizeof(*e)) : NULL;
+	if (!e)
+		return NULL;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	slot = name_slot(l, name);
+	e->name_next = l->names.b[slot];
+	l->names.b[slot] = e;
+	e->index = l->n;
+	l->all[l->n++] = e;
+	return e;
 }
 
 /* Whether `uid` may unlink a block owned by `owner` (/dev/shm is sticky). */
@@ -128,65 +329,149 @@ static bool may_unlink(const struct lifetime *l, uid_t uid, uid_t owner)
 }
 
 /*
- * Whether the policy `value` on a block of stat `st` may be honoured, and
- * if not, why.  Anyone who may write a block may set its xattr, and the
- * daemon can't tell who did, so: a block no one but its owner may write
- * (no group or other write bit; with an ACL these bits are its mask, which
- * bounds every named entry) was set by its owner or root, who may both
- * remove it; any other block only with the daemon's own record that the
- * same value was set through the mount by someone who may remove it.
+ * Writes (`rec` non-NULL) or removes the trust record of the block `name`,
+ * through a descriptor checked to be of block `id`: never on another block
+ * that took the name.  0 or -errno.
  */
-static const char *untrusted(struct lifetime *l, const char *path,
-			     const struct stat *st, const char *value)
+static int set_record(struct lifetime *l, const char *name,
+		      const struct shmdir_ident *id, const char *rec)
 {
-	char by[SHMBLOCK_LIFETIME_TEXT_MAX + 32], *sp;
-	unsigned long uid;
-	ssize_t n;
+	struct shmdir_ident now;
+	int rc = 0, fd = openat(l->fs->dirfd, name,
+				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME |
+					O_CLOEXEC);
 
-	if (!(st->st_mode & (S_IWGRP | S_IWOTH)))
-		return NULL;
-	n = lgetxattr(path, LIFETIME_XATTR_BY, by, sizeof(by) - 1);
-	if (n < 0)
-		return "the block is writable by group or others, who may not "
-		       "remove it, and the policy was not set through the "
-		       "mount by one who may";
-	by[n] = '\0';
-	uid = strtoul(by, &sp, 10);
-	if (*sp != ' ' || strcmp(sp + 1, value))
-		return "the policy was changed outside the mount on a block "
-		       "writable by group or others";
-	if (!may_unlink(l, (uid_t)uid, st->st_uid))
-		return "its setter may not remove the block";
-	return NULL;
+	if (fd < 0)
+		return -errno;
+	if (shmdir_ident_fd(fd, &now) < 0 || !shmdir_same_ident(&now, id))
+		rc = -ESTALE;
+	else if (rec &&
+		 fsetxattr(fd, LIFETIME_XATTR_BY, rec, strlen(rec), 0) < 0)
+		rc = -errno;
+	else if (!rec && fremovexattr(fd, LIFETIME_XATTR_BY) < 0 &&
+		 errno != ENODATA)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
-static void remove_block(struct lifetime *l, struct entry *e,
+#define WRITABLE_BY_OTHERS                                                  \
+	"the block is writable by group or others, who may not remove it, " \
+	"and the policy was not set through the mount by one who may"
+
+/*
+ * Whether the policy `value` on block `name` (of stat `st`, identity `id`)
+ * may be honoured, and if not, why.  Anyone who may write a block may set
+ * its xattr, and the daemon can't tell who did; so the trust is decided
+ * once, when the daemon first sees the value, and recorded as root in
+ * LIFETIME_XATTR_BY, so that nothing done later (a chmod) changes it:
+ *   "UID VALUE"  set through the mount by UID, or first seen on a block
+ *                no one but its owner UID may write (no group or other
+ *                write bit; with an ACL these bits are its mask, which
+ *                bounds every named entry): honoured while UID may remove
+ *                the block;
+ *   "- VALUE"    first seen on a block others may write, or set through
+ *                the mount by one who may not remove it: ignored.
+ * A record of another value is a value not seen before: judged anew.
+ */
+static const char *judge(struct lifetime *l, const char *name, const char *path,
+			 const struct stat *st, const struct shmdir_ident *id,
+			 const char *value)
+{
+	char by[SHMBLOCK_LIFETIME_TEXT_MAX + 32], *sp, *end;
+	unsigned long uid;
+	bool others;
+	ssize_t n;
+
+	n = lgetxattr(path, LIFETIME_XATTR_BY, by, sizeof(by) - 1);
+	if (n >= 0) {
+		by[n] = '\0';
+		sp = strchr(by, ' ');
+		if (sp && !strcmp(sp + 1, value)) {
+			if (sp == by + 1 && by[0] == '-')
+				return WRITABLE_BY_OTHERS;
+			uid = strtoul(by, &end, 10);
+			if (end == sp && sp != by)
+				return may_unlink(l, (uid_t)uid, st->st_uid)
+					       ? NULL
+					       : "its setter may not remove "
+						 "the block";
+		}
+	}
+	others = st->st_mode & (S_IWGRP | S_IWOTH);
+	if (others)
+		snprintf(by, sizeof(by), "- %s", value);
+	else
+		snprintf(by, sizeof(by), "%lu %s", (unsigned long)st->st_uid,
+			 value);
+	/* Unrecorded, a chmod could promote it later: not honoured. */
+	if (set_record(l, name, id, by) < 0)
+		return "its trust could not be recorded";
+	return others ? WRITABLE_BY_OTHERS : NULL;
+}
+
+static void remove_owned(struct lifetime *l, struct entry *e,
 			 const char *reason);
 
-/* Starts watching an owner; an owner already gone removes the block. */
+/* Starts following an owner; an owner already gone removes the block. */
 static void watch_owner(struct lifetime *l, struct entry *e)
 {
-	uint64_t start;
+	int rc;
 
-	if (!e->lt.start_time &&
-	    shmblock_process_start_time(e->lt.pid, &e->lt.start_time) < 0) {
-		remove_block(l, e, "its owner has exited");
+	/* "owner=PID" written directly: completed now. */
+	rc = e->lt.start_time
+		     ? 0
+		     : procwatch_start_time(e->lt.pid, &e->lt.start_time);
+	if (rc == 0)
+		rc = procwatch_exited(e->lt.pid, e->lt.start_time);
+	else if (rc == -ESRCH)
+		rc = 1;
+	else {
+		shmfs_log(l->fs, LOG_WARNING,
+			  "lifetime: %s: owner %ld: %s; not followed until "
+			  "the block changes",
+			  e->name, (long)e->lt.pid, strerror(-rc));
+		e->honoured = false;
 		return;
 	}
-	e->pidfd = (int)syscall(SYS_pidfd_open, e->lt.pid, 0);
-	/* Checked after the pidfd is taken: the pidfd is of that process. */
-	if (e->pidfd < 0 ||
-	    shmblock_process_start_time(e->lt.pid, &start) < 0 ||
-	    start != e->lt.start_time) {
-		if (e->pidfd < 0 && errno != ESRCH) {
-			shmfs_log(l->fs, LOG_WARNING,
-				  "lifetime: %s: pidfd_open "
-				  "%ld: %s; not enforced",
-				  e->name, (long)e->lt.pid, strerror(errno));
-			e->honoured = false;
-			return;
-		}
-		remove_block(l, e, "its owner has exited");
+	if (rc == 1) {
+		remove_owned(l, e, "its owner has exited");
+		return;
+	}
+	if (rc == -EINVAL) {
+		shmfs_log(l->fs, LOG_NOTICE,
+			  "lifetime: ignored %s: policy %s: %ld is a thread, "
+			  "not a process",
+			  e->name, e->value, (long)e->lt.pid);
+		e->honoured = false;
+		return;
+	}
+	if (owner_attach(l, e) < 0) {
+		shmfs_log(l->fs, LOG_ERR,
+			  "lifetime: out of memory; %s not followed", e->name);
+		e->honoured = false;
+		return;
+	}
+	/* Could not tell (EMFILE...): not exited; looked at again soon. */
+	if (rc < 0) {
+		shmfs_log(l->fs, LOG_WARNING,
+			  "lifetime: %s: owner %ld: %s; looked at again later",
+			  e->name, (long)e->lt.pid, strerror(-rc));
+		l->sweep_owners = true;
+	}
+}
+
+/* Asks the scanner for a scan, spaced so that scans take a tenth of the
+ * time at most. */
+static void scan_soon(struct lifetime *l)
+{
+	uint64_t due = l->scan_end_ns + 9 * l->scan_cost_ns;
+
+	if (due < shmfs_now_ns())
+		due = shmfs_now_ns();
+	if (!l->wanted_ns || due < l->wanted_ns) {
+		l->wanted_ns = due;
+		holders_cache_want(due);
 	}
 }
 
@@ -210,35 +495,21 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 		why = "\"owner\" without a pid (set it through the mount or "
 		      "shmblock_set_lifetime, which fill in the caller)";
 	else
-		why = untrusted(l, path, st, value);
+		why = judge(l, name, path, st, id, value);
 	if (e && shmdir_same_ident(&e->id, id) && !strcmp(e->value, value) &&
 	    e->honoured == !why)
 		return; /* nothing new: keep its state */
+	if (e)
+		drop(l, e);
+	e = add(l, name);
 	if (!e) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? 2 * l->cap : 64;
-			struct entry *p = realloc(l->entries, cap * sizeof(*p));
-
-			if (!p) {
-				shmfs_log(l->fs, LOG_ERR,
-					  "lifetime: out of "
-					  "memory; %s not followed",
-					  name);
-				return;
-			}
-			l->entries = p;
-			l->cap = cap;
-		}
-		e = &l->entries[l->n++];
-	} else if (e->pidfd >= 0) {
-		close(e->pidfd);
+		shmfs_log(l->fs, LOG_ERR,
+			  "lifetime: out of memory; %s not followed", name);
+		return;
 	}
-	memset(e, 0, sizeof(*e));
-	snprintf(e->name, sizeof(e->name), "%s", name);
 	snprintf(e->value, sizeof(e->value), "%s", value);
 	e->id = *id;
 	e->lt = lt;
-	e->pidfd = -1;
 	e->honoured = !why;
 	e->busy_ns = shmfs_now_ns();
 	e->armed = lgetxattr(path, LIFETIME_XATTR_HELD, &held, 1) >= 0;
@@ -249,31 +520,41 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 			  name, (unsigned long long)id->ino, value, why);
 		return;
 	}
-	if (lt.kind == SHMBLOCK_LIFETIME_OWNER)
+	if (lt.kind == SHMBLOCK_LIFETIME_OWNER) {
 		watch_owner(l, e);
-	else
-		l->next_scan_ns = 0; /* see who holds it now */
+		return;
+	}
+	l->nholders_pol++;
+	/* See who holds it now: a holder that lets go soon is not missed. */
+	scan_soon(l);
 }
 
 /* Reads the block `name` again: its identity and its policy. */
 static void reread(struct lifetime *l, const char *name)
 {
-	char path[64 + NAME_MAX], value[SHMBLOCK_LIFETIME_TEXT_MAX];
+	char path[64 + NAME_MAX], value[SHMBLOCK_LIFETIME_TEXT_MAX], c;
 	struct shmdir_ident id;
 	struct entry *e = find(l, name);
 	struct stat st;
+	bool exists = false;
 	ssize_t n = -1;
 
 	if (!shmfs_mount_name(l->fs, name) || shmfs_tmp_name(name, NULL))
 		return;
 	block_path(l->fs, name, path, sizeof(path));
 	if (fstatat(l->fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && shmdir_ident_of(l->fs, name, &id) == 0)
+	    S_ISREG(st.st_mode) && shmdir_ident_of(l->fs, name, &id) == 0) {
+		exists = true;
 		n = lgetxattr(path, SHMBLOCK_XATTR_LIFETIME, value,
 			      sizeof(value) - 1);
+	}
 	if (n < 0) {
 		if (e)
 			drop(l, e);
+		/* The policy withdrawn: its trust goes with it. */
+		if (exists && errno == ENODATA &&
+		    lgetxattr(path, LIFETIME_XATTR_BY, &c, 0) >= 0)
+			set_record(l, name, &id, NULL);
 		return;
 	}
 	value[n] = '\0';
@@ -298,7 +579,8 @@ static void reread_all(struct lifetime *l)
 	}
 	/* The ones gone since: backwards, as drop moves the last one. */
 	for (i = l->n; i-- > 0;)
-		reread(l, l->entries[i].name);
+		if (i < l->n)
+			reread(l, l->all[i]->name);
 	while ((de = readdir(d)))
 		if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)
 			reread(l, de->d_name);
@@ -317,46 +599,185 @@ static const char *reason_of(const struct entry *e)
 	}
 }
 
-/*
- * Removes the block of `e`, if it is still that block with that policy
- * and (last-holder, idle) no one holds it; `e` is gone or read afresh
- * after.
- */
-static void remove_block(struct lifetime *l, struct entry *e,
-			 const char *reason)
+static void log_removed(struct lifetime *l, const char *name,
+			const struct shmdir_ident *id, const char *value,
+			const char *reason)
 {
-	char name[NAME_MAX + 1];
-	unsigned flags = e->lt.kind == SHMBLOCK_LIFETIME_OWNER
-				 ? 0
-				 : SHMDIR_REMOVE_UNHELD;
-	int rc = shmdir_remove_same(l->fs, e->name, &e->id,
-				    SHMBLOCK_XATTR_LIFETIME, e->value, flags);
+	shmfs_log(l->fs, LOG_NOTICE,
+		  "lifetime: removed %s (inode %llu): policy %s: %s", name,
+		  (unsigned long long)id->ino, value, reason);
+}
 
-	if (rc == 0)
-		shmfs_log(l->fs, LOG_NOTICE,
-			  "lifetime: removed %s (inode "
-			  "%llu): policy %s: %s",
-			  e->name, (unsigned long long)e->id.ino, e->value,
-			  reason);
-	else if (rc == -ESTALE)
+/* The outcome of a removal that did not happen, for the log. */
+static void log_kept(struct lifetime *l, const struct entry *e, int rc)
+{
+	if (rc == -ESTALE)
 		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: %s is another block "
 			  "now; left alone (policy %s of inode %llu)",
 			  e->name, e->value, (unsigned long long)e->id.ino);
-	else if (rc == -EBUSY)
-		e->busy_ns = shmfs_now_ns(); /* held again just now */
-	else if (rc != -ENOENT && rc != -EAGAIN)
+	else if (rc != -ENOENT && rc != -EAGAIN && rc != -EBUSY)
 		shmfs_log(l->fs, LOG_WARNING,
 			  "lifetime: could not remove %s "
 			  "(inode %llu): %s",
 			  e->name, (unsigned long long)e->id.ino,
 			  strerror(-rc));
-	if (rc == -EBUSY)
-		return;
+}
+
+/* Drops `e` and reads its name afresh (another block may have it now). */
+static void forget(struct lifetime *l, struct entry *e)
+{
+	char name[NAME_MAX + 1];
+
 	snprintf(name, sizeof(name), "%s", e->name);
 	drop(l, e);
 	reread(l, name);
 }
+
+/* Removes the block of an owner policy, if it still is that block. */
+static void remove_owned(struct lifetime *l, struct entry *e,
+			 const char *reason)
+{
+	int rc = shmdir_remove_same(l->fs, e->name, &e->id,
+				    SHMBLOCK_XATTR_LIFETIME, e->value, 0);
+
+	if (rc == 0)
+		log_removed(l, e->name, &e->id, e->value, reason);
+	else
+		log_kept(l, e, rc);
+	forget(l, e);
+}
+
+/* ---- owners ---- */
+
+static void recheck_add(struct lifetime *l, pid_t pid, uint64_t gap)
+{
+	size_t i;
+
+	for (i = 0; i < l->nrechecks; i++)
+		if (l->rechecks[i].pid == pid)
+			return;
+	if (l->nrechecks == l->cap_rechecks) {
+		size_t cap = l->cap_rechecks ? 2 * l->cap_rechecks : 16;
+		struct recheck *p;
+
+		p = cap <= RECHECK_MAX ? realloc(l->rechecks, cap * sizeof(*p))
+				       : NULL;
+		if (!p) {
+			l->sweep_owners = true;
+			return;
+		}
+		l->rechecks = p;
+		l->cap_rechecks = cap;
+	}
+	l->rechecks[l->nrechecks++] =
+		(struct recheck){ pid, shmfs_now_ns() + gap, gap };
+}
+
+/*
+ * Looks at owner `pid`: 1 exited (its blocks are removed), 0 running, or
+ * -errno when it can't tell (nothing is removed).
+ */
+static int look_at_owner(struct lifetime *l, pid_t pid)
+{
+	struct owner *o = owner_find(l, pid);
+	char **names;
+	size_t n = 0, i;
+	struct entry *e;
+	uint64_t start;
+	int rc;
+
+	if (!o)
+		return 0;
+	start = o->start;
+	rc = procwatch_exited(pid, start);
+	if (rc != 1)
+		return rc;
+	for (e = o->entries; e; e = e->owner_next)
+		n++;
+	/* Removing may reread a name and change the owner's list. */
+	names = calloc(n, sizeof(*names));
+	for (i = 0, e = o->entries; names && e; e = e->owner_next)
+		names[i++] = strdup(e->name);
+	for (i = 0; names && i < n; i++) {
+		e = names[i] ? find(l, names[i]) : NULL;
+		if (e && e->owner && e->owner->pid == pid &&
+		    e->owner->start == start)
+			remove_owned(l, e, "its owner has exited");
+		free(names[i]);
+	}
+	free(names);
+	return 1;
+}
+
+static void on_exit_event(void *arg, pid_t tgid)
+{
+	struct lifetime *l = arg;
+
+	if (!tgid)
+		l->sweep_owners = true;
+	else if (owner_find(l, tgid))
+		recheck_add(l, tgid, 0);
+}
+
+/* Every owner (events lost, no connector, or an owner unreadable). */
+static void sweep_owners(struct lifetime *l)
+{
+	pid_t *pids;
+	size_t i, n = 0, b;
+	struct owner *o;
+	bool unsure = false;
+
+	l->sweep_owners = false;
+	pids = calloc(l->nowners + 1, sizeof(*pids));
+	if (!pids) {
+		l->sweep_owners = true;
+		return;
+	}
+	for (b = 0; b < l->owners.nb; b++)
+		for (o = l->owners.b[b]; o; o = o->next)
+			pids[n++] = o->pid;
+	for (i = 0; i < n; i++)
+		if (look_at_owner(l, pids[i]) < 0)
+			unsure = true;
+	free(pids);
+	/* Some could not be looked at: again at the next sweep. */
+	if (unsure)
+		l->sweep_owners = true;
+	l->next_sweep_ns = shmfs_now_ns() + l->period_ns;
+}
+
+static void do_rechecks(struct lifetime *l, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < l->nrechecks;) {
+		struct recheck *r = &l->rechecks[i];
+		int rc;
+
+		if (r->due_ns > now) {
+			i++;
+			continue;
+		}
+		rc = look_at_owner(l, r->pid);
+		r = &l->rechecks[i];
+		/* Running: again a little later, until it is clearly so. */
+		if (rc == 0 || rc < 0) {
+			r->gap_ns = r->gap_ns ? 2 * r->gap_ns
+					      : RECHECK_FIRST_NS;
+			if (rc < 0 && r->gap_ns > RECHECK_LAST_NS)
+				r->gap_ns = RECHECK_LAST_NS;
+			if (r->gap_ns <= RECHECK_LAST_NS) {
+				r->due_ns = now + r->gap_ns;
+				i++;
+				continue;
+			}
+		}
+		l->rechecks[i] = l->rechecks[--l->nrechecks];
+	}
+}
+
+/* ---- holders ---- */
 
 /* The number of processes other than the daemon that hold `he`. */
 static size_t others(const struct shmblock_holders_entry *he)
@@ -387,34 +808,103 @@ static void mark_held(struct lifetime *l, struct entry *e)
 	close(fd);
 }
 
-static void scan(struct lifetime *l)
+/* A block taken for removal (shmdir_take). */
+struct taken {
+	struct entry *e;
+	char tmp[NAME_MAX + 1];
+};
+
+/*
+ * Removes the blocks of `cand` that no one holds: each is taken under a
+ * private name (no one opens it by name after that), then one scan
+ * started after all the takes says which are still unheld.
+ */
+static void remove_unheld(struct lifetime *l, struct entry **cand, size_t n)
+{
+	struct taken *t = calloc(n, sizeof(*t));
+	struct shmblock_holders *snap = NULL;
+	size_t i, nt = 0;
+	char why[160];
+	int rc;
+
+	if (!t)
+		return;
+	for (i = 0; i < n; i++) {
+		struct entry *e = cand[i];
+
+		rc = shmdir_take(l->fs, e->name, &e->id,
+				 SHMBLOCK_XATTR_LIFETIME, e->value, t[nt].tmp);
+		if (rc == 0) {
+			t[nt++].e = e;
+			continue;
+		}
+		log_kept(l, e, rc);
+		cand[i] = NULL; /* forgotten below, after the scan */
+	}
+	rc = nt ? shmblock_holders_scan(l->fs->dirfd,
+					SHMBLOCK_HOLDERS_NO_DELETED, &snap)
+		: 0;
+	if (rc < 0)
+		shmfs_log(l->fs, LOG_WARNING,
+			  "lifetime: holders scan: %s; nothing removed",
+			  strerror(-rc));
+	for (i = 0; i < nt; i++) {
+		struct entry *e = t[i].e;
+		bool held = !snap ||
+			    shmdir_held(l->fs, snap, &e->id, why, sizeof(why));
+
+		if (held) {
+			shmdir_settle(l->fs, e->name, t[i].tmp, &e->id, false);
+			e->busy_ns = shmfs_now_ns();
+			continue;
+		}
+		rc = shmdir_settle(l->fs, e->name, t[i].tmp, &e->id, true);
+		if (rc == 0)
+			log_removed(l, e->name, &e->id, e->value, reason_of(e));
+		else
+			log_kept(l, e, rc);
+		forget(l, e);
+	}
+	shmblock_holders_free(snap);
+	free(t);
+}
+
+/* Judges every holders policy on scan `snap`. */
+static void judge_scan(struct lifetime *l, struct shmblock_holders *snap)
 {
 	struct shmblock_holders_stats stats;
-	struct shmblock_holders *snap;
+	struct entry **cand = NULL;
+	char why[160];
+	size_t i, ncand = 0;
+	bool doubt;
 	uint64_t now;
-	size_t i;
-	int rc = shmblock_holders_scan(l->fs->dirfd,
-				       SHMBLOCK_HOLDERS_NO_DELETED, &snap);
 
-	if (rc < 0) {
-		shmfs_log(l->fs, LOG_WARNING, "lifetime: holders scan: %s",
-			  strerror(-rc));
-		return;
-	}
 	shmblock_holders_stats(snap, &stats);
 	l->scan_cost_ns = stats.elapsed_ns;
+	l->scan_end_ns = stats.started_ns + stats.elapsed_ns;
+	l->last_scan_ns = stats.started_ns;
+	doubt = holders_doubt(snap, why, sizeof(why));
+	if (doubt && strcmp(why, l->doubt))
+		shmfs_log(l->fs, LOG_WARNING,
+			  "lifetime: holders scan incomplete (%s): no block "
+			  "is removed until a complete one",
+			  why);
+	else if (!doubt && l->doubt[0])
+		shmfs_log(l->fs, LOG_NOTICE,
+			  "lifetime: holders scan complete again");
+	snprintf(l->doubt, sizeof(l->doubt), "%s", doubt ? why : "");
 	now = shmfs_now_ns();
-	for (i = l->n; i-- > 0;) {
-		struct entry *e = &l->entries[i];
-		size_t held;
+	for (i = 0; i < l->n; i++) {
+		struct entry *e = l->all[i];
+		bool held;
 
 		if (!needs_holders(e))
 			continue;
-		held = others(
-			shmblock_holders_find(snap, e->id.dev, e->id.ino));
-		/* Processes it may not read are not seen (docs/shmfs.md). */
+		held = others(shmblock_holders_find(snap, e->id.dev,
+						    e->id.ino)) ||
+		       inode_in_use(l->fs->inodes, e->id.dev, e->id.ino);
 		if (held) {
-			if (held && !e->armed &&
+			if (!e->armed &&
 			    e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER) {
 				e->armed = true;
 				mark_held(l, e);
@@ -426,15 +916,45 @@ static void scan(struct lifetime *l)
 			 * earliest, never from before the release. */
 			e->was_held = false;
 			e->busy_ns = now;
-		} else if (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER
-				   ? e->armed
-				   : now - e->busy_ns >=
-					     e->lt.idle_seconds *
-						     1000000000ull) {
-			remove_block(l, e, reason_of(e));
+		} else if (!doubt &&
+			   (e->lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER
+				    ? e->armed
+				    : now - e->busy_ns >=
+					      e->lt.idle_seconds *
+						      1000000000ull)) {
+			if (!cand)
+				cand = calloc(l->n, sizeof(*cand));
+			if (cand)
+				cand[ncand++] = e;
 		}
 	}
-	shmblock_holders_free(snap);
+	if (ncand)
+		remove_unheld(l, cand, ncand);
+	free(cand);
+}
+
+/* A scan is done: judge on it if it began after the last one judged. */
+static void take_scan(struct lifetime *l)
+{
+	struct shmblock_holders_stats st;
+	struct holders_ref *ref;
+	uint64_t v;
+
+	if (read(holders_cache_fd(), &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	ref = holders_cache_latest();
+	if (!ref)
+		return;
+	shmblock_holders_stats(ref->snap, &st);
+	if (st.started_ns > l->last_scan_ns) {
+		if (l->wanted_ns && l->wanted_ns <= st.started_ns)
+			l->wanted_ns = 0;
+		if (l->nholders_pol)
+			judge_scan(l, ref->snap);
+		else
+			l->last_scan_ns = st.started_ns;
+	}
+	holders_cache_put(ref);
 }
 
 /*
@@ -457,20 +977,6 @@ static void follow_closes(struct lifetime *l, bool on)
 		close(l->close_fd);
 		l->close_fd = -1;
 	}
-}
-
-/*
- * A close on a followed block brings the next scan forward, but the scans
- * take at most a tenth of the time (and start 20 ms apart at least).
- */
-static void scan_soon(struct lifetime *l)
-{
-	uint64_t due = l->scan_end_ns + 9 * l->scan_cost_ns;
-
-	if (due < shmfs_now_ns() + 20000000ull)
-		due = shmfs_now_ns() + 20000000ull;
-	if (!l->close_due_ns)
-		l->close_due_ns = due;
 }
 
 /* Reads the close events. */
@@ -521,19 +1027,19 @@ static void take_pending(struct lifetime *l)
 	free(names);
 }
 
-/* When the next scan is due: the period, or sooner after a close. */
-static uint64_t scan_due(const struct lifetime *l)
-{
-	if (l->close_due_ns && l->close_due_ns < l->next_scan_ns)
-		return l->close_due_ns;
-	return l->next_scan_ns;
-}
-
+/* How long poll may sleep: until a recheck or a sweep is due. */
 static int poll_timeout(struct lifetime *l, uint64_t now)
 {
-	uint64_t due = scan_due(l);
+	uint64_t due = 0;
+	size_t i;
 
-	if (!any_needs_holders(l))
+	for (i = 0; i < l->nrechecks; i++)
+		if (!due || l->rechecks[i].due_ns < due)
+			due = l->rechecks[i].due_ns;
+	if (l->nowners && (l->sweep_owners || procwatch_fd(l->pw) < 0) &&
+	    (!due || l->next_sweep_ns < due))
+		due = l->next_sweep_ns;
+	if (!due)
 		return -1;
 	if (due <= now)
 		return 0;
@@ -543,8 +1049,7 @@ static int poll_timeout(struct lifetime *l, uint64_t now)
 static void *lifetime_thread(void *arg)
 {
 	struct lifetime *l = arg;
-	struct pollfd *pfd = NULL;
-	size_t i, npfd;
+	struct pollfd pfd[5];
 	uint64_t now;
 	int rc;
 
@@ -555,21 +1060,20 @@ static void *lifetime_thread(void *arg)
 		l->busy = false;
 		l->tracked = l->n;
 		pthread_mutex_unlock(&l->lock);
-		follow_closes(l, any_needs_holders(l));
-		free(pfd);
-		pfd = calloc(l->n + 3, sizeof(*pfd));
-		if (!pfd) {
-			shmfs_log(l->fs, LOG_ERR, "lifetime: out of memory");
-			break;
+		follow_closes(l, l->nholders_pol > 0);
+		/* Once a period while some block needs holders. */
+		if (l->nholders_pol && !l->wanted_ns) {
+			l->wanted_ns = l->last_scan_ns + l->period_ns;
+			holders_cache_want(l->wanted_ns);
 		}
 		pfd[0] = (struct pollfd){ .fd = l->stop_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = l->wake_fd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = l->close_fd, .events = POLLIN };
-		for (i = 0, npfd = 3; i < l->n; i++)
-			pfd[npfd++] =
-				(struct pollfd){ .fd = l->entries[i].pidfd,
-						 .events = POLLIN };
-		rc = poll(pfd, npfd, poll_timeout(l, shmfs_now_ns()));
+		pfd[3] = (struct pollfd){ .fd = procwatch_fd(l->pw),
+					  .events = POLLIN };
+		pfd[4] = (struct pollfd){ .fd = holders_cache_fd(),
+					  .events = POLLIN };
+		rc = poll(pfd, 5, poll_timeout(l, shmfs_now_ns()));
 		pthread_mutex_lock(&l->lock);
 		l->busy = true;
 		pthread_mutex_unlock(&l->lock);
@@ -588,31 +1092,16 @@ static void *lifetime_thread(void *arg)
 		}
 		if (l->close_fd >= 0 && pfd[2].revents)
 			read_closes(l);
-		/* An owner has exited: entries may move as they go. */
-		for (i = 3; i < npfd; i++) {
-			struct entry *e;
-
-			if (!pfd[i].revents || pfd[i].fd < 0)
-				continue;
-			for (e = l->entries; e < l->entries + l->n; e++)
-				if (e->pidfd == pfd[i].fd)
-					break;
-			/* The fd may be another's since: ask it again. */
-			if (e < l->entries + l->n &&
-			    poll(&(struct pollfd){ .fd = e->pidfd,
-						   .events = POLLIN },
-				 1, 0) > 0)
-				remove_block(l, e, reason_of(e));
-		}
+		if (pfd[3].fd >= 0 && pfd[3].revents)
+			procwatch_read(l->pw, on_exit_event, l);
 		now = shmfs_now_ns();
-		if (any_needs_holders(l) && now >= scan_due(l)) {
-			l->close_due_ns = 0;
-			scan(l);
-			l->scan_end_ns = shmfs_now_ns();
-			l->next_scan_ns = l->scan_end_ns + l->period_ns;
-		}
+		do_rechecks(l, now);
+		if (l->nowners && (l->sweep_owners || pfd[3].fd < 0) &&
+		    now >= l->next_sweep_ns)
+			sweep_owners(l);
+		if (pfd[4].revents)
+			take_scan(l);
 	}
-	free(pfd);
 	return NULL;
 }
 
@@ -636,6 +1125,9 @@ int lifetime_start(struct shmfs *fs, double scan_period)
 		rc = -errno;
 		goto fail;
 	}
+	rc = procwatch_open(fs, &l->pw);
+	if (rc < 0)
+		goto fail;
 	__atomic_store_n(&fs->lifetime, l, __ATOMIC_RELEASE);
 	rc = -pthread_create(&l->thread, NULL, lifetime_thread, l);
 	if (rc == 0) {
@@ -644,6 +1136,7 @@ int lifetime_start(struct shmfs *fs, double scan_period)
 	}
 	__atomic_store_n(&fs->lifetime, NULL, __ATOMIC_RELEASE);
 fail:
+	procwatch_close(l->pw);
 	if (l->stop_fd >= 0)
 		close(l->stop_fd);
 	if (l->wake_fd >= 0)
@@ -675,13 +1168,16 @@ void lifetime_free(struct shmfs *fs)
 		return;
 	lifetime_stop(fs);
 	fs->lifetime = NULL;
-	for (i = 0; i < l->n; i++)
-		if (l->entries[i].pidfd >= 0)
-			close(l->entries[i].pidfd);
+	while (l->n)
+		drop(l, l->all[l->n - 1]);
 	for (i = 0; i < l->npending; i++)
 		free(l->pending[i]);
 	free(l->pending);
-	free(l->entries);
+	free(l->all);
+	free(l->names.b);
+	free(l->owners.b);
+	free(l->rechecks);
+	procwatch_close(l->pw);
 	follow_closes(l, false);
 	close(l->stop_fd);
 	close(l->wake_fd);
@@ -755,6 +1251,16 @@ static pid_t tgid_of(pid_t tid)
 	return tgid > 0 ? (pid_t)tgid : tid;
 }
 
+int lifetime_remove_xattr(int fd)
+{
+	/* The trust first: the value is never there without its record. */
+	if (fremovexattr(fd, LIFETIME_XATTR_BY) < 0 && errno != ENODATA)
+		return -errno;
+	if (fremovexattr(fd, SHMBLOCK_XATTR_LIFETIME) < 0)
+		return -errno;
+	return 0;
+}
+
 int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
 		       int flags)
 {
@@ -779,16 +1285,18 @@ int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
 		return (int)n;
 	if (fstat(fd, &st) < 0 || fstat(fs->dirfd, &dir) < 0)
 		return -errno;
-	/* The record first: the policy's own event then finds it there. */
-	if (ctx->uid == 0 || ctx->uid == st.st_uid || ctx->uid == dir.st_uid) {
+	/*
+	 * The record first: the policy's own event then finds it there.  A
+	 * setter who may not remove the block is recorded too ("- VALUE"),
+	 * so that nothing done later turns the value into a trusted one.
+	 */
+	if (ctx->uid == 0 || ctx->uid == st.st_uid || ctx->uid == dir.st_uid)
 		snprintf(by, sizeof(by), "%lu %s", (unsigned long)ctx->uid,
 			 text);
-		if (fsetxattr(fd, LIFETIME_XATTR_BY, by, strlen(by), 0) < 0 &&
-		    errno != EOPNOTSUPP)
-			return -errno;
-	} else {
-		fremovexattr(fd, LIFETIME_XATTR_BY);
-	}
+	else
+		snprintf(by, sizeof(by), "- %s", text);
+	if (fsetxattr(fd, LIFETIME_XATTR_BY, by, strlen(by), 0) < 0)
+		return -errno;
 	if (fsetxattr(fd, SHMBLOCK_XATTR_LIFETIME, text, (size_t)n, flags) < 0)
 		return -errno;
 	return 0;

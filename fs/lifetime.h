@@ -11,7 +11,10 @@
 
 #include "fs.h"
 
-/* The daemon's proof of who set a policy through the mount (root only). */
+/*
+ * Who set a policy, as the daemon judged it when it first saw the value
+ * (lifetime.c, judge): "UID VALUE" or "- VALUE" (root only).
+ */
 #define LIFETIME_XATTR_BY "trusted.shmfs.lifetime_by"
 /* Set once a last-holder block has been seen held, for a restart. */
 #define LIFETIME_XATTR_HELD "trusted.shmfs.held"
@@ -51,5 +54,12 @@ void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
  */
 int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
 		       int flags);
+
+/*
+ * removexattr of SHMBLOCK_XATTR_LIFETIME through the mount on the block
+ * open at `fd`: the policy and its trust record go together.
+ * Errors: fremovexattr's (-ENODATA: no policy).
+ */
+int lifetime_remove_xattr(int fd);
 
 #endif

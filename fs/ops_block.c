@@ -523,7 +523,9 @@ static void block_removexattr(fuse_req_t req, struct node *node,
 					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
-		if (fremovexattr(shmblock_fd(blk), name) < 0)
+		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
+			rc = lifetime_remove_xattr(shmblock_fd(blk));
+		else if (fremovexattr(shmblock_fd(blk), name) < 0)
 			rc = -errno;
 		node_drop(node);
 	}

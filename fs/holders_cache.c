@@ -173,7 +173,9 @@ static void *scanner(void *arg)
 			 : -ENOMEM;
 		if (rc < 0) {
 			free(ref);
-			shmfs_log(cache.fs, LOG_WARNING, "holders scan: %s",
+			/* Short of memory or descriptors: tried again when
+			 * next asked; nothing is decided on a missing scan. */
+			shmfs_log(cache.fs, LOG_NOTICE, "holders scan: %s",
 				  strerror(-rc));
 		} else {
 			ref->snap = snap;

@@ -21,7 +21,6 @@
  * whose status can't be read...) is a doubt.  `why` gets a line for the
  * log naming the first doubtful process and its error.
  */
-bool holders_doubt(const struct shmblock_holders *snap, char *why,
-		   size_t len);
+bool holders_doubt(const struct shmblock_holders *snap, char *why, size_t len);
 
 #endif

@@ -427,7 +427,7 @@ static void watch_owner(struct lifetime *l, struct entry *e)
 	else if (rc == -ESRCH)
 		rc = 1;
 	else {
-		shmfs_log(l->fs, LOG_WARNING,
+		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: %s: owner %ld: %s; not followed until "
 			  "the block changes",
 			  e->name, (long)e->lt.pid, strerror(-rc));
@@ -454,7 +454,7 @@ static void watch_owner(struct lifetime *l, struct entry *e)
 	}
 	/* Could not tell (EMFILE...): not exited; looked at again soon. */
 	if (rc < 0) {
-		shmfs_log(l->fs, LOG_WARNING,
+		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: %s: owner %ld: %s; looked at again later",
 			  e->name, (long)e->lt.pid, strerror(-rc));
 		l->sweep_owners = true;
@@ -845,7 +845,7 @@ static void remove_unheld(struct lifetime *l, struct entry **cand, size_t n)
 					SHMBLOCK_HOLDERS_NO_DELETED, &snap)
 		: 0;
 	if (rc < 0)
-		shmfs_log(l->fs, LOG_WARNING,
+		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: holders scan: %s; nothing removed",
 			  strerror(-rc));
 	for (i = 0; i < nt; i++) {
@@ -885,7 +885,7 @@ static void judge_scan(struct lifetime *l, struct shmblock_holders *snap)
 	l->last_scan_ns = stats.started_ns;
 	doubt = holders_doubt(snap, why, sizeof(why));
 	if (doubt && strcmp(why, l->doubt))
-		shmfs_log(l->fs, LOG_WARNING,
+		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: holders scan incomplete (%s): no block "
 			  "is removed until a complete one",
 			  why);
@@ -911,7 +911,8 @@ static void judge_scan(struct lifetime *l, struct shmblock_holders *snap)
 			}
 			e->busy_ns = now;
 			e->was_held = true;
-		} else if (e->was_held) {
+		} else if (e->was_held &&
+			   e->lt.kind == SHMBLOCK_LIFETIME_IDLE) {
 			/* Let go since the last scan: idle from now at the
 			 * earliest, never from before the release. */
 			e->was_held = false;
@@ -946,6 +947,12 @@ static void take_scan(struct lifetime *l)
 	if (!ref)
 		return;
 	shmblock_holders_stats(ref->snap, &st);
+	if (l->wanted_ns && st.started_ns < l->wanted_ns &&
+	    st.started_ns <= l->last_scan_ns) {
+		/* The scan asked for failed: ask again a period on. */
+		l->wanted_ns = 0;
+		l->last_scan_ns = shmfs_now_ns();
+	}
 	if (st.started_ns > l->last_scan_ns) {
 		if (l->wanted_ns && l->wanted_ns <= st.started_ns)
 			l->wanted_ns = 0;

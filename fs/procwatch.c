@@ -125,8 +125,8 @@ static int open_connector(void)
 	if (sock < 0)
 		return -errno;
 	/* Room for a burst of exits; a lost one makes us look at all. */
-	if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size,
-		       sizeof(size)) < 0)
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) <
+	    0)
 		setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	if (bind(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    send_listen(sock, true) < 0) {

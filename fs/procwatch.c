@@ -76,16 +76,20 @@ static bool each_exit(const char *buf, size_t n, pid_t tid,
 
 	for (nl = (const void *)buf; NLMSG_OK(nl, n); nl = NLMSG_NEXT(nl, n)) {
 		const struct cn_msg *cn = NLMSG_DATA(nl);
-		const struct proc_event *ev = (const void *)cn->data;
+		struct proc_event ev;
 
+		/* The event follows a 20-byte header: copied to be aligned. */
 		if (nl->nlmsg_type == NLMSG_ERROR ||
-		    nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)) ||
-		    cn->id.idx != CN_IDX_PROC || ev->what != PROC_EVENT_EXIT)
+		    nl->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(ev)) ||
+		    cn->id.idx != CN_IDX_PROC)
 			continue;
-		if (ev->event_data.exit.process_pid == tid)
+		memcpy(&ev, cn->data, sizeof(ev));
+		if (ev.what != PROC_EVENT_EXIT)
+			continue;
+		if (ev.event_data.exit.process_pid == tid)
 			seen = true;
 		if (fn)
-			fn(arg, ev->event_data.exit.process_tgid);
+			fn(arg, ev.event_data.exit.process_tgid);
 	}
 	return seen;
 }

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <libsmartcols.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -13,8 +14,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "lsshm_text.h"
 #include "shmblock.h"
 
 enum {
@@ -40,33 +44,40 @@ struct colinfo {
 	int flags;
 	int json; /* SCOLS_JSON_*; sizes are numbers with --bytes */
 	const char *help;
+	const char *label; /* in --id's "Label: value" lines */
 };
 
 static const struct colinfo columns[NCOLS] = {
 	[COL_NAME] = { "NAME", 0.2, 0, SCOLS_JSON_STRING,
-		       "block name (deleted: the last name it had)" },
+		       "block name (deleted: the last name it had)", "Name" },
 	[COL_INODE] = { "INODE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			"inode number" },
+			"inode number", "Inode" },
 	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
-		       "size (st_size)" },
+		       "size (st_size)", "Size" },
 	[COL_ALLOC] = { "ALLOC", 5, SCOLS_FL_RIGHT, SCOLS_JSON_STRING,
-			"memory it takes (st_blocks)" },
-	[COL_OWNER] = { "OWNER", 8, 0, SCOLS_JSON_STRING, "owner's user name" },
+			"memory it takes (st_blocks)", "Allocated" },
+	[COL_OWNER] = { "OWNER", 8, 0, SCOLS_JSON_STRING, "owner's user name",
+			"Owner" },
 	[COL_UID] = { "UID", 5, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-		      "owner's user id" },
-	[COL_GROUP] = { "GROUP", 8, 0, SCOLS_JSON_STRING, "group name" },
+		      "owner's user id", "Owner UID" },
+	[COL_GROUP] = { "GROUP", 8, 0, SCOLS_JSON_STRING, "group name",
+			"Group" },
 	[COL_MODE] = { "MODE", 10, 0, SCOLS_JSON_STRING,
-		       "permissions, as ls -l" },
+		       "permissions, as ls -l (octal with -P)", "Permissions" },
 	[COL_KIND] = { "KIND", 8, 0, SCOLS_JSON_STRING,
-		       "plain, list[N] (a ShareableList of N items), semaphore" },
+		       "plain, list[N] (a ShareableList of N items), semaphore",
+		       "Kind" },
 	[COL_NHOLDERS] = { "NHOLDERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			   "number of processes holding it" },
+			   "number of processes holding it",
+			   "Number of holders" },
 	[COL_HOLDERS] = { "HOLDERS", 0.3, SCOLS_FL_TRUNC, SCOLS_JSON_STRING,
-			  "holders as PID(COMMAND), comma-separated" },
+			  "holders as PID(COMMAND), comma-separated",
+			  "Holders" },
 	[COL_WRITERS] = { "WRITERS", 3, SCOLS_FL_RIGHT, SCOLS_JSON_NUMBER,
-			  "holders with a shared writable mapping" },
+			  "holders with a shared writable mapping", "Writers" },
 	[COL_LIFETIME] = { "LIFETIME", 8, 0, SCOLS_JSON_STRING,
-			   "lifetime policy (user.shmfs.lifetime), if any" },
+			   "lifetime policy (user.shmfs.lifetime), if any",
+			   "Lifetime" },
 };
 
 static const int default_cols[] = { COL_NAME,	  COL_SIZE,   COL_ALLOC,
@@ -76,11 +87,18 @@ static const int deleted_cols[] = { COL_NAME,	  COL_INODE,  COL_SIZE,
 				    COL_ALLOC,	  COL_OWNER,  COL_MODE,
 				    COL_NHOLDERS, COL_HOLDERS };
 
+#define MAX_USERS 64
+
 struct opts {
 	int cols[NCOLS * 2];
 	size_t ncols;
 	bool json, raw, noheadings, bytes, deleted;
-	pid_t pid; /* 0: every process */
+	bool export, shellvar, list, notruncate, numperms, global;
+	pid_t pid;		/* 0: every process */
+	pid_t target;		/* 0: our own mount namespace's shm directory */
+	const char *id;		/* --id: the one block to show */
+	uid_t users[MAX_USERS]; /* --user: owners to show (none: all) */
+	size_t nusers;
 	const char *shmdir;
 	int dirfd;
 };
@@ -93,14 +111,24 @@ static void usage(FILE *out)
 		"Usage: lsshm [options]\n\n"
 		"List POSIX shared memory blocks and the processes that hold them.\n\n"
 		"Options:\n"
+		"  -g, --global           a summary: blocks, lists, semaphores, sizes, and\n"
+		"                         the shm file system's limits and use\n"
+		"  -i, --id NAME          only the block NAME, one \"Label: value\" a line\n"
 		"      --deleted          list unlinked blocks still held (their memory)\n"
 		"  -p, --pid PID          only the blocks that process PID holds\n"
+		"  -u, --user LIST        only the blocks of these owners (names or UIDs)\n"
+		"      --target PID       the shm directory of PID's mount namespace\n"
 		"  -J, --json             JSON output\n"
+		"  -e, --export           NAME=\"value\" output\n"
+		"  -y, --shell            column names usable as shell variables\n"
+		"  -l, --list             list output even with --id\n"
+		"  -r, --raw              raw output\n"
+		"  -n, --noheadings       don't print headings\n"
+		"      --notruncate       don't truncate output\n"
 		"  -o, --output LIST      columns to print (+LIST adds to the default)\n"
 		"      --output-all       print all columns\n"
 		"  -b, --bytes            sizes in bytes\n"
-		"  -n, --noheadings       don't print headings\n"
-		"  -r, --raw              raw output\n"
+		"  -P, --numeric-perms    permissions in octal (MODE column)\n"
 		"      --shmdir DIR       the shm directory (default %s)\n"
 		"  -h, --help             display this help\n"
 		"  -V, --version          display version\n\n"
@@ -147,161 +175,6 @@ static int parse_columns(struct opts *o, const char *list)
 			p++;
 	}
 	return 0;
-}
-
-/*
- * A growing string: a cell's text, and the JSON output.  An allocation
- * failure is remembered (`failed`) and checked once, at the end.
- */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static bool sb_room(struct sbuf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 256;
-	char *s;
-
-	if (b->len + more < b->cap)
-		return true;
-	if (b->failed)
-		return false;
-	while (cap <= b->len + more)
-		cap *= 2;
-	s = realloc(b->s, cap);
-	if (!s) {
-		b->failed = true;
-		return false;
-	}
-	b->s = s;
-	b->cap = cap;
-	return true;
-}
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (!sb_room(b, n))
-		return;
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_char(struct sbuf *b, char c)
-{
-	sb_add(b, &c, 1);
-}
-
-static void sb_reset(struct sbuf *b)
-{
-	b->len = 0;
-	if (b->s)
-		b->s[0] = '\0';
-}
-
-/* A number in decimal, without printf: a table has tens of thousands. */
-static void sb_u64(struct sbuf *b, uint64_t v)
-{
-	char digits[20];
-	size_t n = sizeof(digits);
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	sb_add(b, digits + n, sizeof(digits) - n);
-}
-
-/* Sizes as util-linux prints them: 512B, 4K, 1.5M, 10G. */
-static void human_size(uint64_t bytes, struct sbuf *b)
-{
-	static const char units[] = "BKMGTPE";
-	uint64_t whole = bytes, rem = 0;
-	int exp = 0;
-	unsigned tenth;
-
-	while (whole >= 1024 && exp < 6) {
-		rem = whole % 1024;
-		whole /= 1024;
-		exp++;
-	}
-	if (!exp) {
-		sb_u64(b, bytes);
-		sb_char(b, 'B');
-		return;
-	}
-	tenth = (unsigned)((rem * 10 + 512) / 1024);
-	if (tenth == 10) {
-		whole++;
-		tenth = 0;
-	}
-	sb_u64(b, whole);
-	if (tenth) {
-		sb_char(b, '.');
-		sb_char(b, (char)('0' + tenth));
-	}
-	sb_char(b, units[exp]);
-}
-
-static void mode_string(uint32_t mode, char *buf)
-{
-	static const char rwx[] = "rwxrwxrwx";
-	int i;
-
-	buf[0] = '-';
-	for (i = 0; i < 9; i++)
-		buf[i + 1] = mode & (1u << (8 - i)) ? rwx[i] : '-';
-	if (mode & S_ISUID)
-		buf[3] = mode & S_IXUSR ? 's' : 'S';
-	if (mode & S_ISGID)
-		buf[6] = mode & S_IXGRP ? 's' : 'S';
-	if (mode & S_ISVTX)
-		buf[9] = mode & S_IXOTH ? 't' : 'T';
-	buf[10] = '\0';
-}
-
-/*
- * Owner and group names, remembered: blocks share a few owners, and a
- * lookup in the user database costs more than a whole line of output.
- */
-struct id_name {
-	uint32_t id;
-	char name[256]; /* LOGIN_NAME_MAX */
-};
-
-#define ID_CACHE 8
-
-static void id_name(uint32_t id, bool group, struct sbuf *b)
-{
-	static struct id_name cache[2][ID_CACHE];
-	static unsigned used[2], next[2];
-	struct id_name *c = cache[group];
-	struct passwd *pw;
-	struct group *gr;
-	unsigned i;
-
-	for (i = 0; i < used[group]; i++)
-		if (c[i].id == id) {
-			sb_str(b, c[i].name);
-			return;
-		}
-	/* A full cache replaces its entries in turn. */
-	i = used[group] < ID_CACHE ? used[group]++ : next[group]++ % ID_CACHE;
-	c[i].id = id;
-	if (!group && (pw = getpwuid(id)))
-		snprintf(c[i].name, sizeof(c[i].name), "%s", pw->pw_name);
-	else if (group && (gr = getgrgid(id)))
-		snprintf(c[i].name, sizeof(c[i].name), "%s", gr->gr_name);
-	else
-		snprintf(c[i].name, sizeof(c[i].name), "%u", id);
-	sb_str(b, c[i].name);
 }
 
 /* Largest block lsshm reads whole to recognise a list without the probe. */
@@ -420,6 +293,16 @@ static bool wanted(const struct opts *o, const struct shmblock_holders_entry *e)
 {
 	size_t i;
 
+	if (o->nusers) {
+		if (!e->have_stat)
+			return false;
+		for (i = 0; i < o->nusers && o->users[i] != e->uid; i++)
+			;
+		if (i == o->nusers)
+			return false;
+	}
+	if (o->id && (e->deleted || strcmp(e->name, o->id)))
+		return false;
 	if (!o->pid)
 		return e->deleted == o->deleted;
 	if (o->deleted && !e->deleted)
@@ -500,10 +383,14 @@ static void cell_text(const struct opts *o, const struct shmblock_holders *snap,
 			id_name(e->gid, true, b);
 		break;
 	case COL_MODE:
-		if (e->have_stat) {
+		if (!e->have_stat)
+			break;
+		if (o->numperms)
+			snprintf(mode, sizeof(mode), "%04o",
+				 (unsigned)(e->mode & 07777));
+		else
 			mode_string(e->mode, mode);
-			sb_str(b, mode);
-		}
+		sb_str(b, mode);
 		break;
 	case COL_KIND:
 		kind_of(o, snap, e, b);
@@ -549,7 +436,10 @@ static int add_columns(const struct opts *o, struct libscols_table *tb)
 		const struct colinfo *ci = &columns[o->cols[i]];
 		struct libscols_column *cl;
 
-		cl = scols_table_new_column(tb, ci->name, ci->whint, ci->flags);
+		cl = scols_table_new_column(
+			tb, ci->name, ci->whint,
+			o->notruncate ? ci->flags & ~SCOLS_FL_TRUNC
+				      : ci->flags);
 		if (!cl)
 			return -ENOMEM;
 		if (o->json) {
@@ -582,6 +472,8 @@ static int print_scols(const struct opts *o,
 	scols_table_set_name(tb, "shmblocks");
 	scols_table_enable_json(tb, o->json);
 	scols_table_enable_raw(tb, o->raw);
+	scols_table_enable_export(tb, o->export);
+	scols_table_enable_shellvar(tb, o->shellvar);
 	scols_table_enable_noheadings(tb, o->noheadings);
 	rc = add_columns(o, tb);
 	for (i = 0; rc == 0 && i < n; i++) {
@@ -612,66 +504,217 @@ static int print_scols(const struct opts *o,
 	return rc;
 }
 
-/*
- * A JSON string as libsmartcols writes one: " and \ escaped, control
- * characters as \b \f \n \r \t or \u00XX, every other byte (DEL and
- * UTF-8 too) as it is.
- */
-static void json_string(struct sbuf *out, const char *s, size_t len)
+/* --id without -l: one "Label: value" line a column, as lsipc --id. */
+static int print_pretty(const struct opts *o,
+			const struct shmblock_holders *snap)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
+	size_t i, c, n = shmblock_holders_count(snap), width = 0;
+	struct sbuf b = { 0 };
+	int rc = 0;
 
-	sb_char(out, '"');
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = { '\\', 0 };
-		size_t n = 2;
+	for (c = 0; c < o->ncols; c++)
+		if (strlen(columns[o->cols[c]].label) > width)
+			width = strlen(columns[o->cols[c]].label);
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct shmblock_holders_entry *e =
+			shmblock_holders_entry(snap, i);
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!wanted(o, e))
 			continue;
-		/* The plain bytes before this one, in one copy. */
-		sb_add(out, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
+		for (c = 0; c < o->ncols; c++) {
+			const char *label = columns[o->cols[c]].label;
+
+			sb_reset(&b);
+			cell_text(o, snap, e, o->cols[c], &b);
+			if (b.failed) {
+				rc = -ENOMEM;
+				break;
+			}
+			printf("%s:%*s %s\n", label,
+			       (int)(width - strlen(label)), "",
+			       b.len ? b.s : "");
 		}
-		sb_add(out, esc, n);
 	}
-	sb_add(out, s + run, len - run);
-	sb_char(out, '"');
+	free(b.s);
+	return rc;
 }
 
-/* Writes out what the buffer holds; false on a write error. */
-static bool flush_out(struct sbuf *out)
-{
-	bool ok = !out->len || fwrite(out->s, 1, out->len, stdout) == out->len;
+/* What -g counts: the blocks of the directory and the deleted ones. */
+struct totals {
+	uint64_t blocks, lists, sems, deleted;
+	uint64_t size, alloc, deleted_alloc;
+};
 
-	sb_reset(out);
-	return ok;
+static int count_totals(const struct opts *o,
+			const struct shmblock_holders *snap, struct totals *t)
+{
+	size_t i, n = shmblock_holders_count(snap);
+	struct sbuf b = { 0 };
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < n; i++) {
+		const struct shmblock_holders_entry *e =
+			shmblock_holders_entry(snap, i);
+		struct opts any = *o;
+
+		/* Only the --user filter applies to the summary. */
+		any.pid = 0;
+		any.deleted = e->deleted;
+		if (!wanted(&any, e))
+			continue;
+		if (e->deleted) {
+			t->deleted++;
+			t->deleted_alloc += e->have_stat ? e->alloc : 0;
+			continue;
+		}
+		if (!strncmp(e->name, "sem.", 4)) {
+			t->sems++;
+			continue;
+		}
+		t->blocks++;
+		if (e->have_stat) {
+			t->size += e->size;
+			t->alloc += e->alloc;
+		}
+		sb_reset(&b);
+		kind_of(o, snap, e, &b);
+		if (b.len > 5 && !strncmp(b.s, "list[", 5))
+			t->lists++;
+	}
+	free(b.s);
+	return b.failed ? -ENOMEM : 0;
+}
+
+#define NA UINT64_MAX
+
+/* One -g line: a count, or a size (human unless --bytes); NA prints "-". */
+static int add_global_row(const struct opts *o, struct libscols_table *tb,
+			  const char *resource, const char *desc,
+			  uint64_t limit, uint64_t used, bool size)
+{
+	struct libscols_line *ln = scols_table_new_line(tb, NULL);
+	struct sbuf b = { 0 };
+	char pct[32] = "-";
+	int rc = 0;
+	uint64_t v[2] = { limit, used };
+	int k;
+
+	if (!ln)
+		return -ENOMEM;
+	if (scols_line_set_data(ln, 0, resource) ||
+	    scols_line_set_data(ln, 1, desc))
+		return -ENOMEM;
+	for (k = 0; k < 2 && rc == 0; k++) {
+		sb_reset(&b);
+		if (v[k] == NA)
+			sb_char(&b, '-');
+		else if (size && !o->bytes)
+			human_size(v[k], &b);
+		else
+			sb_u64(&b, v[k]);
+		if (b.failed || scols_line_set_data(ln, 2 + k, b.s))
+			rc = -ENOMEM;
+	}
+	if (limit != NA && used != NA && limit)
+		snprintf(pct, sizeof(pct), "%.2f%%",
+			 (double)used * 100.0 / (double)limit);
+	if (rc == 0 && scols_line_set_data(ln, 4, pct))
+		rc = -ENOMEM;
+	free(b.s);
+	return rc;
+}
+
+/*
+ * -g: the summary, as lsipc -g has it (RESOURCE DESCRIPTION LIMIT USED
+ * USE%): what the blocks are and take, against the shm file system's
+ * limits (its statvfs: size and inodes).
+ */
+static int print_global(const struct opts *o,
+			const struct shmblock_holders *snap)
+{
+	static const char *const names[] = { "RESOURCE", "DESCRIPTION", "LIMIT",
+					     "USED", "USE%" };
+	struct libscols_table *tb;
+	struct statvfs vfs;
+	struct totals t;
+	uint64_t fs_size = NA, fs_used = NA, inodes = NA, inodes_used = NA;
+	size_t i;
+	int rc;
+
+	rc = count_totals(o, snap, &t);
+	if (rc < 0)
+		return rc;
+	if (fstatvfs(o->dirfd, &vfs) == 0) {
+		fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		fs_used = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
+		/* tmpfs with nr_inodes=0 has no inode limit: 0 files. */
+		if (vfs.f_files) {
+			inodes = vfs.f_files;
+			inodes_used = vfs.f_files - vfs.f_ffree;
+		}
+	}
+	tb = scols_new_table();
+	if (!tb)
+		return -ENOMEM;
+	scols_table_set_name(tb, "shmlimits");
+	scols_table_enable_json(tb, o->json);
+	scols_table_enable_raw(tb, o->raw);
+	scols_table_enable_export(tb, o->export);
+	scols_table_enable_shellvar(tb, o->shellvar);
+	scols_table_enable_noheadings(tb, o->noheadings);
+	for (i = 0; i < 5; i++) {
+		struct libscols_column *cl =
+			scols_table_new_column(tb, names[i], i == 1 ? 0.5 : 5,
+					       i >= 2 ? SCOLS_FL_RIGHT : 0);
+
+		if (!cl) {
+			scols_unref_table(tb);
+			return -ENOMEM;
+		}
+		if (o->json) {
+			static const char *const lower[] = { "resource",
+							     "description",
+							     "limit", "used",
+							     "use%" };
+			scols_column_set_name(cl, lower[i]);
+		}
+	}
+	rc = add_global_row(o, tb, "BLOCKS", "Shared memory blocks", inodes,
+			    t.blocks, false);
+	if (!rc)
+		rc = add_global_row(o, tb, "LISTS",
+				    "Blocks holding a ShareableList", NA,
+				    t.lists, false);
+	if (!rc)
+		rc = add_global_row(o, tb, "SEMAPHORES",
+				    "POSIX named semaphores", NA, t.sems,
+				    false);
+	if (!rc)
+		rc = add_global_row(o, tb, "DELETED",
+				    "Unlinked blocks still held", NA, t.deleted,
+				    false);
+	if (!rc)
+		rc = add_global_row(o, tb, "SIZE", "Total size of the blocks",
+				    fs_size, t.size, true);
+	if (!rc)
+		rc = add_global_row(o, tb, "ALLOC", "Memory the blocks take",
+				    fs_size, t.alloc, true);
+	if (!rc)
+		rc = add_global_row(o, tb, "DELALLOC",
+				    "Memory unlinked blocks take", fs_size,
+				    t.deleted_alloc, true);
+	if (!rc)
+		rc = add_global_row(o, tb, "FSUSED",
+				    "Shared memory file system in use", fs_size,
+				    fs_used, true);
+	if (!rc)
+		rc = add_global_row(o, tb, "FSINODES",
+				    "Inodes of the shared memory file system",
+				    inodes, inodes_used, false);
+	if (rc == 0)
+		rc = scols_print_table(tb) ? -EIO : 0;
+	scols_unref_table(tb);
+	return rc;
 }
 
 /*
@@ -738,19 +781,95 @@ static int print_table(const struct opts *o,
 	 * of no columns as an error: both stay with it.  LSSHM_SCOLS_JSON=1
 	 * takes its JSON too, for the tests that compare the two.
 	 */
-	if (o->json && !o->raw && o->ncols && !getenv("LSSHM_SCOLS_JSON"))
+	if (o->global)
+		return print_global(o, snap);
+	if (o->id && !o->list && !o->json && !o->raw && !o->export)
+		return print_pretty(o, snap);
+	if (o->json && !o->raw && !o->export && o->ncols &&
+	    !getenv("LSSHM_SCOLS_JSON"))
 		return print_json(o, snap);
 	return print_scols(o, snap);
 }
 
-enum { OPT_DELETED = 256, OPT_OUTPUT_ALL, OPT_SHMDIR };
+enum {
+	OPT_DELETED = 256,
+	OPT_OUTPUT_ALL,
+	OPT_SHMDIR,
+	OPT_NOTRUNCATE,
+	OPT_TARGET
+};
+
+/* -p and --target: a process id. */
+static int parse_pid(const char *arg, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || v <= 0 || v > INT32_MAX) {
+		fprintf(stderr, "lsshm: invalid PID: %s\n", arg);
+		return -EINVAL;
+	}
+	*pid = (pid_t)v;
+	return 0;
+}
+
+/* --user LIST: user names or UIDs, comma-separated. */
+static int parse_users(struct opts *o, const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		char name[256], *end;
+		struct passwd *pw;
+		unsigned long v;
+
+		if (len == 0 || len >= sizeof(name))
+			goto bad;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if ((pw = getpwnam(name))) {
+			o->users[o->nusers] = pw->pw_uid;
+		} else {
+			errno = 0;
+			v = strtoul(name, &end, 10);
+			if (errno || *end || name[0] < '0' || name[0] > '9' ||
+			    v > UINT32_MAX - 1)
+				goto bad;
+			o->users[o->nusers] = (uid_t)v;
+		}
+		if (++o->nusers == MAX_USERS && p[len]) {
+			fprintf(stderr, "lsshm: at most %d users\n", MAX_USERS);
+			return -E2BIG;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+		continue;
+bad:
+		fprintf(stderr, "lsshm: unknown user: %.*s\n", (int)len, p);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "deleted", no_argument, NULL, OPT_DELETED },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "global", no_argument, NULL, 'g' },
+		{ "id", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "export", no_argument, NULL, 'e' },
+		{ "shell", no_argument, NULL, 'y' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "notruncate", no_argument, NULL, OPT_NOTRUNCATE },
+		{ "numeric-perms", no_argument, NULL, 'P' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
 		{ "bytes", no_argument, NULL, 'b' },
@@ -763,24 +882,47 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	};
 	const char *output = NULL;
 	bool all = false;
-	char *end;
 	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "p:Jo:bnrhV", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "p:u:gi:JeylPo:bnrhV", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case OPT_DELETED:
 			o->deleted = true;
 			break;
 		case 'p':
-			errno = 0;
-			o->pid = (pid_t)strtol(optarg, &end, 10);
-			if (errno || *end || o->pid <= 0) {
-				fprintf(stderr, "lsshm: invalid PID: %s\n",
-					optarg);
+			if (parse_pid(optarg, &o->pid) < 0)
 				return 1;
-			}
+			break;
+		case OPT_TARGET:
+			if (parse_pid(optarg, &o->target) < 0)
+				return 1;
+			break;
+		case 'u':
+			if (parse_users(o, optarg) < 0)
+				return 1;
+			break;
+		case 'g':
+			o->global = true;
+			break;
+		case 'i':
+			o->id = optarg;
+			break;
+		case 'e':
+			o->export = true;
+			break;
+		case 'y':
+			o->shellvar = true;
+			break;
+		case 'l':
+			o->list = true;
+			break;
+		case OPT_NOTRUNCATE:
+			o->notruncate = true;
+			break;
+		case 'P':
+			o->numperms = true;
 			break;
 		case 'J':
 			o->json = true;
@@ -820,6 +962,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			argv[optind]);
 		return 1;
 	}
+	if (o->global && (o->id || o->pid || o->deleted || output || all)) {
+		fprintf(stderr, "lsshm: --global takes none of --id, --pid, "
+				"--deleted, --output\n");
+		return 1;
+	}
+	if (o->id && (o->pid || o->deleted)) {
+		fprintf(stderr, "lsshm: --id takes neither --pid nor "
+				"--deleted\n");
+		return 1;
+	}
 	if (all) {
 		for (i = 0; i < NCOLS; i++)
 			o->cols[i] = (int)i;
@@ -834,6 +986,45 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * --target: the shm directory as process `pid` sees it, through its root
+ * (/proc/PID/root): resolved inside that root, so that a symbolic link in
+ * a container (/dev/shm -> /run/shm) stays in the container.
+ */
+static int open_in_target(pid_t pid, const char *dir)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT,
+	};
+	char root[32];
+	int rootfd, fd;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	while (*dir == '/')
+		dir++;
+	fd = (int)syscall(SYS_openat2, rootfd, *dir ? dir : ".", &how,
+			  sizeof(how));
+	if (fd < 0)
+		fd = -errno;
+	close(rootfd);
+	return fd;
+}
+
+/* Whether --id's block is in the snapshot. */
+static bool has_block(const struct opts *o, const struct shmblock_holders *snap)
+{
+	size_t i, n = shmblock_holders_count(snap);
+
+	for (i = 0; i < n; i++)
+		if (wanted(o, shmblock_holders_entry(snap, i)))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -856,14 +1047,27 @@ int main(int argc, char **argv)
 	/* A real descriptor even for the default: KIND opens blocks in it. */
 	if (!o.shmdir)
 		o.shmdir = SHMBLOCK_SHM_DIR;
-	o.dirfd = open(o.shmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (o.dirfd < 0) {
-		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(errno));
-		return 1;
+	if (o.target) {
+		rc = open_in_target(o.target, o.shmdir);
+		if (rc < 0) {
+			fprintf(stderr, "lsshm: process %d: %s: %s\n",
+				(int)o.target, o.shmdir, strerror(-rc));
+			return 1;
+		}
+		o.dirfd = rc;
+	} else {
+		o.dirfd = open(o.shmdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (o.dirfd < 0) {
+			fprintf(stderr, "lsshm: %s: %s\n", o.shmdir,
+				strerror(errno));
+			return 1;
+		}
 	}
-	rc = shmblock_holders_scan(
-		o.dirfd, o.deleted || o.pid ? 0 : SHMBLOCK_HOLDERS_NO_DELETED,
-		&snap);
+	rc = shmblock_holders_scan(o.dirfd,
+				   o.deleted || o.pid || o.global
+					   ? 0
+					   : SHMBLOCK_HOLDERS_NO_DELETED,
+				   &snap);
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s: %s\n", o.shmdir, strerror(-rc));
 		return 1;
@@ -876,9 +1080,17 @@ int main(int argc, char **argv)
 			st.nunreadable, st.nprocs,
 			geteuid() ? " (run as root to see them)" : "");
 	}
+	if (o.id && !has_block(&o, snap)) {
+		fprintf(stderr, "lsshm: %s: no such block\n", o.id);
+		rc = 1;
+		goto out;
+	}
 	rc = print_table(&o, snap);
+out:
 	shmblock_holders_free(snap);
 	close(o.dirfd);
+	if (rc == 1)
+		return 1;
 	if (rc < 0) {
 		fprintf(stderr, "lsshm: %s\n", strerror(-rc));
 		return 1;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -349,8 +350,9 @@ SHMBLOCK_API int shmblock_slist_probe_fd(int fd, uint64_t size, unsigned flags,
 /*
  * Reads item `index` of the list at `fd`, whose layout `lay` came from
  * shmblock_slist_probe_fd: its format, code and slot with pread, then the
- * format, code and slot again; retried (up to 16 times, with sched_yield
- * between) until both reads agree and the item decodes, so the value is one
+ * format, code and slot again; retried (64 times at most, with the
+ * back-off of shmblock_slist_probe_settled between) until both reads agree
+ * and the item decodes, so the value is one
  * the item really held even while another process (CPython's sl[i] = v,
  * which rewrites the 8-byte format field, then the code, then the data)
  * stores into it.  The type is read afresh (a store may change it within
@@ -365,6 +367,53 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 				       const struct shmblock_slist_layout *lay,
 				       size_t index, struct shmblock_value *out,
 				       void *buf, size_t buflen);
+
+/*
+ * The torn probe: the shallow probe's checks, and each item's format and
+ * code what a store in progress may leave for an instant (CPython's
+ * sl[i] = v zero-fills the format, writes the new one, then the code): the
+ * format zero or one of those its slot may have, the code any of the four,
+ * agreeing or not.  Every list the deep probe accepts passes it.  Each
+ * item's type is left SHMBLOCK_TYPE_NONE.  Errors: as
+ * shmblock_slist_probe_fd.
+ */
+SHMBLOCK_API int
+shmblock_slist_probe_torn_fd(int fd, uint64_t size,
+			     struct shmblock_slist_layout **out);
+
+/*
+ * Whether a block's size is backed by memory.  Every page of a list that
+ * CPython or this library made has been written (the struct packing writes
+ * every slot), so its allocated size covers all its whole pages.  A sparse
+ * block that claims a list of 256 MiB may cost its maker 4 KiB; a reader
+ * takes it for no list and never reads its holes.
+ */
+SHMBLOCK_API bool shmblock_stat_backed(const struct stat *st);
+
+/* Flags of shmblock_slist_probe_settled. */
+#define SHMBLOCK_SETTLE_KNOWN 1u /* the block is known as a list */
+
+/*
+ * The deep probe of a block that other processes may be storing into, its
+ * size read afresh by fstat on each try (into *st).  A size under 8 or over
+ * `max_size`, or not backed by memory (shmblock_stat_backed), makes no list
+ * and nothing of the block is read.  A layout that looks broken is probed
+ * again, a bounded number of times, while its tables are torn the way a
+ * store tears them (shmblock_slist_probe_torn_fd) or, with
+ * SHMBLOCK_SETTLE_KNOWN, while its header and offsets are a list's (the
+ * writer may be preempted midway).  Between tries, the one back-off of the
+ * readers (shmblock_slist_get_fd's too): sched_yield, then sleeps from
+ * 100 us doubling to 6.4 ms over the last seven tries, 12.7 ms in all, so
+ * a writer preempted midway through a store gets to finish it.  Tables
+ * torn through every try are still a list's, whose layout is shallow.
+ * Returns 0 (*out deep), 1 (*out shallow: read each item's type with
+ * shmblock_slist_get_fd; out NULL: only checks) or -errno: -EBADMSG (not a list), -EAGAIN,
+ * -ENOMEM, -EINVAL (unknown flags), fstat's and pread's.
+ */
+SHMBLOCK_API int
+shmblock_slist_probe_settled(int fd, uint64_t max_size, unsigned flags,
+			     struct stat *st,
+			     struct shmblock_slist_layout **out);
 
 /*
  * Lists in mapped blocks, for C programs.  Every call reads what it needs
@@ -742,4 +791,9 @@ SHMBLOCK_API int shmblock_get_lifetime(int dirfd, const char *name,
 #ifdef __cplusplus
 }
 #endif
+
+/* The kinds of block beside plain blocks and lists. */
+#include "shmblock_array.h"
+#include "shmblock_sem.h"
+
 #endif

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "shmblock.h"
-#include "slist_layout.h"
+#include "slist_codec.h"
+#include "slist_walk.h"
 
 struct shmblock_slist {
 	struct shmblock *blk;

@@ -8,16 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
+#include "block_id.h"
 #include "cleanup.h"
 #include "shmblock.h"
-
-struct block_id {
-	dev_t dev;
-	ino_t ino;
-	struct statx_timestamp btime; /* zero where unsupported */
-};
 
 struct created_set {
 	pthread_mutex_t lock; /* protects everything below */
@@ -45,34 +39,16 @@ void created_set_free(struct created_set *set)
 	free(set);
 }
 
-static int identify(int dirfd, const char *name, int flags, struct block_id *id)
+/* A regular file's identity, `rc` from block_id_*: -EINVAL for any other. */
+static int regular(int rc, const struct block_id *id)
 {
-	struct statx stx;
-
-	if (statx(dirfd, name, flags, STATX_TYPE | STATX_INO | STATX_BTIME,
-		  &stx) < 0)
-		return -errno;
-	if (!S_ISREG(stx.stx_mode))
-		return -EINVAL;
-	memset(id, 0, sizeof(*id));
-	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	id->ino = stx.stx_ino;
-	if (stx.stx_mask & STATX_BTIME)
-		id->btime = stx.stx_btime;
-	return 0;
-}
-
-static bool same_block(const struct block_id *a, const struct block_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino &&
-	       a->btime.tv_sec == b->btime.tv_sec &&
-	       a->btime.tv_nsec == b->btime.tv_nsec;
+	return rc == 0 && !S_ISREG(id->mode) ? -EINVAL : rc;
 }
 
 int created_set_add(struct created_set *set, int fd)
 {
 	struct block_id id;
-	int rc = identify(fd, "", AT_EMPTY_PATH, &id);
+	int rc = regular(block_id_fd(fd, &id), &id);
 
 	if (rc < 0)
 		return rc;
@@ -112,7 +88,7 @@ static bool contains(struct created_set *set, const struct block_id *id)
 	size_t i;
 
 	for (i = 0; i < set->count; i++)
-		if (same_block(&set->ids[i], id))
+		if (block_id_same(&set->ids[i], id))
 			return true;
 	return false;
 }
@@ -122,7 +98,7 @@ bool created_set_has_fd(struct created_set *set, int fd)
 	struct block_id id;
 	bool found;
 
-	if (identify(fd, "", AT_EMPTY_PATH, &id) < 0)
+	if (regular(block_id_fd(fd, &id), &id) < 0)
 		return false;
 	pthread_mutex_lock(&set->lock);
 	found = contains(set, &id);
@@ -146,7 +122,7 @@ int created_set_unlink_all(struct created_set *set, int dirfd,
 	while ((rc = shmblock_list_next(it, &name)) > 0) {
 		if (strncmp(name, prefix, plen) || !name[plen])
 			continue;
-		if (identify(dirfd, name, AT_SYMLINK_NOFOLLOW, &id) < 0)
+		if (regular(block_id_of(dirfd, name, &id), &id) < 0)
 			continue;
 		if (contains(set, &id) &&
 		    shmblock_unlink_name_at(dirfd, name) == 0)

@@ -36,24 +36,6 @@
 /* The signal the kernel sends the guardian when the daemon's thread ends. */
 #define GUARD_SIGNAL SIGUSR1
 
-/* mountinfo writes a space, tab, newline or backslash in a path as \ooo. */
-static void unescape(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++, out++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*out = *s;
-		}
-	}
-	*out = '\0';
-}
-
 unsigned connection_of(const char *mountpoint)
 {
 	unsigned major, minor, conn = 0;
@@ -67,7 +49,7 @@ unsigned connection_of(const char *mountpoint)
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
 			   path) != 3)
 			continue;
-		unescape(path);
+		shmfs_mountinfo_unescape(path);
 		if (!strcmp(path, mountpoint) && strstr(line, " - fuse"))
 			conn = minor;
 	}

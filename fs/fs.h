@@ -131,6 +131,15 @@ static inline uint64_t shmfs_now_ns(void)
  */
 const char *shmfs_proc_stat(const char *path, char *buf, size_t size);
 
+/* Writes all of `buf` at `off`.  Errors: pwrite's, -EIO on a short write. */
+int shmfs_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/*
+ * Undoes /proc/self/mountinfo's octal escapes in place: a space, tab,
+ * newline or backslash of a path is written \ooo there.
+ */
+void shmfs_mountinfo_unescape(char *s);
+
 /* Logs a line to stderr in the foreground, to syslog in the background. */
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -156,11 +165,42 @@ void shmfs_fill_entry(const struct shmfs *fs, struct fuse_entry_param *e,
 void reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
 
 /*
+ * Adds the directory entry `name` to `buf` (`room` bytes), `next` the
+ * offset of the entry after it: for READDIRPLUS (`plus`) the entry `e`,
+ * which holds a reference to its node when e->ino is not 0, else only the
+ * inode number and type of e->attr.  Returns the bytes it takes, more than
+ * `room` when it doesn't fit (nothing added).
+ */
+size_t shmfs_add_dirent(fuse_req_t req, char *buf, size_t room,
+			const char *name, const struct fuse_entry_param *e,
+			off_t next, bool plus);
+
+/*
+ * Replies to a READDIR or READDIRPLUS (`plus`) of `size` bytes with the
+ * entries `first` to `count` - 1 that fit, each added by `add` (arg, the
+ * entry's index, where to put it and the room left), which returns the
+ * bytes it took, 0 to skip the entry, or more than the room when it
+ * doesn't fit, which ends the reply.  Errors replied: -ENOMEM.
+ */
+void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
+		   bool plus,
+		   size_t (*add)(fuse_req_t req, void *arg, size_t i, char *buf,
+				 size_t room, bool plus),
+		   void *arg);
+
+/*
  * Replies to a getxattr or listxattr of `size` with `n` bytes of `buf`:
  * the length when size is 0, -ERANGE when it doesn't fit, else the data.
  * A negative `n` is an error reply.
  */
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
+
+/*
+ * Whether the caller of `req` is in group `gid`, as the kernel would ask:
+ * its group or one of its first 64 supplementary groups (a member by a
+ * later one is taken for none: refused a read, its set-group-id cleared).
+ */
+bool shmfs_caller_in_group(fuse_req_t req, gid_t gid);
 
 /*
  * The names of the xattrs of the file open at `fd` that the caller of `req`

@@ -301,22 +301,6 @@ int holders_cache_get(struct shmfs *fs, uint64_t dev, uint64_t ino,
 	return rc;
 }
 
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[64];
-	int n, i;
-
-	if (fuse_req_ctx(req)->gid == gid)
-		return true;
-	/* More groups than fit: the kernel reports the count, we look at
-	 * the first 64 (a member of more is refused, never let in wrongly). */
-	n = fuse_req_getgroups(req, 64, groups);
-	for (i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
 bool holders_may_read(fuse_req_t req, mode_t mode, uid_t uid, gid_t gid)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -326,7 +310,7 @@ bool holders_may_read(fuse_req_t req, mode_t mode, uid_t uid, gid_t gid)
 		return true;
 	if (ctx->uid == uid)
 		return mode & S_IRUSR;
-	if (caller_in_group(req, gid))
+	if (shmfs_caller_in_group(req, gid))
 		return mode & S_IRGRP;
 	return mode & S_IROTH;
 }
@@ -386,7 +370,7 @@ bool holders_visible(fuse_req_t req, const struct shmblock_holder *h)
 	 * another's process shown here.  ptraceable asks for ptrace rights,
 	 * which a request can't carry: its own only, too.
 	 */
-	return !hide || (has_gid && caller_in_group(req, gid));
+	return !hide || (has_gid && shmfs_caller_in_group(req, gid));
 }
 
 /*

@@ -51,7 +51,7 @@ struct owner;
 /* A block with a policy (honoured or not: an ignored one is logged once). */
 struct entry {
 	char name[NAME_MAX + 1];
-	struct shmdir_ident id;
+	struct block_id id;
 	char value[SHMBLOCK_LIFETIME_TEXT_MAX];
 	struct shmblock_lifetime lt;
 	bool honoured;
@@ -334,16 +334,16 @@ static bool may_unlink(const struct lifetime *l, uid_t uid, uid_t owner)
  * that took the name.  0 or -errno.
  */
 static int set_record(struct lifetime *l, const char *name,
-		      const struct shmdir_ident *id, const char *rec)
+		      const struct block_id *id, const char *rec)
 {
-	struct shmdir_ident now;
+	struct block_id now;
 	int rc = 0, fd = openat(l->fs->dirfd, name,
 				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME |
 					O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	if (shmdir_ident_fd(fd, &now) < 0 || !shmdir_same_ident(&now, id))
+	if (block_id_fd(fd, &now) < 0 || !block_id_same(&now, id))
 		rc = -ESTALE;
 	else if (rec &&
 		 fsetxattr(fd, LIFETIME_XATTR_BY, rec, strlen(rec), 0) < 0)
@@ -375,7 +375,7 @@ static int set_record(struct lifetime *l, const char *name,
  * A record of another value is a value not seen before: judged anew.
  */
 static const char *judge(struct lifetime *l, const char *name, const char *path,
-			 const struct stat *st, const struct shmdir_ident *id,
+			 const struct stat *st, const struct block_id *id,
 			 const char *value)
 {
 	char by[SHMBLOCK_LIFETIME_TEXT_MAX + 32], *sp, *end;
@@ -477,7 +477,7 @@ static void scan_soon(struct lifetime *l)
 
 /* Reads the policy `value` of `name` (of stat st, identity id) afresh. */
 static void learn(struct lifetime *l, const char *name, const char *path,
-		  const struct stat *st, const struct shmdir_ident *id,
+		  const struct stat *st, const struct block_id *id,
 		  const char *value)
 {
 	struct entry *e = find(l, name);
@@ -496,7 +496,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 		      "shmblock_set_lifetime, which fill in the caller)";
 	else
 		why = judge(l, name, path, st, id, value);
-	if (e && shmdir_same_ident(&e->id, id) && !strcmp(e->value, value) &&
+	if (e && block_id_same(&e->id, id) && !strcmp(e->value, value) &&
 	    e->honoured == !why)
 		return; /* nothing new: keep its state */
 	if (e)
@@ -533,7 +533,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 static void reread(struct lifetime *l, const char *name)
 {
 	char path[64 + NAME_MAX], value[SHMBLOCK_LIFETIME_TEXT_MAX], c;
-	struct shmdir_ident id;
+	struct block_id id;
 	struct entry *e = find(l, name);
 	struct stat st;
 	bool exists = false;
@@ -543,7 +543,7 @@ static void reread(struct lifetime *l, const char *name)
 		return;
 	block_path(l->fs, name, path, sizeof(path));
 	if (fstatat(l->fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode) && shmdir_ident_of(l->fs, name, &id) == 0) {
+	    S_ISREG(st.st_mode) && block_id_of(l->fs->dirfd, name, &id) == 0) {
 		exists = true;
 		n = lgetxattr(path, SHMBLOCK_XATTR_LIFETIME, value,
 			      sizeof(value) - 1);
@@ -600,7 +600,7 @@ static const char *reason_of(const struct entry *e)
 }
 
 static void log_removed(struct lifetime *l, const char *name,
-			const struct shmdir_ident *id, const char *value,
+			const struct block_id *id, const char *value,
 			const char *reason)
 {
 	shmfs_log(l->fs, LOG_NOTICE,
@@ -796,14 +796,14 @@ static size_t others(const struct shmblock_holders_entry *he)
  */
 static void mark_held(struct lifetime *l, struct entry *e)
 {
-	struct shmdir_ident id;
+	struct block_id id;
 	int fd = openat(l->fs->dirfd, e->name,
 			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME |
 				O_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	if (shmdir_ident_fd(fd, &id) == 0 && shmdir_same_ident(&id, &e->id))
+	if (block_id_fd(fd, &id) == 0 && block_id_same(&id, &e->id))
 		fsetxattr(fd, LIFETIME_XATTR_HELD, "1", 1, 0);
 	close(fd);
 }

@@ -12,162 +12,32 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
-#include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "inode.h"
 #include "list_block.h"
 
-/* Probes of a block whose header is a list's but whose tables are not. */
-#define PROBE_TRIES 8
-
-/*
- * Whether the block's size is backed by memory.  Every page of a list that
- * CPython, the core or the mount made has been written (the struct packing
- * writes every slot), so its allocated size covers all its whole pages.  A
- * sparse block that claims a list of 256 MiB may cost its maker 4 KiB; it
- * is a plain block here, and the daemon never reads its holes.
- */
-static bool backed(const struct stat *st)
-{
-	uint64_t whole = (uint64_t)st->st_size & ~(uint64_t)4095;
-
-	return (uint64_t)st->st_blocks * 512 >= whole;
-}
-
-/* Sleeps a little longer each try: a writer preempted midway finishes. */
-static void back_off(int tries)
-{
-	struct timespec ts = { 0, 50000L << (tries < 6 ? tries : 6) };
-
-	if (tries == 0)
-		sched_yield();
-	else
-		nanosleep(&ts, NULL);
-}
-
-/* Whether 8 bytes are one of CPython's formats for a slot of `cap`. */
-static bool format_shape(const unsigned char f[8], uint64_t cap)
-{
-	static const char *const scalars[] = { "q", "d", "xxxxxxx?",
-					       "xxxxxx?x" };
-	char want[24];
-	size_t i;
-
-	/* NUL padded to 8 bytes, every byte compared. */
-	for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
-		memset(want, 0, sizeof(want));
-		strcpy(want, scalars[i]);
-		if (!memcmp(f, want, 8))
-			return true;
-	}
-	memset(want, 0, sizeof(want));
-	snprintf(want, sizeof(want), "%llus", (unsigned long long)cap);
-	return want[8] == '\0' && !memcmp(f, want, 8);
-}
-
-/*
- * Whether tables that fail validation are what CPython's store leaves for
- * an instant: it zero-fills an item's format (struct.pack_into), writes the
- * new one, then the code; so each item's format is zero or one of the
- * formats its slot may have, and its code is any of the four, agreeing or
- * not.  Anything else is no list being stored into.  Read in bounded
- * chunks; false when the tables can't be read.
- */
-static bool torn_like(int fd, const struct shmblock_slist_layout *lay)
-{
-	static const unsigned char zero[8];
-	unsigned char fmt[8 * 256], code[256];
-	uint64_t i, k, n;
-
-	for (i = 0; i < lay->count; i += n) {
-		n = lay->count - i < 256 ? lay->count - i : 256;
-		if (pread(fd, fmt, 8 * n,
-			  (off_t)(lay->formats_offset + 8 * i)) !=
-			    (ssize_t)(8 * n) ||
-		    pread(fd, code, n, (off_t)(lay->codes_offset + i)) !=
-			    (ssize_t)n)
-			return false;
-		for (k = 0; k < n; k++) {
-			if (code[k] > 3)
-				return false;
-			if (memcmp(&fmt[8 * k], zero, 8) &&
-			    !format_shape(&fmt[8 * k],
-					  lay->items[i + k].capacity))
-				return false;
-		}
-	}
-	return true;
-}
-
-/*
- * The deep probe, with the block's size read afresh.  -ENOTSUP: its size
- * rules a list out, and nothing of it is read.
- */
-static int probe(int fd, struct list_snap *snap)
-{
-	if (fstat(fd, &snap->st) < 0)
-		return -errno;
-	if (snap->st.st_size < 8 ||
-	    (uint64_t)snap->st.st_size > LIST_MAX_BLOCK || !backed(&snap->st))
-		return -ENOTSUP;
-	snap->len = (size_t)snap->st.st_size;
-	return shmblock_slist_probe_fd(fd, (uint64_t)snap->len, 0, &snap->lay);
-}
-
 int list_snap_take(int fd, bool known, struct list_snap *snap)
 {
-	struct shmblock_slist_layout *shallow = NULL;
-	int rc, tries;
+	int rc;
 
 	memset(snap, 0, sizeof(*snap));
 	snap->fd = fd;
-	for (tries = 0;; tries++) {
-		rc = probe(fd, snap);
-		if (rc != -EBADMSG && rc != -EAGAIN)
-			break;
-		if (rc == -EBADMSG) {
-			/* Broken tables under a list's header: a store half done? */
-			shmblock_slist_layout_free(shallow);
-			shallow = NULL;
-			if (shmblock_slist_probe_fd(fd, (uint64_t)snap->len,
-						    SHMBLOCK_PROBE_SHALLOW,
-						    &shallow) < 0)
-				break;
-			if (!known && !torn_like(fd, shallow)) {
-				shmblock_slist_layout_free(shallow);
-				shallow = NULL;
-				break;
-			}
-		}
-		if (tries == PROBE_TRIES)
-			break;
-		back_off(tries);
-	}
-	if (rc == -ENOTSUP)
-		rc = -EBADMSG;
-	/*
-	 * Tables torn the way a store tears them through every try (a writer
-	 * storing in a loop, or preempted midway through a store): still a
-	 * list, and so is a block known as one.
-	 */
-	if (rc == -EBADMSG && shallow) {
-		snap->lay = shallow;
-		shallow = NULL;
-		snap->shallow = true;
-		rc = 0;
-	}
-	shmblock_slist_layout_free(shallow);
-	if (rc < 0)
+	/* The core's settled probe: one retry loop, one back-off. */
+	rc = shmblock_slist_probe_settled(fd, LIST_MAX_BLOCK,
+					  known ? SHMBLOCK_SETTLE_KNOWN : 0,
+					  &snap->st, &snap->lay);
+	if (rc < 0) {
 		list_snap_free(snap);
-	return rc;
+		return rc;
+	}
+	snap->len = (size_t)snap->st.st_size;
+	snap->shallow = rc == 1;
+	return 0;
 }
 
 int list_snap_type(const struct list_snap *snap, uint64_t index)
@@ -291,17 +161,14 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 	return fd;
 }
 
-int list_classify(const struct shmfs *fs, const char *shm_name, struct stat *st)
+int list_block_test(const struct shmfs *fs, const char *shm_name,
+		    struct stat *st)
 {
 	int fd, rc;
 
 	/* Most blocks are ruled out by their size, without opening them. */
-	if (fstatat(fs->dirfd, shm_name, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (!S_ISREG(st->st_mode))
-		return -ENOENT;
 	if (st->st_size < 8 || (uint64_t)st->st_size > LIST_MAX_BLOCK ||
-	    !backed(st))
+	    !shmblock_stat_backed(st))
 		return 0;
 	fd = open_own(fs, shm_name, O_RDONLY);
 	if (fd < 0)

@@ -32,10 +32,12 @@ struct list_snap {
 };
 
 /*
- * Reads the layout of the block open at `fd`.  A store half done by another
- * process (CPython zero-fills a format before writing it, then writes the
- * code) makes a layout look broken for an instant: a block whose header and
- * offsets are a list's is probed again, a bounded number of times.  If its
+ * Reads the layout of the block open at `fd`, as the core's settled probe
+ * does (shmblock_slist_probe_settled, LIST_MAX_BLOCK at most).  A store
+ * half done by another process (CPython zero-fills a format before
+ * writing it, then writes the code) makes a layout look broken for an
+ * instant: a block whose header and offsets are a list's is probed again,
+ * a bounded number of times.  If its
  * formats and codes kept changing meanwhile (a writer storing in a loop),
  * or the block is `known` as a list (the writer may be preempted midway),
  * it is still a list, whose item types are read one by one (`shallow`): a
@@ -77,10 +79,11 @@ int list_block_open(const struct shmfs *fs, const char *shm_name,
 		    bool *read_only);
 
 /*
- * Classifies the block `shm_name`: fills `st` and returns 1 for a list, 0
- * for a plain block, or -errno (-ENOENT: gone, or not a regular file).
+ * The list test of shm_kind_of (kind.h): whether the regular file
+ * `shm_name`, of stat `st` (refreshed when it is opened), is shown as a
+ * list.  Returns 1, 0 or -errno (-ENOENT: gone, or no regular file now).
  */
-int list_classify(const struct shmfs *fs, const char *shm_name,
-		  struct stat *st);
+int list_block_test(const struct shmfs *fs, const char *shm_name,
+		    struct stat *st);
 
 #endif

@@ -63,15 +63,6 @@ void list_view_close(struct list_view *view)
 	view->fd = -1;
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n = pwrite(fd, buf, len, off);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
-}
-
 /*
  * Writes the edit to the block at `fd` as CPython does (format, code, then
  * the data slot).  Errors: pwrite's, -EIO on a short write.
@@ -81,21 +72,23 @@ static int edit_write(int fd, const struct shmblock_slist_edit *edit)
 	unsigned char *slot;
 	int rc;
 
-	rc = pwrite_full(fd, edit->format, sizeof(edit->format),
-			 (off_t)edit->format_offset);
+	rc = shmfs_pwrite_full(fd, edit->format, sizeof(edit->format),
+			       (off_t)edit->format_offset);
 	if (rc == 0)
-		rc = pwrite_full(fd, &edit->code, 1, (off_t)edit->code_offset);
+		rc = shmfs_pwrite_full(fd, &edit->code, 1,
+				       (off_t)edit->code_offset);
 	if (rc < 0)
 		return rc;
 	if (!edit->payload)
-		return pwrite_full(fd, edit->scalar, sizeof(edit->scalar),
-				   (off_t)edit->data_offset);
+		return shmfs_pwrite_full(fd, edit->scalar, sizeof(edit->scalar),
+					 (off_t)edit->data_offset);
 	/* The whole slot in one write: value, then NUL padding. */
 	slot = calloc(1, edit->data_len ? edit->data_len : 1);
 	if (!slot)
 		return -ENOMEM;
 	memcpy(slot, edit->payload, edit->payload_len);
-	rc = pwrite_full(fd, slot, edit->data_len, (off_t)edit->data_offset);
+	rc = shmfs_pwrite_full(fd, slot, edit->data_len,
+			       (off_t)edit->data_offset);
 	free(slot);
 	return rc;
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fs.h"
-#include "list_block.h"
+#include "kind.h"
 #include "listing.h"
 #include "watch.h"
 
@@ -28,7 +28,7 @@ struct name_entry {
 	/* ino read or stat-ed, and no event since that may have put another
 	 * block under the name */
 	bool has_ino;
-	bool is_list;
+	enum shm_kind kind;
 	uint64_t mark;	 /* the last read of the directory that found it */
 	time_t event_at; /* of its last event, in CLOCK_MONOTONIC seconds */
 	char name[];	 /* the shm name */
@@ -247,14 +247,14 @@ void listing_note_lost(struct listing *l)
 }
 
 void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
-		       bool is_list)
+		       enum shm_kind kind)
 {
 	struct name_entry *e;
 
 	pthread_mutex_lock(&l->lock);
 	e = *set_find(&l->set, shm_name);
 	if (e && (e->known || e->has_ino) &&
-	    (e->ino != ino || (e->known && e->is_list != is_list))) {
+	    (e->ino != ino || (e->known && e->kind != kind))) {
 		e->known = false;
 		if (e->ino != ino)
 			e->has_ino = false;
@@ -481,7 +481,8 @@ static bool block_settled(const struct stat *st, const struct timespec *now)
 struct fresh_kind {
 	size_t index;
 	const char *shm_name; /* in the snapshot's names */
-	int kind;	      /* list_classify's answer */
+	int rc;		      /* shm_kind_of's answer: 0 or -errno */
+	enum shm_kind kind;
 	struct stat st;
 };
 
@@ -558,7 +559,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		snap->entries[i].name = p + prefix_len;
 		snap->entries[i].ino = e->ino;
 		snap->entries[i].pos = (off_t)e->pos;
-		snap->entries[i].is_list = e->is_list;
+		snap->entries[i].kind = e->kind;
 		if (!e->known &&
 		    leave_unknown(e, now.tv_sec, need_ino, &recent)) {
 			snap->entries[i].unknown = true;
@@ -594,17 +595,17 @@ static void keep_answers(struct listing *l, const struct fresh_kind *asks,
 		e = *link;
 		if (!e || e->stamp > epoch)
 			continue;
-		if (a->kind == -ENOENT) {
+		if (a->rc == -ENOENT) {
 			set_remove(&l->set, link);
 			continue;
 		}
-		if (a->kind < 0)
+		if (a->rc < 0)
 			continue;
 		e->ino = a->st.st_ino;
 		e->has_ino = true;
 		if (block_settled(&a->st, now)) {
 			e->known = true;
-			e->is_list = a->kind == 1;
+			e->kind = a->kind;
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -654,11 +655,11 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		struct fresh_kind *a = &asks[i];
 		struct dir_entry *d = &snap->entries[a->index];
 
-		a->kind = list_classify(fs, a->shm_name, &a->st);
-		if (a->kind < 0)
+		a->rc = shm_kind_of(fs, a->shm_name, &a->st, &a->kind);
+		if (a->rc < 0)
 			continue;
 		d->ino = a->st.st_ino;
-		d->is_list = a->kind == 1;
+		d->kind = a->kind;
 		if (!block_settled(&a->st, &now))
 			settled = false;
 	}
@@ -668,7 +669,7 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 	if (nasks)
 		keep_answers(l, asks, nasks, epoch, &now);
 	for (i = 0; i < nasks; i++)
-		if (asks[i].kind < 0)
+		if (asks[i].rc < 0)
 			snap->entries[asks[i].index].name = NULL;
 	for (i = j = 0; i < snap->count; i++)
 		if (snap->entries[i].name)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kind.h"
+
 struct shmfs;
 
 /*
@@ -69,8 +71,8 @@ struct dir_snapshot {
 		ino_t ino;
 		off_t pos;	  /* the name's position */
 		const char *name; /* as the mount shows it */
-		bool is_list;	  /* shown as a directory */
-		bool unknown;	  /* kind not asked: DT_UNKNOWN */
+		enum shm_kind kind;
+		bool unknown; /* kind not asked: DT_UNKNOWN */
 	} * entries;
 	size_t count;
 	bool taken;
@@ -127,11 +129,11 @@ void listing_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
 void listing_note_lost(struct listing *l);
 
 /*
- * A lookup found `shm_name` to be of kind `is_list` with inode `ino`: if
- * the listing knows otherwise (a kind changed without an event), it asks
- * again next time.
+ * A lookup found `shm_name` to be of `kind` with inode `ino`: if the
+ * listing knows otherwise (a kind changed without an event), it asks again
+ * next time.
  */
 void listing_note_kind(struct listing *l, const char *shm_name, ino_t ino,
-		       bool is_list);
+		       enum shm_kind kind);
 
 #endif

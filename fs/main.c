@@ -187,6 +187,77 @@ static int open_shm_dir(struct shmfs *fs, const char *dir, struct stat *st)
 	return 0;
 }
 
+/* --help and --version. */
+static void print_info(const struct fuse_cmdline_opts *cmd, const char *prog)
+{
+	if (cmd->show_help) {
+		usage(prog);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return;
+	}
+	printf("shmfs version %s\n", SHMBLOCK_VERSION);
+	printf("readiness notification (sd_notify): %s\n",
+	       notify_has_sd_notify() ? "yes" : "no");
+	fuse_lowlevel_version();
+}
+
+/*
+ * Checks the options and sets the mount `fs` up from them.  Returns 0, or
+ * -1 having said what is wrong.
+ */
+static int configure(struct shmfs *fs, const struct options *opts,
+		     const struct fuse_cmdline_opts *cmd)
+{
+	/* libfuse turns it into seconds and nanoseconds: no NaN, no inf. */
+	if (!(opts->timeout >= 0 && opts->timeout <= 1e9)) {
+		fprintf(stderr, "shmfs: timeout must be 0 to 1000000000 "
+				"seconds\n");
+		return -1;
+	}
+	if (!(opts->lifetime_scan >= 0.01 && opts->lifetime_scan <= 86400)) {
+		fprintf(stderr, "shmfs: lifetime_scan must be 0.01 to 86400 "
+				"seconds\n");
+		return -1;
+	}
+	if (opts->mmapcopy && opts->nommap) {
+		fprintf(stderr, "shmfs: -o mmapcopy and -o nommap contradict "
+				"each other\n");
+		return -1;
+	}
+	fs->prefix = opts->prefix ? opts->prefix : "";
+	fs->prefix_len = strlen(fs->prefix);
+	if (strchr(fs->prefix, '/') || fs->prefix_len >= NAME_MAX) {
+		fprintf(stderr, "shmfs: bad prefix `%s'\n", fs->prefix);
+		return -1;
+	}
+	fs->sparse = opts->sparse;
+	fs->cleanup = opts->cleanup;
+	fs->nopassthrough = opts->nopassthrough;
+	fs->mmapcopy = opts->mmapcopy;
+	fs->timeout = opts->timeout;
+	fs->foreground = cmd->foreground;
+	fs->euid = geteuid();
+	fs->egid = getegid();
+	fs->is_root = fs->euid == 0;
+	return 0;
+}
+
+/* The mount options shmfs always gives.  Returns 0 or -1. */
+static int add_mount_opts(struct fuse_args *args, const struct options *opts)
+{
+	/* Permissions are checked by the kernel, as on tmpfs. */
+	if (fuse_opt_add_arg(args, "-odefault_permissions") ||
+	    (!has_mount_opt(args, "fsname=") &&
+	     add_mount_opt(args, "fsname",
+			   opts->nonopt_count == 2 ? opts->nonopt[0]
+						   : "shmfs")) ||
+	    (!has_mount_opt(args, "subtype=") &&
+	     add_mount_opt(args, "subtype", "shmfs")))
+		return -1;
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -205,18 +276,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
-	if (cmd.show_help) {
-		usage(argv[0]);
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		ret = 0;
-		goto out_args;
-	}
-	if (cmd.show_version) {
-		printf("shmfs version %s\n", SHMBLOCK_VERSION);
-		printf("readiness notification (sd_notify): %s\n",
-		       notify_has_sd_notify() ? "yes" : "no");
-		fuse_lowlevel_version();
+	if (cmd.show_help || cmd.show_version) {
+		print_info(&cmd, argv[0]);
 		ret = 0;
 		goto out_args;
 	}
@@ -231,49 +292,13 @@ int main(int argc, char *argv[])
 	if (stale_mount_resolve(opts.nonopt[opts.nonopt_count - 1],
 				&mountpoint) < 0)
 		goto out_args;
-	/* libfuse turns it into seconds and nanoseconds: no NaN, no inf. */
-	if (!(opts.timeout >= 0 && opts.timeout <= 1e9)) {
-		fprintf(stderr, "shmfs: timeout must be 0 to 1000000000 "
-				"seconds\n");
+	if (configure(&fs, &opts, &cmd) < 0)
 		goto out_args;
-	}
-	if (!(opts.lifetime_scan >= 0.01 && opts.lifetime_scan <= 86400)) {
-		fprintf(stderr, "shmfs: lifetime_scan must be 0.01 to 86400 "
-				"seconds\n");
-		goto out_args;
-	}
-	if (opts.mmapcopy && opts.nommap) {
-		fprintf(stderr, "shmfs: -o mmapcopy and -o nommap contradict "
-				"each other\n");
-		goto out_args;
-	}
-	fs.prefix = opts.prefix ? opts.prefix : "";
-	fs.prefix_len = strlen(fs.prefix);
-	if (strchr(fs.prefix, '/') || fs.prefix_len >= NAME_MAX) {
-		fprintf(stderr, "shmfs: bad prefix `%s'\n", fs.prefix);
-		goto out_args;
-	}
-	fs.sparse = opts.sparse;
-	fs.cleanup = opts.cleanup;
-	fs.nopassthrough = opts.nopassthrough;
-	fs.mmapcopy = opts.mmapcopy;
-	fs.timeout = opts.timeout;
-	fs.foreground = cmd.foreground;
-	fs.euid = geteuid();
-	fs.egid = getegid();
-	fs.is_root = fs.euid == 0;
 	if (open_shm_dir(&fs, opts.shmdir ? opts.shmdir : SHMBLOCK_SHM_DIR,
 			 &root_st) < 0)
 		goto out_args;
 
-	/* Permissions are checked by the kernel, as on tmpfs. */
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
-	    (!has_mount_opt(&args, "fsname=") &&
-	     add_mount_opt(&args, "fsname",
-			   opts.nonopt_count == 2 ? opts.nonopt[0]
-						  : "shmfs")) ||
-	    (!has_mount_opt(&args, "subtype=") &&
-	     add_mount_opt(&args, "subtype", "shmfs")))
+	if (add_mount_opts(&args, &opts) < 0)
 		goto out_dir;
 
 	/* New blocks get exactly the mode asked for. */

@@ -2,8 +2,9 @@
 /*
  * The handlers of one kind of node, as the kernel's inode_operations: ops.c
  * finds a request's node, picks its kind's table once and calls the
- * handler.  A NULL handler gets ops.c's answer for "not for this kind"
- * (ENOTDIR for a lookup in a file, EISDIR for an open of a directory...).
+ * handler, which never tests the kind again.  A NULL handler gets ops.c's
+ * answer for "not for this kind" (ENOTDIR for a lookup in a file, EISDIR
+ * for an open of a directory...).
  */
 #ifndef SHMFS_NODE_OPS_H
 #define SHMFS_NODE_OPS_H
@@ -12,6 +13,9 @@
 #include "inode.h"
 
 struct node_ops {
+	/* Whether the kind is a directory: what a missing handler answers. */
+	bool is_dir;
+
 	/* Directories. */
 	void (*lookup)(fuse_req_t req, struct node *dir, const char *name);
 	void (*mknod)(fuse_req_t req, struct node *dir, const char *name,
@@ -60,13 +64,21 @@ struct node_ops {
 			  off_t offset, off_t length);
 };
 
-/* The mount's top level (ops_root.c). */
+/* One table per node kind (inode.h), in ops.c's kind_ops. */
+/* NODE_ROOT: the mount's top level (ops_root.c). */
 extern const struct node_ops root_ops;
-/* A block as a file, and a list's .raw (ops_block.c). */
+/* NODE_BLOCK, and NODE_LIST_RAW, a list's .raw, which is its block as a
+ * file, with the same handlers (ops_block.c). */
 extern const struct node_ops block_ops;
-/* A list as a directory (ops_list.c). */
+/* NODE_LIST: a list as a directory (ops_list.c). */
 extern const struct node_ops list_ops;
-/* The files inside a list: items, .format, .json (ops_item.c). */
+/* NODE_LIST_ENTRY: the items inside a list (ops_item.c). */
 extern const struct node_ops item_ops;
+/* NODE_LIST_META: a list's .format and .json (ops_meta.c). */
+extern const struct node_ops meta_ops;
+/* NODE_DELETED_DIR: .deleted/ (ops_deleted.c). */
+extern const struct node_ops deleted_dir_ops;
+/* NODE_DELETED_FILE: a block in .deleted/ (ops_deleted.c). */
+extern const struct node_ops deleted_file_ops;
 
 #endif

@@ -12,14 +12,18 @@
  * systemd's READY=1 for Type=notify.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef SHMFS_HAVE_LIBSYSTEMD
@@ -32,6 +36,9 @@
 
 enum { REPORT_READY = 0, REPORT_FAILED = 1 };
 
+/* How often the STATUS= line's block count is brought up to date. */
+#define STATUS_PERIOD_S 10
+
 struct notify {
 	bool foreground;
 	atomic_int parent_fd; /* the pipe to the waiting parent, or -1 */
@@ -39,6 +46,10 @@ struct notify {
 	pthread_t thread;
 	struct shmfs *fs;
 	const char *mountpoint;
+	/* Ends the thread's STATUS= updates (notify_stopping, _finish). */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
 };
 
 bool notify_has_sd_notify(void)
@@ -87,16 +98,47 @@ static _Noreturn void wait_for_child(int fd)
 	_exit(res == 1 && status == REPORT_READY ? 0 : 1);
 }
 
+/* The condition the STATUS= thread waits on, on the monotonic clock. */
+static int init_stop(struct notify *n)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	if (pthread_condattr_init(&attr))
+		return -ENOMEM;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(&n->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc)
+		return -rc;
+	pthread_mutex_init(&n->lock, NULL);
+	return 0;
+}
+
+/* Ends the STATUS= updates; the thread returns. */
+static void stop_status(struct notify *n)
+{
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	pthread_cond_signal(&n->cond);
+	pthread_mutex_unlock(&n->lock);
+}
+
 int notify_daemonize(bool foreground, struct notify **out)
 {
 	struct notify *n = calloc(1, sizeof(*n));
-	int fds[2];
+	int fds[2], rc;
 	pid_t pid;
 
 	if (!n)
 		return -ENOMEM;
 	n->foreground = foreground;
 	atomic_init(&n->parent_fd, -1);
+	if (init_stop(n) < 0) {
+		free(n);
+		return -ENOMEM;
+	}
 	if (!foreground) {
 		if (pipe2(fds, O_CLOEXEC) < 0)
 			goto err;
@@ -127,8 +169,11 @@ int notify_daemonize(bool foreground, struct notify **out)
 	return 0;
 
 err:
+	rc = -errno;
+	pthread_cond_destroy(&n->cond);
+	pthread_mutex_destroy(&n->lock);
 	free(n);
-	return -errno;
+	return rc;
 }
 
 /* Points stdin, stdout and stderr at /dev/null once nobody reads them. */
@@ -145,9 +190,84 @@ static void detach_stdio(void)
 		close(fd);
 }
 
+/* The blocks the mount shows (semaphores and other prefixes hidden). */
+static long count_blocks(struct shmfs *fs)
+{
+	struct dirent *de;
+	long n = 0;
+	DIR *dir;
+	int fd;
+
+	fd = openat(fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(dir)))
+		if ((de->d_type == DT_REG || de->d_type == DT_UNKNOWN) &&
+		    shmfs_mount_name(fs, de->d_name))
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * STATUS= for `systemctl status`: what is mounted where, the data path,
+ * and how many blocks it shows; after `first` (READY=1) in one message.
+ * Nothing is sent when the count is still `*last_count`.
+ */
+static void send_status(struct notify *n, const char *first, long *last_count)
+{
+	struct shmfs *fs = n->fs;
+	const char *why = passthrough_reason(fs->pt);
+	long count = count_blocks(fs);
+	char msg[1024], blocks[32];
+
+	if (count == *last_count)
+		return;
+	*last_count = count;
+	if (count >= 0)
+		snprintf(blocks, sizeof(blocks), "%ld block%s", count,
+			 count == 1 ? "" : "s");
+	else
+		snprintf(blocks, sizeof(blocks), "blocks unknown");
+	snprintf(msg, sizeof(msg),
+		 "%sSTATUS=%s mounted at %s%s%s; data path: %s%s%s; %s", first,
+		 fs->shmdir, n->mountpoint, fs->prefix_len ? ", prefix " : "",
+		 fs->prefix,
+		 why ? "through the daemon (" : "kernel passthrough",
+		 why ? why : "", why ? ")" : "", blocks);
+	send_state(msg);
+}
+
+/* Keeps the STATUS= line's count current until the mount goes away. */
+static void status_loop(struct notify *n, long last_count)
+{
+	struct timespec until;
+	bool stop = false;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += STATUS_PERIOD_S;
+		pthread_mutex_lock(&n->lock);
+		while (!n->stop && pthread_cond_timedwait(&n->cond, &n->lock,
+							  &until) != ETIMEDOUT)
+			;
+		stop = n->stop;
+		pthread_mutex_unlock(&n->lock);
+		if (stop)
+			break;
+		send_status(n, "", &last_count);
+	}
+}
+
 static void *wait_ready(void *arg)
 {
 	struct notify *n = arg;
+	long last_count = LONG_MIN; /* no STATUS= sent */
 	int rc;
 
 	/* Ready once the INIT reply is written (passthrough.h says why). */
@@ -171,10 +291,13 @@ static void *wait_ready(void *arg)
 		return NULL;
 	}
 	shmfs_log_mode(n->fs);
-	send_state("READY=1");
+	if (getenv("NOTIFY_SOCKET") && notify_has_sd_notify())
+		send_status(n, "READY=1\n", &last_count);
 	report(n, REPORT_READY);
 	if (!n->foreground)
 		detach_stdio();
+	if (last_count != LONG_MIN)
+		status_loop(n, last_count);
 	return NULL;
 }
 
@@ -195,7 +318,8 @@ void notify_stopping(struct notify *n)
 {
 	if (!n)
 		return;
-	send_state("STOPPING=1");
+	stop_status(n);
+	send_state("STOPPING=1\nSTATUS=unmounting");
 	/* The loop ended: no INIT reply is coming if none came. */
 	if (n->fs)
 		passthrough_give_up_init(n->fs->pt);
@@ -205,8 +329,11 @@ void notify_finish(struct notify *n)
 {
 	if (!n)
 		return;
+	stop_status(n);
 	if (n->thread_started)
 		pthread_join(n->thread, NULL);
 	report(n, REPORT_FAILED);
+	pthread_cond_destroy(&n->cond);
+	pthread_mutex_destroy(&n->lock);
 	free(n);
 }

@@ -2,7 +2,9 @@
 /*
  * Readiness: going to the background so that the parent exits only once the
  * mount answers requests, and systemd's notification protocol (READY=1,
- * STOPPING=1) through libsystemd's sd_notify.  Only main.c calls it.
+ * STOPPING=1, and STATUS= lines: the shm directory, the mount point, the
+ * data path and the number of blocks, kept current every 10 s) through
+ * libsystemd's sd_notify.  Only main.c calls it.
  */
 #ifndef SHMFS_NOTIFY_H
 #define SHMFS_NOTIFY_H

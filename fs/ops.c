@@ -7,14 +7,17 @@
 
 #include "node_ops.h"
 #include "ops.h"
-#include "ops_deleted.h"
 
-/* Each kind's handlers; a block's .raw is a block. */
+/* Each kind's handlers; a list's .raw is its block, a block's file. */
 static const struct node_ops *const kind_ops[] = {
-	[NODE_ROOT] = &root_ops,	   [NODE_BLOCK] = &block_ops,
-	[NODE_LIST] = &list_ops,	   [NODE_LIST_ENTRY] = &item_ops,
-	[NODE_LIST_RAW] = &block_ops,	   [NODE_LIST_META] = &item_ops,
-	[NODE_DELETED_DIR] = &deleted_ops, [NODE_DELETED_FILE] = &deleted_ops,
+	[NODE_ROOT] = &root_ops,
+	[NODE_BLOCK] = &block_ops,
+	[NODE_LIST] = &list_ops,
+	[NODE_LIST_ENTRY] = &item_ops,
+	[NODE_LIST_RAW] = &block_ops,
+	[NODE_LIST_META] = &meta_ops,
+	[NODE_DELETED_DIR] = &deleted_dir_ops,
+	[NODE_DELETED_FILE] = &deleted_file_ops,
 };
 
 static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
@@ -25,12 +28,6 @@ static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 static const struct node_ops *ops_of(const struct node *node)
 {
 	return kind_ops[node->kind];
-}
-
-/* Whether a node is a directory: what a missing handler answers depends. */
-static bool is_dir(const struct node *node)
-{
-	return node->kind == NODE_ROOT || node->kind == NODE_LIST;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -344,7 +341,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	if (ops_of(node)->fallocate)
 		ops_of(node)->fallocate(req, node, mode, offset, length);
 	else
-		reply_rc(req, is_dir(node) ? -EISDIR : -EOPNOTSUPP);
+		reply_rc(req, ops_of(node)->is_dir ? -EISDIR : -EOPNOTSUPP);
 }
 
 const struct fuse_lowlevel_ops shmfs_ops = {

@@ -141,10 +141,6 @@ static void dir_lookup(fuse_req_t req, struct node *dir, const char *name)
 	struct stat st;
 	int rc;
 
-	if (dir->kind != NODE_DELETED_DIR) {
-		reply_rc(req, -ENOTDIR);
-		return;
-	}
 	if (!at || at[1] < '0' || at[1] > '9') {
 		reply_rc(req, -ENOENT);
 		return;
@@ -214,13 +210,8 @@ static int list_take(struct shmfs *fs, struct dir_list *l)
 static void dir_opendir(fuse_req_t req, struct node *dir,
 			struct fuse_file_info *fi)
 {
-	struct dir_list *l = NULL;
-	int rc = -ENOTDIR;
-
-	if (dir->kind == NODE_DELETED_DIR) {
-		l = calloc(1, sizeof(*l));
-		rc = l ? list_take(req_fs(req), l) : -ENOMEM;
-	}
+	struct dir_list *l = calloc(1, sizeof(*l));
+	int rc = l ? list_take(req_fs(req), l) : -ENOMEM;
 
 	if (rc < 0) {
 		free(l);
@@ -244,44 +235,36 @@ static void dir_releasedir(fuse_req_t req, struct node *dir,
 	reply_rc(req, 0);
 }
 
+/* Entry `i` of an open .deleted/: 0 ".", 1 "..", then the names. */
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
+{
+	const struct dir_list *l = arg;
+	struct fuse_entry_param e;
+	const char *name;
+
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		name = i == 0 ? "." : "..";
+		e.attr.st_ino = i == 0 ? DELETED_DIR_INO
+				       : root_node(req_fs(req))->ino;
+		e.attr.st_mode = S_IFDIR;
+	} else {
+		name = l->names[i - 2].name;
+		e.attr.st_ino = l->names[i - 2].ino;
+		e.attr.st_mode = S_IFREG;
+	}
+	/* Plus entries carry no node (ino 0): the kernel looks the names up,
+	 * which checks they are still held.  An entry's offset is the next's. */
+	return shmfs_add_dirent(req, buf, room, name, &e, (off_t)i + 1, plus);
+}
+
 static void dir_readdir(fuse_req_t req, struct node *dir, size_t size,
 			off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	const char *name;
-	size_t used = 0, n, i;
-	char *buf = malloc(size);
 
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	/* 0 ".", 1 "..", then the names; an entry's offset is the next's. */
-	for (i = (size_t)off; i < l->n + 2; i++) {
-		memset(&e, 0, sizeof(e));
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_ino = i == 0 ? DELETED_DIR_INO
-					       : root_node(req_fs(req))->ino;
-			e.attr.st_mode = S_IFDIR;
-		} else {
-			name = l->names[i - 2].name;
-			e.attr.st_ino = l->names[i - 2].ino;
-			e.attr.st_mode = S_IFREG;
-		}
-		/* Plus entries carry no node (ino 0): the kernel looks the
-		 * names up, which checks they are still held. */
-		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
-						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used, name,
-					     &e.attr, (off_t)i + 1);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, (size_t)off, l->n + 2, plus, add_entry, l);
 }
 
 static void deleted_refuse(fuse_req_t req, struct node *dir, const char *name)
@@ -332,26 +315,35 @@ static int file_entry(struct shmfs *fs, struct node *node,
 	return 0;
 }
 
-static void deleted_getattr(fuse_req_t req, struct node *node)
+/* Attributes are not cached: holders come and go. */
+static void reply_attr(fuse_req_t req, int rc, const struct stat *st)
+{
+	if (rc < 0)
+		reply_rc(req, rc);
+	else
+		fuse_reply_attr(req, st, 0);
+}
+
+static void dir_getattr(fuse_req_t req, struct node *node)
+{
+	struct stat st;
+	int rc = dir_stat(req_fs(req), &st);
+
+	reply_attr(req, rc, &st);
+}
+
+static void file_getattr(fuse_req_t req, struct node *node)
 {
 	const struct shmblock_holders_entry *e;
 	struct holders_ref *ref;
 	struct stat st;
-	int rc;
+	int rc = file_entry(req_fs(req), node, &ref, &e);
 
-	if (node->kind == NODE_DELETED_DIR) {
-		rc = dir_stat(req_fs(req), &st);
-	} else {
-		rc = file_entry(req_fs(req), node, &ref, &e);
-		if (rc == 0) {
-			entry_stat(e, &st);
-			holders_cache_put(ref);
-		}
+	if (rc == 0) {
+		entry_stat(e, &st);
+		holders_cache_put(ref);
 	}
-	if (rc < 0)
-		reply_rc(req, rc);
-	else
-		fuse_reply_attr(req, &st, 0);
+	reply_attr(req, rc, &st);
 }
 
 static void deleted_setattr(fuse_req_t req, struct node *node,
@@ -369,10 +361,6 @@ static void deleted_open(fuse_req_t req, struct node *node,
 	struct holders_ref *ref;
 	int fd;
 
-	if (node->kind == NODE_DELETED_DIR) {
-		reply_rc(req, -EISDIR);
-		return;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || fi->flags & O_TRUNC) {
 		reply_rc(req, -EROFS);
 		return;
@@ -435,7 +423,7 @@ static void deleted_release(fuse_req_t req, struct node *node,
 static void deleted_fallocate(fuse_req_t req, struct node *node, int mode,
 			      off_t offset, off_t length)
 {
-	reply_rc(req, node->kind == NODE_DELETED_DIR ? -EISDIR : -EROFS);
+	reply_rc(req, -EROFS);
 }
 
 static void deleted_getxattr(fuse_req_t req, struct node *node,
@@ -446,7 +434,7 @@ static void deleted_getxattr(fuse_req_t req, struct node *node,
 	int rc;
 
 	/* The block's own xattrs are not reached: only the holders'. */
-	if (node->kind == NODE_DELETED_DIR || !holders_xattr_is(name)) {
+	if (!holders_xattr_is(name)) {
 		reply_rc(req, -ENODATA);
 		return;
 	}
@@ -466,11 +454,20 @@ static void deleted_getxattr(fuse_req_t req, struct node *node,
 static void deleted_listxattr(fuse_req_t req, struct node *node, size_t size)
 {
 	char buf[sizeof(HOLDERS_XATTR_NAMES)];
-	ssize_t n = 0;
 
-	if (node->kind == NODE_DELETED_FILE)
-		n = holders_xattr_list_append(buf, 0);
-	reply_xattr(req, buf, n, size);
+	reply_xattr(req, buf, holders_xattr_list_append(buf, 0), size);
+}
+
+/* .deleted/ itself has no xattrs. */
+static void dir_getxattr(fuse_req_t req, struct node *node, const char *name,
+			 size_t size)
+{
+	reply_rc(req, -ENODATA);
+}
+
+static void dir_listxattr(fuse_req_t req, struct node *node, size_t size)
+{
+	reply_xattr(req, NULL, 0, size);
 }
 
 static void deleted_setxattr(fuse_req_t req, struct node *node,
@@ -492,7 +489,8 @@ static void deleted_mkdir(fuse_req_t req, struct node *dir, const char *name,
 	reply_rc(req, -EROFS);
 }
 
-const struct node_ops deleted_ops = {
+const struct node_ops deleted_dir_ops = {
+	.is_dir = true,
 	.lookup = dir_lookup,
 	.mknod = deleted_mknod,
 	.mkdir = deleted_mkdir,
@@ -503,7 +501,17 @@ const struct node_ops deleted_ops = {
 	.opendir = dir_opendir,
 	.readdir = dir_readdir,
 	.releasedir = dir_releasedir,
-	.getattr = deleted_getattr,
+	.getattr = dir_getattr,
+	.setattr = deleted_setattr,
+	.setxattr = deleted_setxattr,
+	.getxattr = dir_getxattr,
+	.listxattr = dir_listxattr,
+	.removexattr = deleted_removexattr,
+};
+
+const struct node_ops deleted_file_ops = {
+	.is_dir = false,
+	.getattr = file_getattr,
 	.setattr = deleted_setattr,
 	.setxattr = deleted_setxattr,
 	.getxattr = deleted_getxattr,

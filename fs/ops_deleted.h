@@ -10,9 +10,6 @@
 
 #define DELETED_DIR_NAME ".deleted"
 
-/* .deleted/ and the files in it. */
-extern const struct node_ops deleted_ops;
-
 /*
  * Whether `name` in the top level is .deleted/.  It is found by name but
  * not listed, as ZFS's .zfs with snapdir=hidden: the top level lists the

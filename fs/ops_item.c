@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The files inside a list directory: items, .format and .json. */
+/* The items of a list directory (.format and .json: ops_meta.c). */
 
 /*
  * Item i of a list is L/<i>.<type> (docs/lists.md); the bare <i> and
  * <i>.<any type> resolve too, and a write through a typed name stores that
- * type, by CPython's rules.  .format and .json are text made from the list.
- * Python stores through its mapping without any inotify event, so the
- * kernel never caches an item's content: files are opened direct_io and
- * every read at offset 0 renders the item anew.  Item names and attributes
+ * type, by CPython's rules.  Python stores through its mapping without any
+ * inotify event, so the kernel never caches an item's content: files are
+ * opened direct_io and every read at offset 0 renders the item anew.  Item names and attributes
  * are cached (ITEM_ATTR_TIMEOUT), which saves a cat three of its six requests:
  * a name stands for an index below the list's length, which only an
  * append through the mount (the kernel sees the CREATE) or a new block
@@ -36,7 +35,9 @@
 #include <string.h>
 
 #include "list_edit.h"
+#include "list_file.h"
 #include "list_text.h"
+#include "node_ops.h"
 #include "ops_item.h"
 
 /*
@@ -52,7 +53,7 @@
 #define ITEM_ATTR_TIMEOUT 0.1
 
 /*
- * An open item or hidden file.  Threads may read and write one open file at
+ * An open item.  Threads may read and write one open file at
  * the same time (a descriptor shared by threads), so `lock` protects every
  * field but `append`, which is set before the file is handed out.
  */
@@ -69,119 +70,32 @@ struct item_fh {
 	bool append;  /* created the item: may rebuild the list */
 };
 
-static uint64_t key_index(const struct node *node)
-{
-	return node->child_key >> 3;
-}
-
-static int key_type(const struct node *node)
-{
-	return (int)(node->child_key & 7);
-}
-
-static bool is_json(const struct node *node)
-{
-	return node->kind == NODE_LIST_META && node->child_key == ITEM_KEY_JSON;
-}
-
 /* On an open file, a list that went away is an I/O error. */
 static int open_file_rc(int rc)
 {
 	return rc == -ESTALE ? -EIO : rc;
 }
 
-/* The content of the file `node` from a copy of its list. */
+/* The content of the item `node` from a copy of its list. */
 static int render(const struct list_snap *snap, struct node *node,
 		  struct text *t)
 {
-	if (node->kind == NODE_LIST_ENTRY) {
-		if (key_index(node) >= snap->lay->count)
-			return -ESTALE;
-		return list_text_item(snap, key_index(node), t);
-	}
-	if (is_json(node))
-		return list_text_json(snap, t);
-	return list_text_format(snap, t);
+	if (item_key_index(node) >= snap->lay->count)
+		return -ESTALE;
+	return list_text_item(snap, item_key_index(node), t);
 }
 
-/* The attributes of a file inside the list: the block's, without x. */
-static void file_attr(const struct stat *block, const struct node *node,
-		      size_t size, bool read_only, struct stat *st)
+static double attr_timeout(const struct shmfs *fs)
 {
-	mode_t perm = block->st_mode & 0666;
-
-	*st = *block;
-	if (read_only)
-		perm &= 0444;
-	st->st_mode = S_IFREG | perm;
-	st->st_nlink = 1;
-	st->st_ino = (ino_t)inode_id(node);
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-}
-
-/*
- * .format and .json are left uncached, as before: a whole-list rendering
- * is no item's hot path.
- */
-static double attr_timeout(const struct shmfs *fs, const struct node *node)
-{
-	if (node->kind != NODE_LIST_ENTRY)
-		return 0;
 	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout
 					       : ITEM_ATTR_TIMEOUT;
-}
-
-static double entry_timeout(const struct shmfs *fs, const struct node *node)
-{
-	return node->kind == NODE_LIST_ENTRY ? fs->timeout : 0;
-}
-
-/* Remembers the size replied to the kernel for `node`. */
-static void told(struct node *node, off_t size)
-{
-	pthread_mutex_lock(&node->lock);
-	node->told_size = (uint64_t)size;
-	pthread_mutex_unlock(&node->lock);
-}
-
-/*
- * A rendering of `len` bytes: if the kernel was told another size (a store
- * through a mapping since), it drops the attributes it keeps, so that the
- * next stat asks.  Only attributes: there are no cached pages (direct_io).
- * Safe from a handler: it takes no lock a request holds.
- */
-static void check_told(struct shmfs *fs, struct node *node, size_t len)
-{
-	bool changed;
-
-	pthread_mutex_lock(&node->lock);
-	changed = node->told_size != (uint64_t)len;
-	node->told_size = (uint64_t)len;
-	pthread_mutex_unlock(&node->lock);
-	if (changed)
-		fuse_lowlevel_notify_inval_inode(fs->se, inode_id(node), -1, 0);
 }
 
 /* Attributes of `node`, its size from a rendering of `snap`. */
 static int attr_from(const struct list_snap *snap, bool read_only,
 		     struct node *node, struct stat *st)
 {
-	struct text t = { 0 };
-	int rc = render(snap, node, &t);
-
-	/* An item CPython could not read either (bad UTF-8) shows empty. */
-	if (rc == -EILSEQ) {
-		text_free(&t);
-		rc = 0;
-	}
-	if (rc == 0) {
-		file_attr(&snap->st, node, t.len,
-			  read_only || node->kind == NODE_LIST_META, st);
-		told(node, st->st_size);
-	}
-	text_free(&t);
-	return rc;
+	return list_file_attr_from(snap, read_only, node, render, st);
 }
 
 /* Loads the list of `node`. */
@@ -193,33 +107,18 @@ static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	struct list_view view;
-	int rc = load(fs, node, &view);
-
-	if (rc == 0)
-		rc = attr_from(&view.snap, view.read_only, node, st);
-	list_view_close(&view);
-	return rc;
+	return list_file_node_attr(fs, node, false, render, st);
 }
 
 void item_reply_entry(fuse_req_t req, struct node *child,
 		      const struct list_snap *snap, bool read_only)
 {
-	struct fuse_entry_param e;
-	int rc;
+	struct shmfs *fs = req_fs(req);
+	struct stat st;
+	int rc = attr_from(snap, read_only, child, &st);
 
-	memset(&e, 0, sizeof(e));
-	e.ino = inode_id(child);
-	e.generation = child->generation;
-	e.entry_timeout = entry_timeout(req_fs(req), child);
-	e.attr_timeout = attr_timeout(req_fs(req), child);
-	rc = attr_from(snap, read_only, child, &e.attr);
-	if (rc < 0) {
-		inode_forget(req_fs(req)->inodes, child, 1);
-		reply_rc(req, rc);
-		return;
-	}
-	reply_entry(req, &e);
+	list_file_reply_entry(req, child, rc, &st, fs->timeout,
+			      attr_timeout(fs));
 }
 
 static void item_getattr(fuse_req_t req, struct node *node)
@@ -230,7 +129,7 @@ static void item_getattr(fuse_req_t req, struct node *node)
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
+		fuse_reply_attr(req, &st, attr_timeout(req_fs(req)));
 }
 
 /*
@@ -245,14 +144,12 @@ static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 {
 	struct item_fh *fh = fi ? (struct item_fh *)(uintptr_t)fi->fh : NULL;
 
-	if (node->kind == NODE_LIST_META)
-		return -EACCES;
 	if (size != 0)
 		return -EINVAL;
 	if (!fh)
 		return open_file_rc(
-			list_edit_set(fs, node->parent, key_index(node),
-				      key_type(node), "", 0, false));
+			list_edit_set(fs, node->parent, item_key_index(node),
+				      item_key_type(node), "", 0, false));
 	pthread_mutex_lock(&fh->lock);
 	fh->wlen = 0;
 	fh->dirty = true;
@@ -279,7 +176,7 @@ static void item_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	rc = node_attr(req_fs(req), node, &st);
 	if (rc < 0)
 		goto out_err;
-	fuse_reply_attr(req, &st, attr_timeout(req_fs(req), node));
+	fuse_reply_attr(req, &st, attr_timeout(req_fs(req)));
 	return;
 out_err:
 	reply_rc(req, rc);
@@ -289,14 +186,7 @@ static void fh_free(struct item_fh *fh)
 {
 	if (!fh)
 		return;
-	/*
-	 * The kernel completes a read while our reply is being written, so
-	 * the RELEASE that follows a close can arrive while the reading
-	 * thread still holds the file: wait for it to let go.
-	 */
-	pthread_mutex_lock(&fh->lock);
-	pthread_mutex_unlock(&fh->lock);
-	pthread_mutex_destroy(&fh->lock);
+	list_file_fh_retire(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
 	free(fh);
@@ -312,8 +202,8 @@ static size_t item_limit(const struct list_snap *snap, const struct node *node,
 			 bool append)
 {
 	const struct shmblock_slist_item *item =
-		&snap->lay->items[key_index(node)];
-	int type = key_type(node);
+		&snap->lay->items[item_key_index(node)];
+	int type = item_key_type(node);
 
 	if (append)
 		return (size_t)SHMBLOCK_SLIST_MAX_SLOT + 1;
@@ -365,14 +255,12 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 	struct text t = { 0 };
 	int rc;
 
-	if (node->kind == NODE_LIST_META && accmode != O_RDONLY)
-		return -EACCES;
 	rc = render(snap, node, &t);
 	if (rc == -EILSEQ)
 		rc = 0;
 	if (rc < 0)
 		goto fail;
-	check_told(fs, node, t.len);
+	list_file_check_told(fs, node, t.len);
 	if (accmode != O_RDONLY && read_only) {
 		rc = -EACCES;
 		goto fail;
@@ -383,16 +271,9 @@ static int open_from(struct shmfs *fs, const struct list_snap *snap,
 		goto fail;
 	}
 	pthread_mutex_init(&fh->lock, NULL);
-	/* .format and .json are what they were at open; items read fresh. */
-	if (node->kind == NODE_LIST_META) {
-		fh->text = t.buf;
-		fh->text_len = t.len;
-		fh->have_text = true;
-		t.buf = NULL;
-	}
 	fh->append = append;
 	fi->noflush = 1;
-	if (node->kind == NODE_LIST_ENTRY && accmode != O_RDONLY) {
+	if (accmode != O_RDONLY) {
 		rc = open_for_writing(snap, node, fi, fh, &t);
 		if (rc < 0) {
 			fh_free(fh);
@@ -420,8 +301,8 @@ void item_reply_create(fuse_req_t req, struct node *child,
 	memset(&e, 0, sizeof(e));
 	e.ino = inode_id(child);
 	e.generation = child->generation;
-	e.entry_timeout = entry_timeout(req_fs(req), child);
-	e.attr_timeout = attr_timeout(req_fs(req), child);
+	e.entry_timeout = req_fs(req)->timeout;
+	e.attr_timeout = attr_timeout(req_fs(req));
 	rc = attr_from(snap, read_only, child, &e.attr);
 	if (rc == 0)
 		rc = open_from(req_fs(req), snap, read_only, child, fi,
@@ -466,8 +347,9 @@ static int store_locked(struct shmfs *fs, struct node *node, struct item_fh *fh)
 		return 0;
 	fh->dirty = false;
 	fh->have_text = false;
-	rc = list_edit_set(fs, node->parent, key_index(node), key_type(node),
-			   fh->wbuf ? fh->wbuf : "", fh->wlen, fh->append);
+	rc = list_edit_set(fs, node->parent, item_key_index(node),
+			   item_key_type(node), fh->wbuf ? fh->wbuf : "",
+			   fh->wlen, fh->append);
 	return open_file_rc(rc);
 }
 
@@ -475,13 +357,11 @@ static void item_flush(fuse_req_t req, struct node *node,
 		       struct fuse_file_info *fi)
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
-	int rc = 0;
+	int rc;
 
-	if (node->kind == NODE_LIST_ENTRY) {
-		pthread_mutex_lock(&fh->lock);
-		rc = store_locked(req_fs(req), node, fh);
-		pthread_mutex_unlock(&fh->lock);
-	}
+	pthread_mutex_lock(&fh->lock);
+	rc = store_locked(req_fs(req), node, fh);
+	pthread_mutex_unlock(&fh->lock);
 	reply_rc(req, rc);
 }
 
@@ -494,7 +374,7 @@ static void item_release(fuse_req_t req, struct node *node,
 {
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 
-	if (node->kind == NODE_LIST_ENTRY && fh->dirty) {
+	if (fh->dirty) {
 		pthread_mutex_lock(&fh->lock);
 		store_locked(req_fs(req), node, fh);
 		pthread_mutex_unlock(&fh->lock);
@@ -513,7 +393,7 @@ static void item_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 
 	pthread_mutex_lock(&fh->lock);
 	/* An item is read anew at offset 0, so a store shows at once. */
-	if (node->kind == NODE_LIST_ENTRY && (off == 0 || !fh->have_text)) {
+	if (off == 0 || !fh->have_text) {
 		rc = load(req_fs(req), node, &view);
 		if (rc == 0)
 			rc = render(&view.snap, node, &t);
@@ -523,19 +403,13 @@ static void item_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 			reply_rc(req, open_file_rc(rc));
 			goto out_unlock;
 		}
-		check_told(req_fs(req), node, t.len);
+		list_file_check_told(req_fs(req), node, t.len);
 		free(fh->text);
 		fh->text = t.buf;
 		fh->text_len = t.len;
 		fh->have_text = true;
 	}
-	if (off < 0 || (uint64_t)off >= fh->text_len) {
-		fuse_reply_buf(req, NULL, 0);
-		goto out_unlock;
-	}
-	if (size > fh->text_len - (size_t)off)
-		size = fh->text_len - (size_t)off;
-	fuse_reply_buf(req, fh->text + off, size);
+	list_file_reply_text(req, fh->text, fh->text_len, size, off);
 out_unlock:
 	pthread_mutex_unlock(&fh->lock);
 }
@@ -614,10 +488,6 @@ static void item_write(fuse_req_t req, struct node *node, const char *buf,
 	struct item_fh *fh = (struct item_fh *)(uintptr_t)fi->fh;
 	int rc;
 
-	if (node->kind != NODE_LIST_ENTRY) {
-		reply_rc(req, -EBADF);
-		return;
-	}
 	pthread_mutex_lock(&fh->lock);
 	rc = write_locked(fh, buf, size, off, fi);
 	pthread_mutex_unlock(&fh->lock);
@@ -641,16 +511,16 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 	char num[32];
 	int rc;
 
-	if (node->kind == NODE_LIST_META || strcmp(name, XATTR_CAPACITY)) {
+	if (strcmp(name, XATTR_CAPACITY)) {
 		reply_rc(req, -ENODATA);
 		return;
 	}
 	rc = list_view_load(req_fs(req), node->parent, &view);
-	if (rc == 0 && key_index(node) >= view.snap.lay->count)
+	if (rc == 0 && item_key_index(node) >= view.snap.lay->count)
 		rc = -ESTALE;
 	if (rc == 0)
 		snprintf(num, sizeof(num), "%" PRIu64,
-			 view.snap.lay->items[key_index(node)].capacity);
+			 view.snap.lay->items[item_key_index(node)].capacity);
 	list_view_close(&view);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -662,32 +532,11 @@ static void item_listxattr(fuse_req_t req, struct node *node, size_t size)
 {
 	static const char capacity[] = XATTR_CAPACITY;
 
-	if (node->kind == NODE_LIST_META)
-		reply_value(req, "", 0, size);
-	else
-		reply_value(req, capacity, sizeof(capacity), size);
-}
-
-/* Items and hidden files carry no xattrs of their own. */
-static void item_setxattr(fuse_req_t req, struct node *node, const char *name,
-			  const char *value, size_t size, int flags)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void item_removexattr(fuse_req_t req, struct node *node,
-			     const char *name)
-{
-	reply_rc(req, -EPERM);
-}
-
-static void item_fallocate(fuse_req_t req, struct node *node, int mode,
-			   off_t offset, off_t length)
-{
-	reply_rc(req, -EOPNOTSUPP);
+	reply_value(req, capacity, sizeof(capacity), size);
 }
 
 const struct node_ops item_ops = {
+	.is_dir = false,
 	.getattr = item_getattr,
 	.setattr = item_setattr,
 	.open = item_open,
@@ -695,9 +544,9 @@ const struct node_ops item_ops = {
 	.write = item_write,
 	.flush = item_flush,
 	.release = item_release,
-	.fallocate = item_fallocate,
-	.setxattr = item_setxattr,
+	.fallocate = list_file_fallocate,
+	.setxattr = list_file_setxattr,
 	.getxattr = item_getxattr,
 	.listxattr = item_listxattr,
-	.removexattr = item_removexattr,
+	.removexattr = list_file_removexattr,
 };

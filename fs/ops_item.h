@@ -1,26 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The files inside a list directory: what the list's handlers need of them. */
+/* The items of a list directory: what the list's handlers need of them. */
 #ifndef SHMFS_OPS_ITEM_H
 #define SHMFS_OPS_ITEM_H
 
 #include <stdint.h>
 
 #include "list_block.h"
-#include "node_ops.h"
-
-/* Child keys of a list's hidden files; items use item_key(). */
-enum { ITEM_KEY_RAW = 1, ITEM_KEY_FORMAT = 2, ITEM_KEY_JSON = 3 };
-
-/* The child key of item `index` named with `type` (or LIST_TYPE_BARE). */
-static inline uint64_t item_key(uint64_t index, int type)
-{
-	return index << 3 | (uint64_t)type;
-}
+#include "list_file.h"
 
 /*
- * Replies to a LOOKUP, MKNOD or CREATE-less entry request with `child` (an
- * item, .format or .json, referenced once by the caller), its attributes
- * made from `snap`, a copy of its list (a stable one for .json).  On error
+ * Replies to a LOOKUP or MKNOD with `child` (an item, referenced once by the
+ * caller), its attributes made from `snap`, a copy of its list.  On error
  * the reference is dropped and the error replied.
  */
 void item_reply_entry(fuse_req_t req, struct node *child,

@@ -6,8 +6,8 @@
  *
  *   L/<i>.<type>   item i (ops_item.c)
  *   L/.raw         the block itself, served as a block (ops_block.c)
- *   L/.format      the struct format string
- *   L/.json        a consistent snapshot of the whole list
+ *   L/.format      the struct format string (ops_meta.c)
+ *   L/.json        a consistent snapshot of the whole list (ops_meta.c)
  *
  * Creating "<len>.<type>" appends an item; the directory's attributes are
  * its block's.  Each request works on one copy of the list (list_edit.h).
@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,10 @@
 #include "list_text.h"
 #include "ops_item.h"
 #include "ops_list.h"
+#include "ops_meta.h"
 #include "shmdir.h"
 
 #define XATTR_FORMAT "user.shmfs.format"
-#define XATTR_VALUE_MAX 65536
 
 /* The attributes a list directory shows: the block's, x where r is. */
 static void dir_attr(const struct stat *block, struct stat *st)
@@ -89,6 +90,8 @@ static void reply_child(fuse_req_t req, struct node *dir, enum node_kind kind,
 
 	if (rc < 0)
 		reply_rc(req, rc);
+	else if (kind == NODE_LIST_META)
+		meta_reply_entry(req, child, &view->snap);
 	else
 		item_reply_entry(req, child, &view->snap, view->read_only);
 }
@@ -393,14 +396,34 @@ static void list_releasedir(fuse_req_t req, struct node *dir,
 	reply_rc(req, 0);
 }
 
+/* Entry `i` of an open list: 0 ".", 1 "..", then the names. */
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
+{
+	const struct list_dir *d = arg;
+	struct fuse_entry_param e;
+	const char *name;
+
+	memset(&e, 0, sizeof(e));
+	if (i < 2) {
+		name = i == 0 ? "." : "..";
+		e.attr.st_mode = S_IFDIR;
+	} else {
+		name = d->names[i - 2];
+		e.attr.st_mode = S_IFREG;
+	}
+	e.attr.st_ino = (ino_t)(i + 1);
+	/*
+	 * Plus entries carry no node (ino 0): the kernel looks each name up,
+	 * and ops_item.c says what it may cache.
+	 */
+	return shmfs_add_dirent(req, buf, room, name, &e, (off_t)i + 1, plus);
+}
+
 static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 			 off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct list_dir *d = (struct list_dir *)(uintptr_t)fi->fh;
-	struct fuse_entry_param e;
-	size_t used = 0, n, i;
-	const char *name;
-	char *buf;
 	int rc;
 
 	/* A rewind lists the list as it is now. */
@@ -412,35 +435,7 @@ static void list_readdir(fuse_req_t req, struct node *dir, size_t size,
 		}
 	}
 	d->fresh = false;
-	buf = malloc(size);
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	for (i = (size_t)off; i < d->count + 2; i++) {
-		memset(&e, 0, sizeof(e));
-		if (i < 2) {
-			name = i == 0 ? "." : "..";
-			e.attr.st_mode = S_IFDIR;
-		} else {
-			name = d->names[i - 2];
-			e.attr.st_mode = S_IFREG;
-		}
-		e.attr.st_ino = (ino_t)(i + 1);
-		/*
-		 * Plus entries carry no node (ino 0): the kernel looks each
-		 * name up, and ops_item.c says what it may cache.
-		 */
-		n = plus ? fuse_add_direntry_plus(req, buf + used, size - used,
-						  name, &e, (off_t)i + 1)
-			 : fuse_add_direntry(req, buf + used, size - used, name,
-					     &e.attr, (off_t)i + 1);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, (size_t)off, d->count + 2, plus, add_entry, d);
 }
 
 static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
@@ -470,8 +465,8 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 		goto out;
 	}
 	/* Anything else is the block's own. */
-	if (size > XATTR_VALUE_MAX)
-		size = XATTR_VALUE_MAX;
+	if (size > XATTR_SIZE_MAX)
+		size = XATTR_SIZE_MAX;
 	if (size && !(buf = malloc(size))) {
 		reply_rc(req, -ENOMEM);
 		goto out;
@@ -545,6 +540,7 @@ static void list_removexattr(fuse_req_t req, struct node *node,
 }
 
 const struct node_ops list_ops = {
+	.is_dir = true,
 	.lookup = list_lookup,
 	.mknod = list_mknod,
 	.mkdir = list_mkdir,

@@ -12,10 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block_handle.h"
+#include "kind.h"
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
-#include "ops_block.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
 #include "passthrough.h"
@@ -45,20 +46,22 @@ static int ref_name(struct shmfs *fs, const char *name,
 		    struct fuse_entry_param *e)
 {
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct node *node;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	if (rc < 0)
+		return rc;
 	/* A kind that changed without an event: listings ask afresh. */
-	if (rc >= 0)
-		listing_note_kind(fs->listing, shm_name, st.st_ino, rc == 1);
-	if (rc == 1) {
+	listing_note_kind(fs->listing, shm_name, st.st_ino, kind);
+	if (shm_kind_node(kind) == NODE_LIST) {
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			list_fill_dir_entry(fs, e, node, &st);
-	} else if (rc == 0) {
+	} else {
 		rc = inode_ref_block(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
@@ -227,6 +230,7 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 {
 	struct shmfs *fs = req_fs(req);
 	char shm_name[NAME_MAX + 1];
+	enum shm_kind kind;
 	struct stat st;
 	int rc = shmfs_block_name(fs, name, shm_name);
 
@@ -234,10 +238,10 @@ static void root_rmdir(fuse_req_t req, struct node *dir, const char *name)
 	if (deleted_is_dir_name(name))
 		rc = -EPERM;
 	if (rc == 0)
-		rc = list_classify(fs, shm_name, &st);
-	if (rc == 0) {
+		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	if (rc == 0 && shm_kind_type(kind) != S_IFDIR)
 		rc = -ENOTDIR;
-	} else if (rc == 1) {
+	if (rc == 0) {
 		rc = shmdir_unlink(fs, shm_name);
 		if (rc == 0)
 			inode_unname(fs->inodes, name);
@@ -321,9 +325,10 @@ static void root_releasedir(fuse_req_t req, struct node *dir,
  * Returns the bytes used, 0 to skip the entry, or more than `room` when it
  * doesn't fit (nothing is referenced then).
  */
-static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
-			char *buf, size_t room, bool plus)
+static size_t add_entry(fuse_req_t req, void *arg, size_t i, char *buf,
+			size_t room, bool plus)
 {
+	struct dir_snapshot *snap = arg;
 	struct shmfs *fs = req_fs(req);
 	struct fuse_entry_param e;
 	const char *name;
@@ -343,9 +348,7 @@ static size_t add_entry(fuse_req_t req, struct dir_snapshot *snap, size_t i,
 		name = d->name;
 		e.attr.st_ino = d->ino;
 		/* A kind not asked is DT_UNKNOWN (type bits 0): never wrong. */
-		e.attr.st_mode = d->unknown   ? 0
-				 : d->is_list ? S_IFDIR
-					      : S_IFREG;
+		e.attr.st_mode = d->unknown ? 0 : shm_kind_type(d->kind);
 	}
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &e.attr,
@@ -377,8 +380,6 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 {
 	struct dir_snapshot *snap = (struct dir_snapshot *)(uintptr_t)fi->fh;
 	struct shmfs *fs = req_fs(req);
-	size_t used = 0, n, i;
-	char *buf;
 	int rc;
 
 	/*
@@ -393,19 +394,8 @@ static void root_readdir(fuse_req_t req, struct node *dir, size_t size,
 			return;
 		}
 	}
-	buf = malloc(size);
-	if (!buf) {
-		reply_rc(req, -ENOMEM);
-		return;
-	}
-	for (i = dir_snapshot_seek(snap, off); i < snap->count + 2; i++) {
-		n = add_entry(req, snap, i, buf + used, size - used, plus);
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	reply_readdir(req, size, dir_snapshot_seek(snap, off), snap->count + 2,
+		      plus, add_entry, snap);
 }
 
 /*
@@ -484,6 +474,7 @@ static void root_listxattr(fuse_req_t req, struct node *node, size_t size)
 }
 
 const struct node_ops root_ops = {
+	.is_dir = true,
 	.lookup = root_lookup,
 	.mknod = root_mknod,
 	.mkdir = root_mkdir,

@@ -4,13 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -20,10 +20,6 @@
 #include "inode.h"
 #include "shmblock.h"
 #include "shmdir.h"
-
-/* The user.* xattrs a swap carries over, at most this much of them. */
-#define XATTR_LIST_MAX 65536
-#define XATTR_VALUE_MAX 65536
 
 /*
  * The mark of this daemon's temporary blocks (fs.h): its pid, its start
@@ -317,39 +313,6 @@ int shmdir_unlink(struct shmfs *fs, const char *shm_name)
 	return rc;
 }
 
-static int ident_at(int dirfd, const char *name, int flags,
-		    struct shmdir_ident *id)
-{
-	struct statx stx;
-
-	if (statx(dirfd, name, flags | AT_STATX_SYNC_AS_STAT,
-		  STATX_INO | STATX_BTIME, &stx) < 0)
-		return -errno;
-	id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	id->ino = stx.stx_ino;
-	id->btime_sec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_sec : 0;
-	id->btime_nsec = stx.stx_mask & STATX_BTIME ? stx.stx_btime.tv_nsec : 0;
-	return 0;
-}
-
-int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
-		    struct shmdir_ident *id)
-{
-	return ident_at(fs->dirfd, shm_name, AT_SYMLINK_NOFOLLOW, id);
-}
-
-int shmdir_ident_fd(int fd, struct shmdir_ident *id)
-{
-	return ident_at(fd, "", AT_EMPTY_PATH, id);
-}
-
-bool shmdir_same_ident(const struct shmdir_ident *a,
-		       const struct shmdir_ident *b)
-{
-	return a->dev == b->dev && a->ino == b->ino &&
-	       a->btime_sec == b->btime_sec && a->btime_nsec == b->btime_nsec;
-}
-
 /*
  * A test hook: SHMFS_TEST_REMOVE_PAUSE_MS makes a removal wait that long
  * before and after taking the name, so a test can recreate the name in
@@ -366,7 +329,7 @@ static void test_pause(struct shmfs *fs, const char *shm_name, const char *at)
 }
 
 bool shmdir_held(struct shmfs *fs, const struct shmblock_holders *snap,
-		 const struct shmdir_ident *id, char *why, size_t len)
+		 const struct block_id *id, char *why, size_t len)
 {
 	const struct shmblock_holders_entry *e =
 		shmblock_holders_find(snap, id->dev, id->ino);
@@ -428,10 +391,10 @@ static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
 }
 
 int shmdir_take(struct shmfs *fs, const char *shm_name,
-		const struct shmdir_ident *id, const char *xattr,
-		const char *value, char *tmp)
+		const struct block_id *id, const char *xattr, const char *value,
+		char *tmp)
 {
-	struct shmdir_ident now;
+	struct block_id now;
 	uint32_t r;
 	int rc;
 
@@ -446,8 +409,8 @@ int shmdir_take(struct shmfs *fs, const char *shm_name,
 	    0)
 		return -errno;
 	test_pause(fs, shm_name, "after taking");
-	rc = shmdir_ident_of(fs, tmp, &now);
-	if (rc == 0 && !shmdir_same_ident(&now, id))
+	rc = block_id_of(fs->dirfd, tmp, &now);
+	if (rc == 0 && !block_id_same(&now, id))
 		rc = -ESTALE;
 	if (rc == 0 && xattr && !xattr_is(fs, tmp, xattr, value))
 		rc = -EAGAIN;
@@ -459,7 +422,7 @@ int shmdir_take(struct shmfs *fs, const char *shm_name,
 }
 
 int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
-		  const struct shmdir_ident *id, bool remove)
+		  const struct block_id *id, bool remove)
 {
 	if (!remove) {
 		put_back(fs, shm_name, tmp, id->ino);
@@ -473,7 +436,7 @@ int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
 }
 
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
-		       const struct shmdir_ident *id, const char *xattr,
+		       const struct block_id *id, const char *xattr,
 		       const char *value, unsigned flags)
 {
 	struct shmblock_holders *snap;
@@ -560,7 +523,7 @@ int shmdir_set_attrs(int fd, const struct stat *attr, int to_set,
 /* Copies the user.* xattrs of `from` to `to`.  Returns 0 or -errno. */
 static int copy_user_xattrs(int from, int to)
 {
-	char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_VALUE_MAX);
+	char *names = malloc(XATTR_LIST_MAX), *value = malloc(XATTR_SIZE_MAX);
 	ssize_t n, len;
 	char *p;
 	int rc = 0;
@@ -578,7 +541,7 @@ static int copy_user_xattrs(int from, int to)
 		/* A mark left by a rebuild killed midway is not the list's. */
 		if (strncmp(p, "user.", 5) || !strcmp(p, SHMFS_TMP_XATTR))
 			continue;
-		len = fgetxattr(from, p, value, XATTR_VALUE_MAX);
+		len = fgetxattr(from, p, value, XATTR_SIZE_MAX);
 		if (len < 0)
 			/* Removed meanwhile: nothing to carry over. */
 			continue;
@@ -589,15 +552,6 @@ out:
 	free(names);
 	free(value);
 	return rc;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n = pwrite(fd, buf, len, off);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
 }
 
 /* Marks `fd` as a temporary block of ours; no xattrs: nothing to do. */
@@ -630,7 +584,7 @@ static int fill_tmp(struct shmfs *fs, int tfd, int old_fd, const void *buf,
 	}
 	if (ftruncate(tfd, (off_t)size) < 0)
 		return -errno;
-	rc = pwrite_full(tfd, buf, size, 0);
+	rc = shmfs_pwrite_full(tfd, buf, size, 0);
 	if (rc == 0)
 		rc = copy_user_xattrs(old_fd, tfd);
 	if (rc == 0)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "block_id.h"
 #include "fs.h"
 
 struct shmblock_holders;
@@ -39,35 +40,11 @@ void shmdir_unmake_block(struct shmfs *fs, const char *name,
 /* Unlinks the block `shm_name`.  Errors: those of unlinkat. */
 int shmdir_unlink(struct shmfs *fs, const char *shm_name);
 
-/*
- * A block as a removal decided on it: a name later given to another file
- * (a new inode, or the same inode number with another birth time) is not
- * it.
- */
-struct shmdir_ident {
-	uint64_t dev;
-	uint64_t ino;
-	int64_t btime_sec; /* 0 and 0 where the fs keeps no birth time */
-	uint32_t btime_nsec;
-};
-
-/*
- * Whether two identities are of one block, field by field: the struct has
- * padding, which memcmp would compare too.
- */
-bool shmdir_same_ident(const struct shmdir_ident *a,
-		       const struct shmdir_ident *b);
-/* The identity of the block `shm_name` now.  Errors: statx's. */
-int shmdir_ident_of(struct shmfs *fs, const char *shm_name,
-		    struct shmdir_ident *id);
-/* The identity of the block open at `fd`.  Errors: statx's. */
-int shmdir_ident_fd(int fd, struct shmdir_ident *id);
-
 /* shmdir_remove_same: remove only if no process holds it then. */
 #define SHMDIR_REMOVE_UNHELD 1u
 
 /*
- * Unlinks `shm_name` only if it is still the block `id` and (xattr not
+ * Unlinks `shm_name` only if it is still the block `id` (block_id.h) and (xattr not
  * NULL) its xattr `xattr` still reads `value`: the name is first moved to
  * a private temporary name, where no one opens it by name, checked there,
  * and unlinked or, not the block asked for, moved back (docs/shmfs.md,
@@ -78,7 +55,7 @@ int shmdir_ident_fd(int fd, struct shmdir_ident *id);
  * (its xattr changed), or another -errno.
  */
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
-		       const struct shmdir_ident *id, const char *xattr,
+		       const struct block_id *id, const char *xattr,
 		       const char *value, unsigned flags);
 
 /*
@@ -90,10 +67,10 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
  * puts it back.
  */
 int shmdir_take(struct shmfs *fs, const char *shm_name,
-		const struct shmdir_ident *id, const char *xattr,
-		const char *value, char *tmp);
+		const struct block_id *id, const char *xattr, const char *value,
+		char *tmp);
 int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
-		  const struct shmdir_ident *id, bool remove);
+		  const struct block_id *id, bool remove);
 
 /*
  * Whether the block `id` is held as far as `snap` (a scan started after
@@ -102,7 +79,7 @@ int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
  * (holders_doubt.h).  `why` says which, for the log.
  */
 bool shmdir_held(struct shmfs *fs, const struct shmblock_holders *snap,
-		 const struct shmdir_ident *id, char *why, size_t len);
+		 const struct block_id *id, char *why, size_t len);
 
 /* Renames `from` to `to` (renameat2 `flags`).  Returns 0 or -errno. */
 int shmdir_rename(struct shmfs *fs, const char *from, const char *to,

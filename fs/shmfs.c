@@ -114,6 +114,32 @@ const char *shmfs_proc_stat(const char *path, char *buf, size_t size)
 	return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
+int shmfs_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+void shmfs_mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+					(s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
+}
+
 void shmfs_log(const struct shmfs *fs, int priority, const char *fmt, ...)
 {
 	va_list ap;
@@ -186,6 +212,38 @@ void reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 		inode_forget(t, inode_get(t, e->ino), 1);
 }
 
+size_t shmfs_add_dirent(fuse_req_t req, char *buf, size_t room,
+			const char *name, const struct fuse_entry_param *e,
+			off_t next, bool plus)
+{
+	if (plus)
+		return fuse_add_direntry_plus(req, buf, room, name, e, next);
+	return fuse_add_direntry(req, buf, room, name, &e->attr, next);
+}
+
+void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
+		   bool plus,
+		   size_t (*add)(fuse_req_t req, void *arg, size_t i, char *buf,
+				 size_t room, bool plus),
+		   void *arg)
+{
+	size_t used = 0, n, i;
+	char *buf = malloc(size);
+
+	if (!buf) {
+		reply_rc(req, -ENOMEM);
+		return;
+	}
+	for (i = first; i < count; i++) {
+		n = add(req, arg, i, buf + used, size - used, plus);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 {
 	if (n < 0)
@@ -196,6 +254,22 @@ void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 		reply_rc(req, -ERANGE);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+bool shmfs_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n, i;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	/* More groups than fit: the kernel reports the count, we look at
+	 * the first 64 (a member of more is refused, never let in wrongly). */
+	n = fuse_req_getgroups(req, 64, groups);
+	for (i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 /* CAP_SYS_ADMIN in the caller's effective set, from /proc (the request

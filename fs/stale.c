@@ -14,30 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "stale.h"
 
 extern char **environ;
 
 /* The file system type of a shmfs mount in /proc/self/mountinfo. */
 #define SHMFS_FSTYPE "fuse.shmfs"
-
-/* Undoes mountinfo's octal escapes (\040 for a space, and so on) in place. */
-static void unescape_octal(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-					(s[3] - '0'));
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
-}
 
 /*
  * The type of the file system mounted last on `path`, copied to `fstype`;
@@ -64,7 +47,7 @@ static int mounted_fstype(const char *path, char *fstype, size_t size)
 		if (!point || !sep)
 			continue;
 		*strchrnul(point, ' ') = '\0';
-		unescape_octal(point);
+		shmfs_mountinfo_unescape(point);
 		if (strcmp(point, path))
 			continue;
 		type = sep + 3;

@@ -47,7 +47,7 @@
 #include "inode.h"
 #include "lifetime.h"
 #include "listing.h"
-#include "list_block.h"
+#include "kind.h"
 #include "watch.h"
 
 /*
@@ -180,9 +180,10 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 		return true;
 	}
 	if (ev->mask & ATTR_EVENTS) {
-		int list = list_classify(fs, ev->name, &st);
+		enum shm_kind kind;
+		int rc = shm_kind_of(fs, ev->name, &st, &kind);
 
-		if (list >= 0)
+		if (rc == 0)
 			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
 						       st.st_ino));
 		/*
@@ -190,15 +191,15 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 		 * (ops_item.c): a chmod or a rewrite of the block drops them
 		 * all with the list's entry.
 		 */
-		if (list == 1)
+		if (rc == 0 && kind == SHM_KIND_LIST)
 			inval_entry(fs, name);
 		/*
 		 * A write that made a file a list, or a list a file: the
 		 * kernel's entry has the wrong type, drop it.
 		 */
-		if (list >= 0 &&
+		if (rc == 0 &&
 		    inode_has_other_kind(fs->inodes, st.st_dev, st.st_ino,
-					 list ? NODE_LIST : NODE_BLOCK)) {
+					 shm_kind_node(kind))) {
 			inval_entry(fs, name);
 			return true;
 		}

@@ -13,6 +13,10 @@ import tempfile
 
 import pytest
 
+# The mount fixtures (shmfs, mode_options, mnt, peer, small_tmpfs) live in
+# mountutil.py beside its helpers; every test file gets them from here.
+pytest_plugins = ["mountutil"]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("SHMFS_BUILD", "build"))
 SHM_DIR = "/dev/shm"

@@ -70,8 +70,8 @@ def entry_dict(e):
     for i in range(e.nholders):
         h = e.holders[i]
         holders[h.pid] = dict(pid=h.pid, uid=h.uid, how=h.how, nfds=h.nfds,
-                              nmaps=h.nmaps, fd=h.fd, comm=h.comm.decode())
-    return dict(name=e.name.decode(), deleted=e.deleted, have_stat=e.have_stat,
+                              nmaps=h.nmaps, fd=h.fd, comm=h.comm.decode(errors="surrogateescape"))
+    return dict(name=e.name.decode(errors="surrogateescape"), deleted=e.deleted, have_stat=e.have_stat,
                 dev=e.dev, ino=e.ino, size=e.size, alloc=e.alloc, mode=e.mode,
                 uid=e.uid, gid=e.gid, holders=holders)
 

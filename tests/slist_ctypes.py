@@ -11,6 +11,7 @@ from conftest import load_library
 TYPE_NONE, TYPE_INT, TYPE_FLOAT, TYPE_BOOL, TYPE_STR, TYPE_BYTES = range(6)
 PY39, PY38 = 39, 38
 PROBE_SHALLOW = 1
+SETTLE_KNOWN = 1
 MAX_SLOT = 9999992
 
 
@@ -67,6 +68,9 @@ PROTO = {
     "shmblock_value_equal": (ctypes.c_bool, [P(Value), P(Value)]),
     "shmblock_slist_probe_fd": (i, [i, ctypes.c_uint64, ctypes.c_uint, P(P(Layout))]),
     "shmblock_slist_get_fd": (i, [i, P(Layout), sz, P(Value), vp, sz]),
+    "shmblock_slist_probe_torn_fd": (i, [i, ctypes.c_uint64, P(P(Layout))]),
+    "shmblock_slist_probe_settled": (i, [i, ctypes.c_uint64, ctypes.c_uint, vp,
+                                         P(P(Layout))]),
     "shmblock_slist_create": (i, [ctypes.c_char_p, P(Value), sz, ctypes.c_uint, P(vp)]),
     "shmblock_slist_create_at": (i, [i, ctypes.c_char_p, P(Value), sz,
                                      ctypes.c_uint, P(vp)]),

@@ -9,9 +9,7 @@ import stat
 
 import pytest
 
-from mountutil import (RENAME_EXCHANGE, RENAME_NOREPLACE, errno_of,  # noqa
-                       mnt, mode_options, peer, renameat2, shmfs,
-                       small_tmpfs)
+from mountutil import RENAME_EXCHANGE, RENAME_NOREPLACE, errno_of, renameat2
 
 
 def write(path, data):

@@ -19,7 +19,6 @@ import pytest
 
 import holders_ctypes as H
 from conftest import SHM_DIR, untrack
-from mountutil import shmfs  # noqa: F401
 from test_holders import fuser, how_from_fuser, lsof
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")

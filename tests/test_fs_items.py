@@ -21,7 +21,7 @@ from multiprocessing import shared_memory
 import pytest
 
 from conftest import SHM_DIR, untrack
-from mountutil import Mount, errno_of, peer, shmfs  # noqa: F401
+from mountutil import Mount, errno_of
 from slist_ctypes import CList, load, values_array
 
 TMP_XATTR = "user.shmfs.tmp"

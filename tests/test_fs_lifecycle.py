@@ -5,6 +5,7 @@ background, mount -t fuse.shmfs and fstab, --help/--version, bad options,
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -14,8 +15,8 @@ from multiprocessing import shared_memory
 
 import pytest
 
-from conftest import untrack
-from mountutil import SHMFS, daemon_pids, shmfs, wait_gone  # noqa: F401
+from conftest import fuse_mounts, untrack
+from mountutil import SHMFS, daemon_pids, errno_of, wait_gone
 
 
 @pytest.fixture
@@ -328,3 +329,177 @@ def test_data_path_logged_once(shmfs, options):
     assert len(lines) == 1, m.stderr()
     if options:
         assert "-o nopassthrough" in lines[0]
+
+
+# The guardian of the connection: a killed daemon never leaves its mount
+# hanging, and never cuts another mount's.
+
+FUSECTL = "/sys/fs/fuse/connections"
+
+
+def fds_of(pid):
+    d = "/proc/%d/fd" % pid
+    out = {}
+    for fd in os.listdir(d):
+        try:
+            out[int(fd)] = os.readlink(os.path.join(d, fd))
+        except OSError:
+            pass
+    return out
+
+
+def unescape(field):
+    """A mountinfo path: space, tab, newline and backslash are \\ooo."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def conn_of(mount_dir):
+    """The connection number as fusectl names it (the mount's st_dev)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if unescape(fields[4]) == mount_dir:
+                major, minor = fields[2].split(":")
+                return (int(major) << 20) | int(minor)
+    return None
+
+
+def check_guardian(daemon_pid, mount_dir):
+    guards = daemon_pids(mount_dir, guardians=True)
+    assert len(guards) == 1
+    g = guards[0]
+    with open("/proc/%d/stat" % g) as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == daemon_pid
+    fds = fds_of(g)
+    want = "%s/%d/abort" % (FUSECTL, conn_of(mount_dir))
+    assert fds == {3: want}, fds
+    return g
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_guardian_holds_only_its_abort_file(shmfs):
+    m = shmfs()
+    g = check_guardian(m.proc.pid, m.dir)
+    # SIGTERM to the guardian alone changes nothing: still there, mount
+    # still served, and it goes with an orderly exit.
+    os.kill(g, signal.SIGTERM)
+    os.kill(g, signal.SIGUSR1)
+    time.sleep(0.2)
+    assert os.path.exists("/proc/%d" % g)
+    with open(m.path("x"), "wb") as f:
+        f.write(b"x")
+    assert os.listdir(m.dir) == ["x"]
+    assert m.close() == 0
+    assert wait_gone([g])
+
+
+@pytest.fixture
+def mountpoints():
+    made = []
+
+    def make():
+        d = tempfile.mkdtemp(prefix="shmfs-mnt-")
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        for pid in daemon_pids(d):
+            os.kill(pid, signal.SIGKILL)
+        if d in fuse_mounts():
+            subprocess.run(["umount", "-l", d], check=False)
+        os.rmdir(d)
+
+
+def mount_in_background(d, prefix):
+    """shmfs -o prefix=PREFIX D, as a user starts it: in the background."""
+    r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, d],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_background_guardian_and_kill(mountpoints, prefix):
+    """In the background: the guardian is the daemon's (not the parent's
+    that exited), holds only its abort file, and a SIGKILL of that daemon
+    cuts its connection alone: a second mount goes on."""
+    a, b = mountpoints(), mountpoints()
+    for d, p in ((a, prefix + "a-"), (b, prefix + "b-")):
+        mount_in_background(d, p)
+    da, db = daemon_pids(a), daemon_pids(b)
+    assert len(da) == len(db) == 1
+    time.sleep(0.2)      # the parent's exit must not have fired it
+    ga = check_guardian(da[0], a)
+    gb = check_guardian(db[0], b)
+    with open(os.path.join(a, "f"), "wb") as f:
+        f.write(b"a")
+    os.kill(da[0], signal.SIGKILL)
+    assert wait_gone([da[0], ga])
+    assert errno_of(os.listdir, a) in (errno.ENOTCONN, errno.ECONNABORTED)
+    # The other mount, its daemon and its guardian are untouched.
+    with open(os.path.join(b, "g"), "wb") as f:
+        f.write(b"b")
+    assert os.listdir(b) == ["g"]
+    assert os.path.exists("/proc/%d" % gb)
+    subprocess.run(["fusermount3", "-u", b], check=True)
+    assert wait_gone([db[0], gb])
+    subprocess.run(["umount", "-l", a], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_guardian_of_a_mount_point_with_a_space(mountpoints, prefix):
+    """mountinfo writes a space in a path as \\040: the daemon must still
+    find its connection, or a killed daemon leaves its mount hanging."""
+    d = os.path.join(mountpoints(), "with space")
+    os.mkdir(d)
+    r = mount_in_background(d, prefix)
+    pids = daemon_pids(d)
+    assert len(pids) == 1
+    try:
+        assert b"no guardian" not in r.stderr, r.stderr
+        g = check_guardian(pids[0], d)
+    finally:
+        subprocess.run(["fusermount3", "-u", d], check=False)
+        wait_gone(pids)
+        os.rmdir(d)
+    assert wait_gone([g])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_guardian_never_takes_another_mounts_connection(mountpoints, prefix):
+    """A mount point named with a backslash and 040 (as mountinfo escapes a
+    space) next to one with a space: the guardian of the first must hold
+    its own abort file, and its daemon's death must not cut the other."""
+    top = mountpoints()
+    spaced = os.path.join(top, "a b")
+    literal = os.path.join(top, "a\\040b")
+    os.mkdir(spaced)
+    os.mkdir(literal)
+    try:
+        for d, p in ((spaced, prefix + "s-"), (literal, prefix + "l-")):
+            mount_in_background(d, p)
+        ds, dl = daemon_pids(spaced), daemon_pids(literal)
+        assert len(ds) == len(dl) == 1
+        gl = daemon_pids(literal, guardians=True)
+        assert len(gl) == 1
+        abort = fds_of(gl[0]).get(3)
+        assert abort == "%s/%d/abort" % (FUSECTL, conn_of(literal)), abort
+        os.kill(dl[0], signal.SIGKILL)
+        assert wait_gone(dl + gl)
+        with open(os.path.join(spaced, "f"), "wb") as f:
+            f.write(b"s")
+        assert os.listdir(spaced) == ["f"]
+    finally:
+        for d in (spaced, literal):
+            pids = daemon_pids(d)
+            # A dead mount can't be stat'ed, and /proc/self/mounts escapes.
+            subprocess.run(["umount", "-l", d], check=False,
+                           stderr=subprocess.DEVNULL)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            wait_gone(pids)
+            os.rmdir(d)

@@ -16,7 +16,7 @@ from multiprocessing import shared_memory
 import pytest
 
 from conftest import SHM_DIR, untrack
-from mountutil import (errno_of, mnt, mode_options, run, shmfs)  # noqa: F401
+from mountutil import errno_of, run
 
 VALUES = [1, 2.5, True, "hello", b"xy", None, -7, 1e100, False, "",
           b"", 2**63 - 1, -2**63, -0.0, float("inf"), float("nan")]

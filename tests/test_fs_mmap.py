@@ -15,8 +15,8 @@ from multiprocessing import shared_memory
 
 import pytest
 
-from conftest import SHMBLOCK_NOMAP, lib, untrack  # noqa: F401
-from mountutil import SHMFS, shmfs  # noqa: F401
+from conftest import SHMBLOCK_NOMAP, untrack
+from mountutil import SHMFS
 
 SIZE = 1 << 16
 

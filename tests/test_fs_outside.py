@@ -15,8 +15,8 @@ import os
 import subprocess
 from multiprocessing import shared_memory
 
-from conftest import lib, untrack  # noqa: F401
-from mountutil import mnt, mode_options, run, shmfs, wait_for  # noqa: F401
+from conftest import untrack
+from mountutil import run, wait_for
 
 
 def mode_of(path):

@@ -12,8 +12,7 @@ from multiprocessing import shared_memory
 import pytest
 
 from conftest import untrack
-from mountutil import (mnt, mode_options, peer, run, shmfs,  # noqa: F401
-                       errno_of)
+from mountutil import run, errno_of
 
 
 def make_block(name, data, size=None):

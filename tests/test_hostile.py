@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import SHM_DIR, untrack
-from mountutil import errno_of, renameat2, RENAME_EXCHANGE, shmfs  # noqa: F401
+from mountutil import errno_of, renameat2, RENAME_EXCHANGE, wait_for
 
 from multiprocessing import shared_memory
 
@@ -391,3 +391,53 @@ while time.monotonic() < end:
     finally:
         a.shm.close()
         b.shm.close()
+
+
+# A CREATE adopts its block: the daemon keeps no descriptor of it.
+
+def fds_of(pid):
+    d = "/proc/%d/fd" % pid
+    out = {}
+    for fd in os.listdir(d):
+        try:
+            out[int(fd)] = os.readlink(os.path.join(d, fd))
+        except OSError:
+            pass
+    return out
+
+
+def daemon_fd_count(m):
+    return len([t for t in fds_of(m.proc.pid).values()
+                if t.startswith(SHM_DIR + "/")])
+
+
+@root_only
+@pytest.mark.parametrize("opts", [(), ("nopassthrough",)],
+                         ids=["passthrough", "fallback"])
+def test_create_holds_no_descriptor_after_close(shmfs, prefix, opts):
+    """Creates that succeed, fail (EEXIST with O_EXCL) or are raced by an
+    unlink outside leave the daemon holding no block once all are closed,
+    and what was written is what the block holds."""
+    m = shmfs(*opts)
+    os.listdir(m.dir)
+    for i in range(30):
+        flags = os.O_CREAT | os.O_EXCL | os.O_RDWR
+        if i % 3 == 1:
+            flags |= os.O_APPEND
+        fd = os.open(m.path("n%d" % i), flags, 0o600)
+        try:
+            os.write(fd, b"v%d" % i)
+            assert os.fstat(fd).st_size == len(b"v%d" % i)
+            if i % 3 == 2:
+                os.unlink(m.block("n%d" % i))
+        finally:
+            os.close(fd)
+        assert errno_of(os.open, m.path("n0"), flags, 0o600) == errno.EEXIST
+    for i in range(30):
+        p = m.block("n%d" % i)
+        if i % 3 == 2:
+            assert not os.path.exists(p)
+        else:
+            with open(p, "rb") as f:
+                assert f.read() == b"v%d" % i
+    assert wait_for(lambda: daemon_fd_count(m) == 0, 5), fds_of(m.proc.pid)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import BUILD, SHM_DIR, load_library
-from mountutil import errno_of, shmfs, wait_for  # noqa: F401
+from mountutil import errno_of, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -435,3 +435,78 @@ def test_cleanup_option_still_works(lt, prefix):
     os.setxattr(m.path("made"), XATTR, b"idle=3600")
     m.close()
     assert gone(m.block("made"))
+
+
+# Policies set while blocks are renamed and unlinked outside the mount.
+
+def make_block(path, data=b"\0" * 64):
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    os.write(fd, data)
+    os.close(fd)
+
+
+def test_policies_set_amid_renames_and_unlinks_outside(shmfs, prefix):
+    """With nothing followed (removals skipped), blocks made, renamed,
+    unlinked and made again outside, their policies set before and after
+    the renames: each block with an owner policy goes when its owner does,
+    and none without one."""
+    m = shmfs("lifetime_scan=0.3")
+    s = sleeper()
+    try:
+        # a: made, renamed, then given its policy under the new name.
+        make_block(m.block("a"))
+        os.rename(m.block("a"), m.block("a2"))
+        os.setxattr(m.block("a2"), XATTR, b"owner=%d" % s.pid)
+        # b: policy first, then renamed (a removal noted while followed).
+        make_block(m.block("b"))
+        os.setxattr(m.block("b"), XATTR, b"owner=%d" % s.pid)
+        os.rename(m.block("b"), m.block("b2"))
+        # c: unlinked while nothing may be followed, made again at once
+        # with a policy, the policy set many times in a row.
+        make_block(m.block("c"))
+        os.unlink(m.block("c"))
+        make_block(m.block("c"))
+        for _ in range(20):
+            os.setxattr(m.block("c"), XATTR, b"owner=%d" % s.pid)
+        # d: renamed over a block with a policy; d has none.
+        make_block(m.block("d"))
+        make_block(m.block("e"))
+        os.setxattr(m.block("e"), XATTR, b"owner=%d" % s.pid)
+        os.rename(m.block("d"), m.block("e"))
+        # f: made with a policy by rename over nothing.
+        make_block(m.block("f.tmp"))
+        os.setxattr(m.block("f.tmp"), XATTR, b"owner=%d" % s.pid)
+        os.rename(m.block("f.tmp"), m.block("f"))
+        time.sleep(0.3)
+        assert all(os.path.exists(m.block(n)) for n in ("a2", "b2", "c", "e", "f"))
+    finally:
+        s.kill()
+        s.wait()
+    for n in ("a2", "b2", "c", "f"):
+        assert wait_for(lambda: not os.path.exists(m.block(n))), n
+    time.sleep(0.5)
+    assert os.path.exists(m.block("e"))     # d's block, without a policy
+
+
+def test_policy_set_right_after_unlink_of_last_followed(shmfs, prefix):
+    """The one followed block goes (tracked becomes 0); a block made and
+    given a policy right after, and one unlinked in between, are still
+    enforced."""
+    m = shmfs("lifetime_scan=0.3")
+    s1, s2 = sleeper(), sleeper()
+    try:
+        make_block(m.block("one"))
+        os.setxattr(m.block("one"), XATTR, b"owner=%d" % s1.pid)
+        time.sleep(0.1)
+        os.unlink(m.block("one"))
+        make_block(m.block("gone"))
+        os.unlink(m.block("gone"))
+        make_block(m.block("two"))
+        os.setxattr(m.block("two"), XATTR, b"owner=%d" % s2.pid)
+        time.sleep(0.2)
+    finally:
+        s1.kill()
+        s1.wait()
+        s2.kill()
+        s2.wait()
+    assert wait_for(lambda: not os.path.exists(m.block("two")))

@@ -10,7 +10,6 @@ import time
 
 from conftest import SHM_DIR
 from listutil import getdents
-from mountutil import shmfs  # noqa: F401
 
 
 def getdents_names(fd):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mountutil import errno_of, mnt, mode_options, peer, shmfs, small_tmpfs  # noqa: F401
+from mountutil import errno_of
 
 NAME_MAX = 255
 

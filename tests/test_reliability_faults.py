@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import SHM_DIR
-from mountutil import SHMFS, mnt, mode_options, shmfs  # noqa: F401
+from mountutil import SHMFS
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "corpus")
 

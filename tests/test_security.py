@@ -16,7 +16,7 @@ import tempfile
 import pytest
 
 from conftest import SHM_DIR, SHMBLOCK_NOMAP, SHMBLOCK_RDONLY
-from mountutil import errno_of, mode_options, peer, shmfs  # noqa: F401
+from mountutil import errno_of
 
 NOBODY = 65534
 OTHER_UID = 1234
@@ -330,3 +330,25 @@ def test_set_id_bits_cleared_as_on_tmpfs(shmfs, mode_options, prefix, peer, op):
     assert got == want
     # The peer really cleared something: the test can tell the two apart.
     assert want != [oct(md) for md in modes]
+
+
+def test_create_a_read_only_mode(shmfs, prefix):
+    """O_CREAT of a 0444 file opened for writing: like tmpfs the creator
+    may write this once; a later open for writing is refused (for a user,
+    not root) -- the adopted read-write descriptor must not widen that."""
+    m = shmfs()
+    fd = os.open(m.path("ro"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
+    os.write(fd, b"ro")
+    os.close(fd)
+    assert oct(os.stat(m.block("ro")).st_mode & 0o777) == "0o444"
+    r = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         "/usr/bin/python3", "-c",
+         "import os, sys\n"
+         "try:\n"
+         "    os.open(sys.argv[1], os.O_WRONLY)\n"
+         "    print('opened')\n"
+         "except OSError as e:\n"
+         "    print(e.errno)\n", m.path("ro")],
+        capture_output=True, text=True)
+    assert r.stdout.strip() == str(errno.EACCES), r

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import SHM_DIR
-from mountutil import SHMFS, daemon_pids, shmfs, wait_gone  # noqa: F401
+from mountutil import SHMFS, daemon_pids, wait_gone
 
 NOBODY = 65534
 
@@ -51,6 +51,11 @@ def receive(sock, timeout=30):
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
             pid = struct.unpack("iII", data[:12])[0]
     return msg.decode(), pid
+
+
+def states(msg):
+    """The fields of one sd_notify message: {"READY": "1", "STATUS": ...}."""
+    return dict(line.split("=", 1) for line in msg.split("\n") if line)
 
 
 def built_with_sd_notify():
@@ -89,7 +94,7 @@ def test_ready_and_stopping_in_the_foreground(sd_notify, notify_socket,
                             env=dict(os.environ, NOTIFY_SOCKET=path))
     try:
         msg, pid = receive(sock)
-        assert msg == "READY=1"
+        assert states(msg)["READY"] == "1"
         assert pid == proc.pid      # the main process: NotifyAccess=main
         # Ready means the mount answers now, and the data path is known.
         assert os.path.ismount(mountpoint)
@@ -100,7 +105,7 @@ def test_ready_and_stopping_in_the_foreground(sd_notify, notify_socket,
         assert "data path:" in log.read()
         proc.send_signal(signal.SIGTERM)
         msg, pid = receive(sock)
-        assert msg == "STOPPING=1" and pid == proc.pid
+        assert states(msg)["STOPPING"] == "1" and pid == proc.pid
         assert proc.wait(timeout=30) == 0
         assert not os.path.ismount(mountpoint)
         assert receive(sock, timeout=0.2) == (None, None)
@@ -120,13 +125,51 @@ def test_background_parent_exits_once_ready(sd_notify, notify_socket,
                        env=dict(os.environ, NOTIFY_SOCKET=path))
     assert r.returncode == 0, r.stderr
     msg, pid = receive(sock, timeout=0)
-    assert msg == "READY=1"
+    assert states(msg)["READY"] == "1"
     assert daemon_pids(mountpoint) == [pid]
     assert "data path:" in r.stderr
     assert os.listdir(mountpoint) == []
     subprocess.run(["fusermount3", "-u", mountpoint], check=True)
     assert wait_gone([pid])
-    assert receive(sock)[0] == "STOPPING=1"
+    assert states(receive(sock)[0])["STOPPING"] == "1"
+
+
+def test_status_says_what_is_mounted_and_counts_blocks(sd_notify,
+                                                      notify_socket,
+                                                      mountpoint, prefix):
+    """READY=1 comes with a STATUS= line for `systemctl status`: the shm
+    directory, the mount point, the data path the daemon logged, and the
+    blocks the mount shows: those of its prefix, counted against the
+    directory itself (a semaphore of the prefix is hidden, so not one)."""
+    sock, path = notify_socket
+    for i in range(3):
+        with open(os.path.join(SHM_DIR, "%sb%d" % (prefix, i)), "wb"):
+            pass
+    with open(os.path.join(SHM_DIR, "sem." + prefix + "s"), "wb"):
+        pass
+    try:
+        r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, mountpoint],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, NOTIFY_SOCKET=path))
+        assert r.returncode == 0, r.stderr
+        status = states(receive(sock, timeout=0)[0])["STATUS"]
+        shown = [n for n in os.listdir(SHM_DIR) if n.startswith(prefix)]
+        assert sorted(os.listdir(mountpoint)) == ["b0", "b1", "b2"]
+        assert len(shown) == 3
+        assert status.startswith("%s mounted at %s, prefix %s; " %
+                                 (SHM_DIR, mountpoint, prefix))
+        assert status.endswith("; 3 blocks")
+        # The data path is the one the daemon printed when ready.
+        line = [x for x in r.stderr.splitlines() if "data path:" in x][0]
+        path_kind = line.split("data path: ", 1)[1].split(";")[0]
+        assert "data path: " + path_kind.split(" (")[0] in status
+        subprocess.run(["fusermount3", "-u", mountpoint], check=True)
+        msg = states(receive(sock)[0])
+        assert msg == {"STOPPING": "1", "STATUS": "unmounting"}
+    finally:
+        os.unlink(os.path.join(SHM_DIR, "sem." + prefix + "s"))
+        for i in range(3):
+            os.unlink(os.path.join(SHM_DIR, "%sb%d" % (prefix, i)))
 
 
 def test_background_without_notify_socket(mountpoint, prefix):

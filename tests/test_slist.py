@@ -21,6 +21,7 @@ import pytest
 
 from conftest import SHM_DIR, SHMBLOCK_NOMAP, SHMBLOCK_RDONLY, untrack
 from slist_ctypes import (CList, Edit, MAX_SLOT, P, PROBE_SHALLOW, PY38, PY39,
+                          SETTLE_KNOWN,
                           Parsed, Probed, TYPE_BOOL, TYPE_BYTES, TYPE_FLOAT,
                           TYPE_INT, TYPE_NONE, TYPE_STR, Layout, Value, check,
                           layout_fields, load, raw_value, to_value,
@@ -1016,3 +1017,129 @@ def test_get_fd_while_cpython_stores(slib, names):
     finally:
         os.close(fd)
         py_drop(sl, unlink=True)
+
+
+# A layout probed once, the block changed under it: get_fd by span.
+
+def make_list(name, values):
+    sl = ShareableList(values, name=name)
+    untrack(sl.shm)
+    return sl
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+@pytest.mark.parametrize("big", [False, True], ids=["stack", "heap"])
+def test_span_get_follows_truncate_grow_rewrite(slib, prefix, big):
+    """A layout probed once, then the block truncated, grown with zeros and
+    rewritten by CPython (same layout, other values): every get either fails
+    or returns what CPython reads at that moment, never a value of before."""
+    name = prefix + "span"
+    text = "x" * (5000 if big else 10)
+    first = [text, 12345, b"ab", 2.5, True, None]
+    second = [text.replace("x", "y"), -7, b"cd", -1.5, False, None]
+    sl = make_list(name, first)
+    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        p = Probed(slib, fd, size)
+        assert p.rc == 0
+        assert [p.get(i)[1] for i in range(len(first))] == first
+        # Truncated below every item's span: nothing can be read.
+        os.ftruncate(fd, 16)
+        for i in range(len(first)):
+            assert p.get(i) == (-errno.EAGAIN, None), i
+        # Grown back with zeros: the formats are gone.
+        os.ftruncate(fd, size)
+        for i in range(len(first)):
+            rc, v = p.get(i)
+            assert rc < 0 and v is None, (i, rc, v)
+        sl.shm.close()
+        os.unlink(os.path.join(SHM_DIR, name))
+        # The same name made again holds other values; the old descriptor
+        # sees the old (zeroed) file, so build the second one in place.
+        other = make_list(prefix + "other", second)
+        with open(os.path.join(SHM_DIR, prefix + "other"), "rb") as f:
+            data = f.read()
+        assert len(data) == size
+        os.pwrite(fd, data, 0)
+        got = [p.get(i)[1] for i in range(len(second))]
+        assert got == list(other)
+        # Grown past its size: the layout reads what it read before.
+        os.ftruncate(fd, size + (1 << 20))
+        assert [p.get(i)[1] for i in range(len(second))] == list(other)
+        p.close()
+        other.shm.close()
+    finally:
+        os.close(fd)
+
+
+# A list that a store leaves torn for an instant, through a descriptor.
+
+def settled(slib, fd, max_size, flags=0):
+    """shmblock_slist_probe_settled: (rc, the layout's fields or None)."""
+    lay = P(Layout)()
+    st = ctypes.create_string_buffer(512)
+    rc = slib.shmblock_slist_probe_settled(fd, max_size, flags, st,
+                                           ctypes.byref(lay))
+    if rc < 0:
+        return rc, None
+    fields = layout_fields(lay.contents, types=rc == 0)
+    slib.shmblock_slist_layout_free(lay)
+    return rc, fields
+
+
+def test_torn_tables_are_a_list_only_as_a_store_leaves_them(slib, prefix):
+    """CPython's sl[i] = v zero-fills item i's format, writes the new one,
+    then the code: a block caught so is still a list (a shallow layout,
+    whose items get_fd reads as CPython does), where a format no store
+    writes makes it none, unless the block is known as a list."""
+    values = [7, "ab", None, 2.5]
+    sl = ShareableList(values, name=prefix + "torn")
+    untrack(sl.shm)
+    path = os.path.join(SHM_DIR, prefix + "torn")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        deep = Probed(slib, fd, size)
+        assert deep.rc == 0
+        whole = layout_fields(deep.lay.contents)
+        shallow = layout_fields(deep.lay.contents, types=False)
+        fmt1 = deep.lay.contents.formats_offset + 8
+        deep.close()
+        was = os.pread(fd, 8, fmt1)
+        assert was == b"8s" + b"\0" * 6
+        assert settled(slib, fd, size) == (0, whole)
+        assert slib.shmblock_slist_probe_torn_fd(fd, size, None) == 0
+        # Bigger than the caller's bound: no list, nothing read.
+        assert settled(slib, fd, size - 1) == (-errno.EBADMSG, None)
+
+        for torn in (b"\0" * 8, b"q" + b"\0" * 7):
+            # Item 1's format zeroed, or already the new one ("q") under
+            # the old code: what CPython's store leaves for an instant.
+            os.pwrite(fd, torn, fmt1)
+            assert Probed(slib, fd, size).rc == -errno.EBADMSG
+            assert slib.shmblock_slist_probe_torn_fd(fd, size, None) == 0
+            assert settled(slib, fd, size) == (1, shallow)
+            p = Probed(slib, fd, size, PROBE_SHALLOW)
+            assert p.get(0) == (0, sl[0]) == (0, 7)
+            assert p.get(3) == (0, sl[3])
+            p.close()
+
+        # A format no store writes (a slot of 8 bytes is never "9s").
+        os.pwrite(fd, b"9s" + b"\0" * 6, fmt1)
+        assert slib.shmblock_slist_probe_torn_fd(fd, size, None) == \
+            -errno.EBADMSG
+        assert settled(slib, fd, size) == (-errno.EBADMSG, None)
+        assert settled(slib, fd, size, SETTLE_KNOWN) == (1, shallow)
+        assert slib.shmblock_slist_probe_settled(fd, size, 2, None, None) == \
+            -errno.EINVAL
+
+        # The store finished (CPython keeps a str slot's format as it
+        # finds it): a list again, as CPython reads it.
+        os.pwrite(fd, was, fmt1)
+        sl[1] = "cd"
+        assert settled(slib, fd, size) == (0, whole)
+        assert list(sl) == [7, "cd", None, 2.5]
+    finally:
+        os.close(fd)
+        sl.shm.close()

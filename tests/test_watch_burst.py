@@ -13,7 +13,7 @@ import sys
 import time
 
 from conftest import SHM_DIR
-from mountutil import shmfs, wait_for  # noqa: F401
+from mountutil import wait_for
 
 # Creates and removes files named PATH0..PATH63 as fast as it can, until
 # killed: inotify events without a pause (made in /dev/shm under the mount's

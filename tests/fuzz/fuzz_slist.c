@@ -3,8 +3,9 @@
  * libFuzzer harness for the ShareableList validator and readers: the buffer
  * layer (validate, read, encode + apply, rebuild, format) on an exact-size
  * heap copy, the descriptor layer (the pread probe, deep and shallow, which
- * must agree with the validator exactly, and get_fd) on a memfd holding the
- * input, and the handle layer on a mapped file whose bytes are replaced
+ * must agree with the validator exactly, the torn probe, which must agree
+ * with a check written here from CPython's store, the settled probe, and
+ * get_fd) on a memfd holding the input, and the handle layer on a mapped file whose bytes are replaced
  * under an attached list.  Any crash, sanitizer report or broken invariant
  * (abort) is a finding.
  */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shmblock.h"
@@ -239,6 +241,92 @@ static void check_get_fd(const struct shmblock_slist_layout *lay,
 }
 
 /*
+ * What CPython's store may leave in an item for an instant, written apart
+ * from the core's parser: the format zero-filled (struct.pack_into) or one
+ * of the formats a slot of `cap` bytes may have ("%llus" of its length, or
+ * a scalar's in a slot of 8 bytes or more), the code any of the four.
+ */
+static bool store_shape(const unsigned char f[8], int code, uint64_t cap)
+{
+	static const char *const scalars[] = { "q", "d", "xxxxxxx?",
+					       "xxxxxx?x" };
+	char want[24];
+	size_t i;
+
+	if (code < 0 || code > 3)
+		return false;
+	memset(want, 0, sizeof(want));
+	if (!memcmp(f, want, 8))
+		return true;
+	for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+		memset(want, 0, sizeof(want));
+		strcpy(want, scalars[i]);
+		if (!memcmp(f, want, 8))
+			return cap >= 8;
+	}
+	memset(want, 0, sizeof(want));
+	snprintf(want, sizeof(want), "%llus", (unsigned long long)cap);
+	return cap > 0 && want[8] == '\0' && !memcmp(f, want, 8);
+}
+
+/* Whether every item of a shallow layout is in store_shape. */
+static bool torn_like(const struct shmblock_slist_layout *lay,
+		      const unsigned char *buf)
+{
+	uint64_t i;
+
+	for (i = 0; i < lay->count; i++)
+		if (!store_shape(buf + lay->formats_offset + 8 * i,
+				 (int8_t)buf[lay->codes_offset + i],
+				 lay->items[i].capacity))
+			return false;
+	return true;
+}
+
+/*
+ * The torn probe accepts exactly the shallow layouts whose tables are in
+ * store_shape, every list the deep probe accepts among them; the settled
+ * probe gives the deep layout of a list at once, refuses a block that is
+ * larger than its bound unread, and a header that is no list's at once.
+ * (Tables torn and still, it would wait out its back-off: not fuzzed.)
+ */
+static void check_torn(const struct shmblock_slist_layout *ref,
+		       const struct shmblock_slist_layout *shallow,
+		       const unsigned char *buf, size_t size)
+{
+	struct shmblock_slist_layout *torn = NULL, *settled = NULL;
+	struct stat st;
+	int rc;
+
+	rc = shmblock_slist_probe_torn_fd(mem_fd, size, &torn);
+	CHECK(rc == 0 || rc == -EBADMSG);
+	CHECK(shmblock_slist_probe_torn_fd(mem_fd, size, NULL) == rc);
+	CHECK((rc == 0) == (shallow && torn_like(shallow, buf)));
+	if (rc == 0)
+		CHECK(same_layout(shallow, torn, false));
+	if (ref)
+		CHECK(rc == 0);
+	if (ref || !shallow) {
+		rc = shmblock_slist_probe_settled(mem_fd, size, 0, &st,
+						  &settled);
+		CHECK(rc == (ref ? 0 : -EBADMSG));
+		CHECK((uint64_t)st.st_size == size);
+		if (ref)
+			CHECK(same_layout(ref, settled, true));
+		CHECK(shmblock_slist_probe_settled(
+			      mem_fd, size, SHMBLOCK_SETTLE_KNOWN, &st, NULL) ==
+		      (ref ? 0 : -EBADMSG));
+	}
+	if (size > 0)
+		CHECK(shmblock_slist_probe_settled(mem_fd, size - 1, 0, &st,
+						   NULL) == -EBADMSG);
+	CHECK(shmblock_slist_probe_settled(mem_fd, size, 2, &st, NULL) ==
+	      -EINVAL);
+	shmblock_slist_layout_free(torn);
+	shmblock_slist_layout_free(settled);
+}
+
+/*
  * The probe over a memfd holding the input: deep must give exactly what
  * validate gives, shallow must accept whatever deep accepts, and a file
  * shorter than the size the caller claims is -EAGAIN or -EBADMSG.
@@ -275,6 +363,8 @@ static void fuzz_probe(const uint8_t *data, size_t size)
 		check_get_fd(deep, ref, buf);
 		check_get_fd(shallow, ref, buf);
 	}
+	check_torn(rc_ref == 0 ? ref : NULL, rc_shallow == 0 ? shallow : NULL,
+		   buf, size);
 	rc = shmblock_slist_probe_fd(mem_fd, (uint64_t)size + 8, 0, NULL);
 	CHECK(rc == -EAGAIN || rc == -EBADMSG);
 	rc = shmblock_slist_probe_fd(mem_fd, (uint64_t)size + 8,

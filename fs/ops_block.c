@@ -12,7 +12,7 @@
 
 #include "block_handle.h"
 #include "holders_cache.h"
-#include "lifetime.h"
+#include "lifetime_trust.h"
 #include "node_ops.h"
 #include "passthrough.h"
 #include "shmblock.h"

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "holders_cache.h"
-#include "lifetime.h"
+#include "lifetime_trust.h"
 #include "list_edit.h"
 #include "list_text.h"
 #include "ops_item.h"

@@ -99,7 +99,8 @@ static void remove_unheld(struct lifetime *l, struct entry **cand, size_t n)
 		}
 		rc = shmdir_settle(l->fs, e->name, t[i].tmp, &e->id, true);
 		if (rc == 0)
-			lifetime_log_removed(l, e->name, &e->id, e->value, lifetime_reason(e));
+			lifetime_log_removed(l, e->name, &e->id, e->value,
+					     lifetime_reason(e));
 		else
 			lifetime_log_kept(l, e, rc);
 		lifetime_forget(l, e);

@@ -15,7 +15,7 @@ bool lifetime_needs_holders(const struct entry *e)
 }
 
 void lifetime_block_path(const struct shmfs *fs, const char *name, char *path,
-		       size_t len)
+			 size_t len)
 {
 	snprintf(path, len, "/proc/self/fd/%d/%s", fs->dirfd, name);
 }

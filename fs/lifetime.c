@@ -85,6 +85,8 @@ static int poll_timeout(struct lifetime *l, uint64_t now)
 	if (l->nowners && (l->sweep_owners || procwatch_fd(l->pw) < 0) &&
 	    (!due || l->next_sweep_ns < due))
 		due = l->next_sweep_ns;
+	if (l->reread_due_ns && (!due || l->reread_due_ns < due))
+		due = l->reread_due_ns;
 	if (!due)
 		return -1;
 	if (due <= now)
@@ -145,6 +147,8 @@ static void *lifetime_thread(void *arg)
 		if (l->nowners && (l->sweep_owners || pfd[3].fd < 0) &&
 		    now >= l->next_sweep_ns)
 			lifetime_sweep_owners(l);
+		if (l->reread_due_ns && now >= l->reread_due_ns)
+			lifetime_reread_all(l);
 		if (pfd[4].revents)
 			lifetime_take_scan(l);
 	}

@@ -88,6 +88,8 @@ struct lifetime {
 	size_t nrechecks, cap_rechecks;
 	bool sweep_owners;	/* events were lost: look at every owner */
 	uint64_t next_sweep_ns; /* without the connector */
+	uint64_t reread_due_ns; /* a pass over the directory failed: again
+				   then; 0: none */
 	struct procwatch *pw;
 	uint64_t scan_cost_ns, scan_end_ns, last_scan_ns;
 	uint64_t wanted_ns; /* the scan asked for; 0: none */

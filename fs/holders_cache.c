@@ -70,7 +70,17 @@ static void read_proc_view(int *hidepid, gid_t *gid, bool *has_gid)
 	*has_gid = false;
 	if (!f)
 		return;
+	/*
+	 * Every procfs on /proc (one may be mounted over another): any that
+	 * hides makes the daemon hide (every mode alike, holders_visible),
+	 * and a gid= lets its group see only if every one that hides has
+	 * the same.
+	 */
 	while (getline(&line, &cap, f) > 0) {
+		int hide = 0;
+		bool has = false;
+		gid_t g = 0;
+
 		/* "... /proc OPTS ... - proc SRC SUPER" */
 		if (!strstr(line, " /proc ") || !strstr(line, " - proc "))
 			continue;
@@ -78,17 +88,23 @@ static void read_proc_view(int *hidepid, gid_t *gid, bool *has_gid)
 		if (p) {
 			p += 8;
 			if (!strncmp(p, "noaccess", 8) || *p == '1')
-				*hidepid = 1;
+				hide = 1;
 			else if (!strncmp(p, "invisible", 9) || *p == '2')
-				*hidepid = 2;
+				hide = 2;
 			else if (!strncmp(p, "ptraceable", 10) || *p == '4')
-				*hidepid = 4;
+				hide = 4;
 		}
 		p = strstr(line, ",gid=");
 		if (p) {
-			*gid = (gid_t)strtoul(p + 5, NULL, 10);
-			*has_gid = true;
+			g = (gid_t)strtoul(p + 5, NULL, 10);
+			has = true;
 		}
+		if (!hide)
+			continue;
+		*has_gid = (*hidepid ? *has_gid && g == *gid : true) && has;
+		*gid = g;
+		if (hide > *hidepid)
+			*hidepid = hide;
 	}
 	free(line);
 	fclose(f);

@@ -78,6 +78,24 @@ static void watch_owner(struct lifetime *l, struct entry *e)
 	}
 }
 
+/*
+ * Whether the block is armed (LIFETIME_XATTR_HELD): a valid policy `lt`
+ * other than last-holder (NULL: not a valid one) drops the mark, so that a last-holder set later is
+ * armed by a holder of its own, not by one of an earlier policy.
+ */
+static bool unarm_other(struct lifetime *l, const char *name, const char *path,
+			const struct block_id *id,
+			const struct shmblock_lifetime *lt)
+{
+	char c;
+
+	if (lgetxattr(path, LIFETIME_XATTR_HELD, &c, 1) < 0)
+		return false;
+	if (!lt || lt->kind == SHMBLOCK_LIFETIME_LAST_HOLDER)
+		return true;
+	lifetime_unarm(l, name, id);
+	return false;
+}
 
 /* Reads the policy `value` of `name` (of stat st, identity id) afresh. */
 static void learn(struct lifetime *l, const char *name, const char *path,
@@ -87,13 +105,14 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 	struct entry *e = lifetime_find(l, name);
 	struct shmblock_lifetime lt = { 0 };
 	const char *why = NULL;
-	char held;
+	bool valid = shmblock_lifetime_parse(value, strlen(value), &lt) == 0;
 
-	if (shmblock_lifetime_parse(value, strlen(value), &lt) < 0)
+	if (!valid)
 		why = "not a valid policy";
 	else if (lt.kind == SHMBLOCK_LIFETIME_PERSIST) {
 		if (e)
 			lifetime_drop(l, e);
+		unarm_other(l, name, path, id, &lt);
 		return;
 	} else if (lt.kind == SHMBLOCK_LIFETIME_OWNER && !lt.pid)
 		why = "\"owner\" without a pid (set it through the mount or "
@@ -116,7 +135,7 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 	e->lt = lt;
 	e->honoured = !why;
 	e->busy_ns = shmfs_now_ns();
-	e->armed = lgetxattr(path, LIFETIME_XATTR_HELD, &held, 1) >= 0;
+	e->armed = unarm_other(l, name, path, id, valid ? &lt : NULL);
 	if (why) {
 		shmfs_log(l->fs, LOG_NOTICE,
 			  "lifetime: ignored %s (inode "
@@ -154,9 +173,10 @@ void lifetime_reread(struct lifetime *l, const char *name)
 	if (n < 0) {
 		if (e)
 			lifetime_drop(l, e);
-		/* The policy withdrawn: its trust goes with it. */
+		/* The policy withdrawn: its trust and arm go with it. */
 		if (exists && errno == ENODATA &&
-		    lgetxattr(path, LIFETIME_XATTR_BY, &c, 0) >= 0)
+		    (lgetxattr(path, LIFETIME_XATTR_BY, &c, 0) >= 0 ||
+		     lgetxattr(path, LIFETIME_XATTR_HELD, &c, 0) >= 0))
 			lifetime_unrecord(l, name, &id);
 		return;
 	}
@@ -170,16 +190,27 @@ void lifetime_reread_all(struct lifetime *l)
 {
 	int fd = openat(l->fs->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	int err = errno;
 	struct dirent *de;
 	size_t i;
 
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		shmfs_log(l->fs, LOG_ERR, "lifetime: reading %s: %s",
-			  l->fs->shmdir, strerror(errno));
+		/*
+		 * Out of descriptors (EMFILE) or memory: nothing is removed
+		 * for what was not read; the pass is made again a period on,
+		 * logged once until one succeeds.
+		 */
+		if (!l->reread_due_ns)
+			shmfs_log(l->fs, LOG_NOTICE,
+				  "lifetime: reading %s: %s; read again in "
+				  "a scan period",
+				  l->fs->shmdir, strerror(err));
+		l->reread_due_ns = shmfs_now_ns() + l->period_ns;
 		return;
 	}
+	l->reread_due_ns = 0;
 	/* The ones gone since: backwards, as drop moves the last one. */
 	for (i = l->n; i-- > 0;)
 		if (i < l->n)
@@ -203,8 +234,8 @@ const char *lifetime_reason(const struct entry *e)
 }
 
 void lifetime_log_removed(struct lifetime *l, const char *name,
-			const struct block_id *id, const char *value,
-			const char *reason)
+			  const struct block_id *id, const char *value,
+			  const char *reason)
 {
 	shmfs_log(l->fs, LOG_NOTICE,
 		  "lifetime: removed %s (inode %llu): policy %s: %s", name,
@@ -236,7 +267,7 @@ void lifetime_forget(struct lifetime *l, struct entry *e)
 }
 
 void lifetime_remove_owned(struct lifetime *l, struct entry *e,
-			 const char *reason)
+			   const char *reason)
 {
 	int rc = shmdir_remove_same(l->fs, e->name, &e->id,
 				    SHMBLOCK_XATTR_LIFETIME, e->value, 0);

@@ -20,12 +20,13 @@ static bool may_unlink(const struct lifetime *l, uid_t uid, uid_t owner)
 }
 
 /*
- * Writes (`rec` non-NULL) or removes the trust record of the block `name`,
- * through a descriptor checked to be of block `id`: never on another block
- * that took the name.  0 or -errno.
+ * Writes (`rec` non-NULL) or removes the root xattr `xattr` of the block
+ * `name`, through a descriptor checked to be of block `id`: never on
+ * another block that took the name.  0 or -errno.
  */
-static int set_record(struct lifetime *l, const char *name,
-		      const struct block_id *id, const char *rec)
+static int set_mark(struct lifetime *l, const char *name,
+		    const struct block_id *id, const char *xattr,
+		    const char *rec)
 {
 	struct block_id now;
 	int rc = 0, fd = openat(l->fs->dirfd, name,
@@ -36,11 +37,9 @@ static int set_record(struct lifetime *l, const char *name,
 		return -errno;
 	if (block_id_fd(fd, &now) < 0 || !block_id_same(&now, id))
 		rc = -ESTALE;
-	else if (rec &&
-		 fsetxattr(fd, LIFETIME_XATTR_BY, rec, strlen(rec), 0) < 0)
+	else if (rec && fsetxattr(fd, xattr, rec, strlen(rec), 0) < 0)
 		rc = -errno;
-	else if (!rec && fremovexattr(fd, LIFETIME_XATTR_BY) < 0 &&
-		 errno != ENODATA)
+	else if (!rec && fremovexattr(fd, xattr) < 0 && errno != ENODATA)
 		rc = -errno;
 	close(fd);
 	return rc;
@@ -64,9 +63,9 @@ static int set_record(struct lifetime *l, const char *name,
  *                the mount by one who may not remove it: ignored.
  * A record of another value is a value not seen before: judged anew.
  */
-const char *lifetime_judge(struct lifetime *l, const char *name, const char *path,
-			 const struct stat *st, const struct block_id *id,
-			 const char *value)
+const char *lifetime_judge(struct lifetime *l, const char *name,
+			   const char *path, const struct stat *st,
+			   const struct block_id *id, const char *value)
 {
 	char by[SHMBLOCK_LIFETIME_TEXT_MAX + 32], *sp, *end;
 	unsigned long uid;
@@ -95,7 +94,7 @@ const char *lifetime_judge(struct lifetime *l, const char *name, const char *pat
 		snprintf(by, sizeof(by), "%lu %s", (unsigned long)st->st_uid,
 			 value);
 	/* Unrecorded, a chmod could promote it later: not honoured. */
-	if (set_record(l, name, id, by) < 0)
+	if (set_mark(l, name, id, LIFETIME_XATTR_BY, by) < 0)
 		return "its trust could not be recorded";
 	return others ? WRITABLE_BY_OTHERS : NULL;
 }
@@ -103,7 +102,14 @@ const char *lifetime_judge(struct lifetime *l, const char *name, const char *pat
 void lifetime_unrecord(struct lifetime *l, const char *name,
 		       const struct block_id *id)
 {
-	set_record(l, name, id, NULL);
+	set_mark(l, name, id, LIFETIME_XATTR_BY, NULL);
+	lifetime_unarm(l, name, id);
+}
+
+void lifetime_unarm(struct lifetime *l, const char *name,
+		    const struct block_id *id)
+{
+	set_mark(l, name, id, LIFETIME_XATTR_HELD, NULL);
 }
 
 /* The process (thread group) of thread `tid`, as FUSE names the caller. */
@@ -129,13 +135,16 @@ int lifetime_remove_xattr(int fd)
 	/* The trust first: the value is never there without its record. */
 	if (fremovexattr(fd, LIFETIME_XATTR_BY) < 0 && errno != ENODATA)
 		return -errno;
+	/* A policy set later starts unarmed. */
+	if (fremovexattr(fd, LIFETIME_XATTR_HELD) < 0 && errno != ENODATA)
+		return -errno;
 	if (fremovexattr(fd, SHMBLOCK_XATTR_LIFETIME) < 0)
 		return -errno;
 	return 0;
 }
 
 int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
-		       int flags)
+		       int flags, bool held)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct shmfs *fs = req_fs(req);
@@ -169,6 +178,21 @@ int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
 	else
 		snprintf(by, sizeof(by), "- %s", text);
 	if (fsetxattr(fd, LIFETIME_XATTR_BY, by, strlen(by), 0) < 0)
+		return -errno;
+	/*
+	 * Held through the mount as the policy is set: armed now, before
+	 * the enforcer's first scan, so a holder that lets go at once is not
+	 * missed.  Any other kind of policy: a last-holder set later starts
+	 * unarmed.
+	 */
+	if (lt.kind == SHMBLOCK_LIFETIME_LAST_HOLDER && held)
+		rc = fsetxattr(fd, LIFETIME_XATTR_HELD, "1", 1, 0);
+	else if (lt.kind != SHMBLOCK_LIFETIME_LAST_HOLDER)
+		rc = fremovexattr(fd, LIFETIME_XATTR_HELD) < 0 &&
+				     errno != ENODATA
+			     ? -1
+			     : 0;
+	if (rc < 0)
 		return -errno;
 	if (fsetxattr(fd, SHMBLOCK_XATTR_LIFETIME, text, (size_t)n, flags) < 0)
 		return -errno;

@@ -7,6 +7,7 @@
 #ifndef SHMFS_LIFETIME_TRUST_H
 #define SHMFS_LIFETIME_TRUST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -29,19 +30,32 @@ const char *lifetime_judge(struct lifetime *l, const char *name,
 			   const char *path, const struct stat *st,
 			   const struct block_id *id, const char *value);
 
-/* Drops the trust record of the block `name`, if it is still block `id`. */
+/*
+ * The policy of the block `name` withdrawn: drops its trust record and its
+ * arm (lifetime_unarm), if it is still block `id`.
+ */
 void lifetime_unrecord(struct lifetime *l, const char *name,
 		       const struct block_id *id);
+
+/*
+ * Drops the mark that a last-holder block has been held (LIFETIME_XATTR_
+ * HELD), if it is still block `id`: a policy other than last-holder, so a
+ * last-holder set later is armed by a holder of its own.
+ */
+void lifetime_unarm(struct lifetime *l, const char *name,
+		    const struct block_id *id);
 
 /*
  * setxattr of SHMBLOCK_XATTR_LIFETIME through the mount on the block open
  * at `fd`: the value is checked and completed ("owner" = the caller's
  * process, with its start time), stored, and marked as set by the caller
- * (LIFETIME_XATTR_BY) when the caller may remove the block.
+ * (LIFETIME_XATTR_BY) when the caller may remove the block.  `held`: the
+ * block is open through the mount besides this request, which arms a
+ * last-holder policy at once.
  * Errors: -EINVAL (not a policy), -ESRCH (no such owner), fsetxattr's.
  */
 int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
-		       int flags);
+		       int flags, bool held);
 
 /*
  * removexattr of SHMBLOCK_XATTR_LIFETIME through the mount on the block

@@ -205,7 +205,8 @@ static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
 	if (rc == 0) {
 		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
 			rc = lifetime_set_xattr(req, shmblock_fd(blk), value,
-						size, flags);
+						size, flags,
+						node_held_elsewhere(node));
 		else if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
 			rc = -errno;
 		node_drop(node);

@@ -518,7 +518,8 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 	}
 	rc = list_view_load(req_fs(req), node, &view);
 	if (rc == 0 && !remove && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
-		rc = lifetime_set_xattr(req, view.fd, value, size, flags);
+		rc = lifetime_set_xattr(req, view.fd, value, size, flags,
+					false);
 	else if (rc == 0 &&
 		 (remove ? fremovexattr(view.fd, name)
 			 : fsetxattr(view.fd, name, value, size, flags)))

@@ -9,6 +9,7 @@ grow with the policies; holders through the mount count; a scan is never
 made for a request; a brief holder is not missed."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -406,6 +407,120 @@ def test_holders_requests_never_scan(shmfs, prefix):
     assert len(starts) <= 5, sorted(starts)
 
 
+# ------------------------------------------------------------ 6. hidepid
+
+# Run by the reader of HIDEPID as each caller: whether /proc/PID/status of
+# the holder can be read (the peer: what the caller's /proc shows it), and
+# whether the holders xattrs name the holder.
+HIDEPID_READ = r"""
+import errno, json, os, sys, time
+pid, path = sys.argv[1], sys.argv[2]
+try:
+    with open("/proc/%s/status" % pid) as f:
+        proc = "Uid:" in f.read()
+except OSError:
+    proc = False
+deadline = time.monotonic() + 30
+while True:
+    try:
+        text = os.getxattr(path, "user.shmfs.holders").decode()
+        n = int(os.getxattr(path, "user.shmfs.nholders"))
+        break
+    except OSError as e:
+        if e.errno != errno.EAGAIN or time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+pids = [line.split()[0] for line in text.splitlines()]
+print(json.dumps([proc, pid in pids, n, len(pids)]))
+"""
+
+# Run by `unshare -m` (a private mount namespace, so the machine's /proc is
+# not touched): mounts a procfs instance of its own with argv[3]'s options
+# over /proc (procfs options are per instance since Linux 5.8), starts the
+# daemon there, has the victim hold a world-readable block, and runs
+# HIDEPID_READ as each reader.
+HIDEPID = r"""
+import json, os, subprocess, sys
+tests, prefix, opts, victim, readers, read = sys.argv[1:7]
+sys.path.insert(0, tests)
+from mountutil import Mount
+subprocess.run(["mount", "-t", "proc", "-o", opts, "proc", "/proc"],
+               check=True)
+m = Mount(prefix, ["allow_other"])
+holder = None
+with open("/proc/self/mountinfo") as f:
+    out = {"mountinfo": [l for l in f if " /proc " in l]}
+try:
+    path = m.block("h")
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    os.ftruncate(fd, 4096)
+    os.fchown(fd, int(victim), int(victim))
+    os.fchmod(fd, 0o644)
+    os.close(fd)
+    holder = subprocess.Popen(
+        ["setpriv", "--reuid=" + victim, "--regid=" + victim,
+         "--clear-groups", sys.executable, "-c",
+         "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+         "print('held', flush=True); sys.stdin.read()", path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    for name, uid, groups in json.loads(readers):
+        ids = (["--groups=" + ",".join(map(str, groups))] if groups
+               else ["--clear-groups"])
+        r = subprocess.run(
+            ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, *ids,
+             sys.executable, "-c", read, str(holder.pid), m.path("h")],
+            capture_output=True, text=True, timeout=60)
+        out[name] = json.loads(r.stdout) if r.returncode == 0 else r.stderr
+finally:
+    if holder:
+        holder.kill()
+        holder.wait()
+    m.close()
+out["stderr"] = m.stderr_problems()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("opts, member_sees", [
+    ("hidepid=2", False),
+    ("hidepid=1", False),
+    ("hidepid=4", False),
+    ("hidepid=2,gid=4243", True),
+    ("rw", True),  # no hidepid: everyone sees everyone
+])
+def test_holders_show_no_more_than_the_callers_proc(prefix, opts,
+                                                    member_sees):
+    """In a private mount namespace with its own /proc mounted `opts`, the
+    victim holds a world-readable block: nobody's holders xattr names the
+    holder exactly when nobody's /proc lets it read the holder's status
+    (hidepid hides it; the gid= group, or no hidepid, shows it), and
+    nholders counts only what is shown; the victim itself and root are
+    always shown it."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    readers = [["nobody", NOBODY, []], ["member", NOBODY, [4243]],
+               ["victim", VICTIM, []], ["root", 0, []]]
+    p = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-c",
+         HIDEPID, tests, prefix, opts, str(VICTIM), json.dumps(readers),
+         HIDEPID_READ],
+        capture_output=True, text=True, timeout=180, start_new_session=True)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert out["stderr"] == [], out
+    for name in ("nobody", "member", "victim", "root"):
+        assert isinstance(out[name], list), (name, out[name])
+        assert out[name][2] == out[name][3], (name, out)  # nholders
+    # The peer does what the mount options promise...
+    assert out["nobody"][0] == (opts == "rw"), out
+    assert out["member"][0] == member_sees, out
+    # ...and the daemon shows another's process no more than the peer.
+    assert out["nobody"][1] == out["nobody"][0], out
+    assert out["member"][1] == out["member"][0], out
+    # Its own processes (docs/security.md), and everything to root.
+    assert out["victim"][1] and out["root"][1], out
+
+
 # ------------------------------------------------------------ 7. brief
 
 def test_brief_holder_is_not_missed(shmfs, prefix, hold):
@@ -419,3 +534,64 @@ def test_brief_holder_is_not_missed(shmfs, prefix, hold):
     hold.release(p)
     assert wait_for(lambda: not exists(path), 10), m.stderr()
     assert wait_for(lambda: "its last holder has let go" in m.stderr(), 5)
+
+
+# Opens a block through the mount, sets last-holder on it there and closes
+# it at once: the hold lasts only as long as the setxattr.
+SET_WHILE_OPEN = r"""
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.setxattr(sys.argv[1], "user.shmfs.lifetime", b"last-holder")
+os.close(fd)
+"""
+
+
+def test_holder_through_the_mount_at_the_set_is_not_missed(shmfs, prefix):
+    """The victim opens its block through the mount, sets last-holder
+    there and closes it the moment the set returns, with no scan for 30 s:
+    the block was held when its policy was set, so it goes; the same set
+    on a block no one has open arms nothing, and the block stays."""
+    m = shmfs("allow_other", "lifetime_scan=30")
+    path = make(m.block("b"))
+    run_as(VICTIM, SET_WHILE_OPEN, m.path("b"))
+    assert wait_for(lambda: not exists(path), 10), m.stderr()
+    kept = make(m.block("k"))
+    run_as(VICTIM, SETX, m.path("k"), "last-holder")
+    assert wait_for(lambda: "last-holder" in _lifetime(kept), 5)
+    time.sleep(1)
+    assert exists(kept) and not _held_mark(kept), m.stderr()
+
+
+def _lifetime(path):
+    try:
+        return os.getxattr(path, XATTR).decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("withdraw", ["remove", "persist", "idle=3600"])
+def test_withdrawn_last_holder_takes_its_arm_with_it(shmfs, prefix, hold,
+                                                     withdraw):
+    """The victim's last-holder block is held (armed), then the policy is
+    withdrawn (removed, or replaced by another) while it is still held, and
+    the holder lets go; last-holder set again on the block no one holds any
+    more must not be armed by the earlier holder: the block stays."""
+    m = shmfs("allow_other", "lifetime_scan=%g" % SCAN)
+    path = make(m.block("w"))
+    run_as(VICTIM, SETX, path, "last-holder")
+    p = hold.hold(VICTIM, path)
+    assert wait_for(lambda: _held_mark(path), 10), m.stderr()
+    if withdraw == "remove":
+        run_as(VICTIM, REMX, path)
+    else:
+        run_as(VICTIM, SETX, path, withdraw)
+    assert wait_for(lambda: not _held_mark(path), 10), m.stderr()
+    hold.release(p)
+    run_as(VICTIM, SETX, path, "last-holder")
+    time.sleep(5 * SCAN)
+    assert exists(path), m.stderr()
+    # Armed afresh by a holder of its own, it goes as before.
+    p = hold.hold(VICTIM, path)
+    assert wait_for(lambda: _held_mark(path), 10), m.stderr()
+    hold.release(p)
+    assert wait_for(lambda: not exists(path), 10), m.stderr()

@@ -471,6 +471,13 @@ shmblock_holders_is_partial(const struct shmblock_holders *snap)
 	return snap->partial;
 }
 
+/*
+ * A gap is a process the scan could not inspect, in whole or in part: any
+ * error but the process being gone (ENOENT, ESRCH), EMFILE and ENFILE
+ * included; its holdings may be missing from the snapshot.  There are
+ * nunreadable of them, or fewer if the list ran out of memory (the
+ * snapshot is partial all the same).
+ */
 SHMBLOCK_API const struct shmblock_holders_gap *
 shmblock_holders_gap(const struct shmblock_holders *snap, size_t i)
 {

@@ -121,7 +121,8 @@ static int skip_escape(struct npy_parser *ps)
  * its content as written (escapes are checked, not decoded).  Raw control
  * characters are refused: Python's repr() escapes them.
  */
-static int parse_string(struct npy_parser *ps, const unsigned char **s, size_t *n)
+static int parse_string(struct npy_parser *ps, const unsigned char **s,
+			size_t *n)
 {
 	unsigned char q;
 	int rc;
@@ -219,8 +220,8 @@ static int parse_dims(struct npy_parser *ps, uint64_t *dims, unsigned max,
  * array: zero dimensions are left out of the overflow check, the rest
  * times the itemsize must fit npy_intp.  -EOVERFLOW if not.
  */
-int shmblock__npy_shape_size(uint64_t itemsize, const uint64_t *dims, unsigned ndim,
-		      uint64_t *count, uint64_t *nbytes)
+int shmblock__npy_shape_size(uint64_t itemsize, const uint64_t *dims,
+			     unsigned ndim, uint64_t *count, uint64_t *nbytes)
 {
 	uint64_t n = 1, b = itemsize;
 	bool empty = false;
@@ -277,7 +278,7 @@ static bool time_unit(const unsigned char *s, size_t n)
  * otherwise.
  */
 int shmblock__npy_typestr_size(const unsigned char *s, size_t n, int bad,
-			uint64_t *itemsize, bool *is_void)
+			       uint64_t *itemsize, bool *is_void)
 {
 	const unsigned char *end = s + n, *unit;
 	unsigned char kind;
@@ -398,7 +399,8 @@ static int parse_field(struct npy_parser *ps, struct name_span *name,
 	if (name->n == 0 && !is_void)
 		return ps->bad;
 	if (has_shape) {
-		if ((rc = shmblock__npy_shape_size(size, dims, ndim, &count, &size)) < 0)
+		if ((rc = shmblock__npy_shape_size(size, dims, ndim, &count,
+						   &size)) < 0)
 			return rc;
 		if (size > NPY_ITEMSIZE_MAX)
 			return -EOVERFLOW;
@@ -461,7 +463,8 @@ out:
 }
 
 /* A descr: a type string, or a list of fields. */
-int shmblock__npy_parse_descr(struct npy_parser *ps, uint64_t *itemsize, bool *is_void)
+int shmblock__npy_parse_descr(struct npy_parser *ps, uint64_t *itemsize,
+			      bool *is_void)
 {
 	const unsigned char *s;
 	size_t n;
@@ -477,7 +480,8 @@ int shmblock__npy_parse_descr(struct npy_parser *ps, uint64_t *itemsize, bool *i
 }
 
 /* The header dict, filling the descr, fortran_order and shape of *out. */
-int shmblock__npy_parse_dict(struct npy_parser *ps, struct shmblock_npy_info *out)
+int shmblock__npy_parse_dict(struct npy_parser *ps,
+			     struct shmblock_npy_info *out)
 {
 	enum { DESCR = 1, FORTRAN = 2, SHAPE = 4 };
 	const unsigned char *key, *start;
@@ -497,7 +501,8 @@ int shmblock__npy_parse_dict(struct npy_parser *ps, struct shmblock_npy_info *ou
 			skip_ws(ps);
 			start = ps->p;
 			out->structured = peek(ps, '[');
-			rc = shmblock__npy_parse_descr(ps, &out->itemsize, &is_void);
+			rc = shmblock__npy_parse_descr(ps, &out->itemsize,
+						       &is_void);
 			if (rc < 0)
 				return rc;
 			if (!out->structured) /* the text inside the quotes */

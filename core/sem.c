@@ -349,9 +349,9 @@ static int link_tmpfile(int fd, int dirfd, const char *file)
 	return -errno;
 }
 
-SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
-					uint32_t value, mode_t mode, uid_t uid,
-					gid_t gid)
+SHMBLOCK_API int shmblock_sem_create_open_at(int dirfd, const char *file,
+					     uint32_t value, mode_t mode,
+					     uid_t uid, gid_t gid)
 {
 	int dfd = dirfd, fd, rc;
 
@@ -375,9 +375,23 @@ SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
 		rc = fill(fd, value, uid, gid);
 		if (rc == 0)
 			rc = link_tmpfile(fd, dfd, file);
-		close(fd);
+		if (rc < 0)
+			close(fd);
 	}
 	if (dfd != dirfd)
 		close(dfd);
-	return rc;
+	return rc < 0 ? rc : fd;
+}
+
+SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
+					uint32_t value, mode_t mode, uid_t uid,
+					gid_t gid)
+{
+	int fd =
+		shmblock_sem_create_open_at(dirfd, file, value, mode, uid, gid);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }

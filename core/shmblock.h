@@ -368,6 +368,21 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 				       size_t index, struct shmblock_value *out,
 				       void *buf, size_t buflen);
 
+/* Items first.. of `fd` as get_fd reads each, to fn in order, neighbours in
+ * 3 preads twice (core/slist_fd.c); stops at an error, fn's too. */
+typedef int shmblock_slist_each_fn(void *arg, size_t index,
+				   const struct shmblock_value *value);
+SHMBLOCK_API int shmblock_slist_each_fd(int fd,
+					const struct shmblock_slist_layout *lay,
+					size_t first, size_t count,
+					shmblock_slist_each_fn *fn, void *arg);
+
+/* 0 if `fd`, at `lay`'s size, still has its count and item `index`'s two
+ * offsets (so `lay` places it); -EBADMSG, -ENOTSUP (3.8), pread's. */
+SHMBLOCK_API int
+shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
+			  size_t index);
+
 /*
  * The torn probe: the shallow probe's checks, and each item's format and
  * code what a store in progress may leave for an instant (CPython's
@@ -569,13 +584,8 @@ enum shmblock_held {
 enum shmblock_holders_flags {
 	/* Leave out held inodes that have no name any more. */
 	SHMBLOCK_HOLDERS_NO_DELETED = 1u << 0,
-	/*
-	 * Accepted and ignored: every scan does what it once asked for.  Each
-	 * descriptor is statx'ed and matched by (dev, ino), whatever path the
-	 * block was opened by (a bind mount of the directory too), so no
-	 * descriptor is left out for its link text.  Kept so that callers
-	 * that pass it still build.
-	 */
+	/* Accepted and ignored: every descriptor is matched by (dev, ino),
+	 * whatever path opened it.  Kept so that callers still build. */
 	SHMBLOCK_HOLDERS_ANY_PATH = 1u << 1,
 };
 
@@ -655,21 +665,12 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap);
 SHMBLOCK_API bool
 shmblock_holders_is_partial(const struct shmblock_holders *snap);
 
-/*
- * A process the scan could not inspect, in whole or in part, and why:
- * any error but the process being gone (ENOENT, ESRCH), EMFILE and ENFILE
- * included.  Its holdings may be missing from the snapshot.
- */
+/* Such a process, and why (holders_table.c says which errors count). */
 struct shmblock_holders_gap {
 	pid_t pid;
 	int err; /* a positive errno */
 };
-
-/*
- * Gap `i` of a partial snapshot, or NULL past the last (nunreadable, or
- * fewer if the list ran out of memory: the snapshot is partial all the
- * same).
- */
+/* Gap `i` of a snapshot, or NULL past the last (holders_table.c). */
 SHMBLOCK_API const struct shmblock_holders_gap *
 shmblock_holders_gap(const struct shmblock_holders *snap, size_t i);
 

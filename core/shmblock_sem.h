@@ -142,6 +142,17 @@ SHMBLOCK_API int shmblock_sem_create_at(int dirfd, const char *file,
 					gid_t gid);
 
 /*
+ * shmblock_sem_create_at that returns an open read-write descriptor
+ * (O_CLOEXEC) of the semaphore it linked, the very file: whoever creates
+ * a semaphore for someone (the fs daemon) can record and use what it made
+ * without opening the name again, which another process may have replaced
+ * meanwhile.  Returns the descriptor or -errno (the same errors).
+ */
+SHMBLOCK_API int shmblock_sem_create_open_at(int dirfd, const char *file,
+					     uint32_t value, mode_t mode,
+					     uid_t uid, gid_t gid);
+
+/*
  * (sem_unlink is shmblock_unlink_name_at(dirfd, file): it only removes
  * the name; processes that have the semaphore open keep using it.)
  */

@@ -342,6 +342,187 @@ SHMBLOCK_API int shmblock_slist_get_fd(int fd,
 	return result;
 }
 
+SHMBLOCK_API int
+shmblock_slist_recheck_fd(int fd, const struct shmblock_slist_layout *lay,
+			  size_t index)
+{
+	const struct shmblock_slist_item *item;
+	unsigned char count[SLIST_WORD], pair[2 * SLIST_WORD];
+	uint64_t start;
+	int rc;
+
+	if (lay->version != SHMBLOCK_SLIST_PY39)
+		return -ENOTSUP;
+	rc = shmblock__pread_full(fd, count, sizeof(count), 0);
+	if (rc < 0)
+		return rc;
+	if (slist_load_i64(count) != (int64_t)lay->count)
+		return -EBADMSG;
+	if (index >= lay->count)
+		return 0;
+	/* offsets[index] and offsets[index + 1]: the item's slot. */
+	rc = shmblock__pread_full(fd, pair, sizeof(pair),
+				  SLIST_WORD + SLIST_WORD * (uint64_t)index);
+	if (rc < 0)
+		return rc;
+	item = &lay->items[index];
+	start = item->offset - lay->data_offset;
+	if (slist_load_i64(pair) != (int64_t)start ||
+	    slist_load_i64(pair + SLIST_WORD) !=
+		    (int64_t)(start + item->capacity))
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * shmblock_slist_each_fd: many items at once.  The data of a run of
+ * neighbouring items (slots within RUN_DATA, RUN_ITEMS at most), their
+ * formats and their codes, each in one pread, twice in a row (as one
+ * item's span is, span_once).  An item whose format, code and slot agree
+ * in both copies and decode is a value it held; any other (or one whose
+ * slot alone exceeds a run) is read by shmblock_slist_get_fd, with its
+ * tries.  Memory: about 200 KiB, and one item's slot.  Errors: -ERANGE,
+ * -EINVAL (an item outside the layout), -ENOMEM, get_fd's, fn's.
+ *
+ * shmblock_slist_recheck_fd: a layout probed earlier at the same size
+ * still places item `index` when the count and the item's two offsets
+ * read back as it says: they fix the data area, the tables and the slot.
+ * Nothing else is read.  3.9+ layouts only (3.8's slot needs every size
+ * before it): -ENOTSUP; -EAGAIN when the file is shorter now.
+ */
+#define RUN_DATA (64u << 10)
+#define RUN_ITEMS 4096u
+
+/* One copy of a run's three regions. */
+struct run_copy {
+	unsigned char *data, *fmts, *codes;
+};
+
+static int run_read(int fd, const struct shmblock_slist_layout *lay,
+		    size_t first, size_t n, uint64_t data_len,
+		    struct run_copy *c)
+{
+	int rc;
+
+	rc = shmblock__pread_full(fd, c->data, (size_t)data_len,
+				  lay->items[first].offset);
+	if (rc == 0)
+		rc = shmblock__pread_full(fd, c->fmts, SLIST_WORD * n,
+					  lay->formats_offset +
+						  SLIST_WORD * (uint64_t)first);
+	if (rc == 0)
+		rc = shmblock__pread_full(fd, c->codes, n,
+					  lay->codes_offset + first);
+	return rc;
+}
+
+/*
+ * Item `k` of the run from two copies: its type when they agree and it is
+ * well formed, the value into *v (str and bytes pointing into a.data);
+ * -EAGAIN when it must be read alone.
+ */
+static int run_item(const struct shmblock_slist_layout *lay, size_t first,
+		    size_t k, const struct run_copy *a,
+		    const struct run_copy *b, struct shmblock_value *v)
+{
+	const struct shmblock_slist_item *item = &lay->items[first + k];
+	size_t at = (size_t)(item->offset - lay->items[first].offset), len;
+	int type;
+
+	if (memcmp(a->fmts + SLIST_WORD * k, b->fmts + SLIST_WORD * k,
+		   SLIST_WORD) ||
+	    a->codes[k] != b->codes[k])
+		return -EAGAIN;
+	type = shmblock__slist_item_type(a->fmts + SLIST_WORD * k,
+					 (int8_t)a->codes[k], item->capacity);
+	if (type < 0)
+		return -EAGAIN;
+	len = type == SHMBLOCK_TYPE_STR || type == SHMBLOCK_TYPE_BYTES
+		      ? (size_t)item->capacity
+		      : SLIST_WORD;
+	if (memcmp(a->data + at, b->data + at, len))
+		return -EAGAIN;
+	return shmblock__slist_decode(type, a->data + at, len, v) < 0 ? -EAGAIN
+								      : 0;
+}
+
+/* Reads item `index` alone (shmblock_slist_get_fd) and hands it to fn. */
+static int each_alone(int fd, const struct shmblock_slist_layout *lay,
+		      size_t index, shmblock_slist_each_fn *fn, void *arg)
+{
+	uint64_t cap = lay->items[index].capacity;
+	struct shmblock_value v;
+	void *buf = malloc(cap ? (size_t)cap : 1);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = shmblock_slist_get_fd(fd, lay, index, &v, buf, (size_t)cap);
+	if (rc == 0)
+		rc = fn(arg, index, &v);
+	free(buf);
+	return rc;
+}
+
+SHMBLOCK_API int shmblock_slist_each_fd(int fd,
+					const struct shmblock_slist_layout *lay,
+					size_t first, size_t count,
+					shmblock_slist_each_fn *fn, void *arg)
+{
+	struct run_copy a, b;
+	unsigned char *mem;
+	size_t i = first, end, n, k;
+	uint64_t data_len;
+	int rc = 0;
+
+	if (first > lay->count || count > lay->count - first)
+		return -ERANGE;
+	for (k = first; k < first + count; k++)
+		if (!item_sane(lay, &lay->items[k], k))
+			return -EINVAL;
+	mem = malloc(2 * (RUN_DATA + (SLIST_WORD + 1) * RUN_ITEMS));
+	if (!mem)
+		return -ENOMEM;
+	a.data = mem;
+	a.fmts = a.data + RUN_DATA;
+	a.codes = a.fmts + SLIST_WORD * RUN_ITEMS;
+	b.data = a.codes + RUN_ITEMS;
+	b.fmts = b.data + RUN_DATA;
+	b.codes = b.fmts + SLIST_WORD * RUN_ITEMS;
+	while (rc == 0 && i < first + count) {
+		const struct shmblock_slist_item *it = lay->items;
+
+		/* The run: neighbours whose slots fit RUN_DATA together. */
+		for (end = i;
+		     end < first + count && end - i < RUN_ITEMS &&
+		     it[end].offset + it[end].capacity - it[i].offset <=
+			     RUN_DATA;
+		     end++)
+			;
+		if (end == i) {
+			rc = each_alone(fd, lay, i++, fn, arg);
+			continue;
+		}
+		n = end - i;
+		data_len = it[end - 1].offset + it[end - 1].capacity -
+			   it[i].offset;
+		rc = run_read(fd, lay, i, n, data_len, &a);
+		if (rc == 0)
+			rc = run_read(fd, lay, i, n, data_len, &b);
+		for (k = 0; rc == 0 && k < n; k++) {
+			struct shmblock_value v;
+
+			if (run_item(lay, i, k, &a, &b, &v) == 0)
+				rc = fn(arg, i + k, &v);
+			else
+				rc = each_alone(fd, lay, i + k, fn, arg);
+		}
+		i = end;
+	}
+	free(mem);
+	return rc;
+}
+
 SHMBLOCK_API bool shmblock_stat_backed(const struct stat *st)
 {
 	uint64_t whole = (uint64_t)st->st_size & ~(uint64_t)4095;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array_block.h"
 #include "block_handle.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -18,6 +19,7 @@
 int node_hold(struct shmfs *fs, struct node *node, struct shmblock **out)
 {
 	char name[NAME_MAX + 1], shm_name[NAME_MAX + 1];
+	const bool view = node->kind == NODE_ARRAY_VIEW;
 	struct shmblock *blk = NULL;
 	unsigned flags = SHMBLOCK_NOMAP;
 	struct stat st;
@@ -26,13 +28,17 @@ int node_hold(struct shmfs *fs, struct node *node, struct shmblock **out)
 	pthread_mutex_lock(&node->lock);
 	if (node->blk)
 		goto out;
+	/* A view NAME.npy reads the block NAME, and only reads it. */
+	if (view)
+		flags |= SHMBLOCK_RDONLY;
 	rc = inode_name(fs->inodes, node, name);
 	if (rc == 0)
-		rc = shmfs_block_name(fs, name, shm_name);
+		rc = view ? array_view_block_name(fs, name, shm_name)
+			  : shmfs_block_name(fs, name, shm_name);
 	if (rc < 0)
 		goto out_stale;
 	rc = shmblock_attach_at(fs->dirfd, shm_name, flags, &blk);
-	if (rc == -EACCES) {
+	if (rc == -EACCES && !view) {
 		flags |= SHMBLOCK_RDONLY;
 		rc = shmblock_attach_at(fs->dirfd, shm_name, flags, &blk);
 	}
@@ -43,7 +49,8 @@ int node_hold(struct shmfs *fs, struct node *node, struct shmblock **out)
 		shmblock_close(blk);
 		goto out;
 	}
-	if (st.st_dev != node->dev || st.st_ino != node->ino) {
+	if (st.st_dev != node->dev ||
+	    (view ? array_view_ino(st.st_ino) : st.st_ino) != node->ino) {
 		shmblock_close(blk);
 		rc = -ESTALE;
 		goto out;

@@ -16,7 +16,7 @@ struct shmblock;
 
 /*
  * Holds the node's block handle (*out), attached by name when the node has
- * none.  An open file or a request holds it while it uses the block: every
+ * none (a view's, NODE_ARRAY_VIEW, is its block's, read only).  An open file or a request holds it while it uses the block: every
  * hold is dropped with node_drop, and the last drop closes the handle.  So the daemon keeps a
  * descriptor only for blocks open through the mount, and `ls -l` of a
  * million blocks costs none (stat never attaches; xattr calls hold and drop).

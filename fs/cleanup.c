@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* -o cleanup: the blocks this mount created, unlinked when it unmounts. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "block_id.h"
 #include "cleanup.h"
@@ -106,11 +108,49 @@ bool created_set_has_fd(struct created_set *set, int fd)
 	return found;
 }
 
+/* Unlinks `name` if it is one of the set's; returns 1 if it did. */
+static int unlink_ours(struct created_set *set, int dirfd, const char *name)
+{
+	struct block_id id;
+
+	if (regular(block_id_of(dirfd, name, &id), &id) < 0)
+		return 0;
+	return contains(set, &id) && shmblock_unlink_name_at(dirfd, name) == 0;
+}
+
+/*
+ * The semaphores made through the mount, "sem." `prefix` "NAME" (the
+ * core's listing leaves sem.* out).  Returns how many were unlinked or
+ * -errno.
+ */
+static int unlink_sems(struct created_set *set, int dirfd, const char *prefix)
+{
+	size_t plen = strlen(prefix), sem = strlen("sem.");
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int done = 0, rc;
+
+	if (!dir) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	while ((errno = 0, de = readdir(dir)))
+		if (!strncmp(de->d_name, "sem.", sem) &&
+		    !strncmp(de->d_name + sem, prefix, plen) &&
+		    de->d_name[sem + plen])
+			done += unlink_ours(set, dirfd, de->d_name);
+	rc = -errno;
+	closedir(dir);
+	return rc < 0 ? rc : done;
+}
+
 int created_set_unlink_all(struct created_set *set, int dirfd,
 			   const char *prefix)
 {
 	struct shmblock_list *it;
-	struct block_id id;
 	const char *name;
 	size_t plen = strlen(prefix);
 	int rc, done = 0;
@@ -122,13 +162,13 @@ int created_set_unlink_all(struct created_set *set, int dirfd,
 	while ((rc = shmblock_list_next(it, &name)) > 0) {
 		if (strncmp(name, prefix, plen) || !name[plen])
 			continue;
-		if (regular(block_id_of(dirfd, name, &id), &id) < 0)
-			continue;
-		if (contains(set, &id) &&
-		    shmblock_unlink_name_at(dirfd, name) == 0)
-			done++;
+		done += unlink_ours(set, dirfd, name);
+	}
+	shmblock_list_close(it);
+	if (rc == 0) {
+		rc = unlink_sems(set, dirfd, prefix);
+		done += rc > 0 ? rc : 0;
 	}
 	pthread_mutex_unlock(&set->lock);
-	shmblock_list_close(it);
 	return rc < 0 ? rc : done;
 }

@@ -28,7 +28,8 @@ bool created_set_has_fd(struct created_set *set, int fd);
 
 /*
  * Unlinks every block of the directory whose name starts with `prefix` and
- * that this mount created, wherever it was renamed to within the prefix.
+ * that this mount created, wherever it was renamed to within the prefix,
+ * and the semaphores it created ("sem." `prefix` "NAME").
  * Returns the number unlinked or -errno from listing the directory.
  */
 int created_set_unlink_all(struct created_set *set, int dirfd,

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -87,22 +88,37 @@ bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name);
 /* Whether `shm_name` ends in the temporary pattern; *pid gets its pid. */
 bool shmfs_tmp_name(const char *shm_name, long *pid);
 
-/* POSIX named semaphores live in the same directory under this prefix. */
+/*
+ * POSIX named semaphores live in the same directory under this prefix:
+ * sem_open("/NAME") is "sem.NAME".  The mount shows the semaphores of its
+ * own prefix P in a namespace of their own: "sem.PNAME" as "sem.NAME"
+ * (docs/semaphores.md, "Through the mount"), so a mount name that starts
+ * with "sem." is always a semaphore's, and a block "Psem.x" is hidden.
+ */
 #define SHMFS_SEM_PREFIX "sem."
+
+/* Whether the mount name (or shm name) `name` is a semaphore's: "sem.*". */
+static inline bool shmfs_sem_name(const char *name)
+{
+	return !strncmp(name, SHMFS_SEM_PREFIX, sizeof(SHMFS_SEM_PREFIX) - 1);
+}
 
 /*
  * Maps a name of the mount to the block name in the shm directory (the
- * prefix in front).  Errors: -ENAMETOOLONG, -EINVAL (not a block name),
- * -ENOENT (a name the mount hides, such as a named semaphore's "sem.*").
+ * prefix in front, or after "sem." for a semaphore).  Errors:
+ * -ENAMETOOLONG, -EINVAL (not a block name), -ENOENT (a name the mount
+ * hides: "sem." alone, a temporary block).
  */
 int shmfs_block_name(const struct shmfs *fs, const char *name,
 		     char out[NAME_MAX + 1]);
 
 /*
- * Maps a name of the shm directory to the name the mount shows, or NULL
- * when the mount hides it (another prefix, a semaphore, a temporary block).
+ * Maps a name of the shm directory to the name the mount shows: a pointer
+ * into `shm_name`, or into `buf` (a semaphore under a prefix), or NULL
+ * when the mount hides it (another prefix, a temporary block).
  */
-const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name);
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name,
+			     char buf[NAME_MAX + 1]);
 
 /* A string hash for the daemon's tables (FNV-1a). */
 static inline size_t shmfs_name_hash(const char *name)
@@ -194,6 +210,17 @@ void reply_readdir(fuse_req_t req, size_t size, size_t first, size_t count,
  * A negative `n` is an error reply.
  */
 void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size);
+
+/*
+ * The error for an xattr `name` a file doesn't have: -ENODATA, but
+ * -EOPNOTSUPP for the label of a security module that doesn't run here
+ * (security.selinux, security.SMACK64*), as a file system without such
+ * labels answers.  `ls -l` asks every file for its SELinux label until
+ * the answer is "not supported" (then never again on that device): over
+ * FUSE each question is a round trip, for a label nothing here sets.
+ * Never -ENOSYS, which would turn every xattr of the mount off.
+ */
+int shmfs_xattr_absent(const char *name);
 
 /*
  * Whether the caller of `req` is in group `gid`, as the kernel would ask:

@@ -36,6 +36,12 @@
  * follow the list when the mount rebuilds it under the same name (an append
  * swaps in a new block file: inode_rekey moves the list node to it).
  *
+ * A .npy block is an ARRAY node, apart from its block node in the same
+ * way (its handlers differ, its type does not), and the view NAME.npy of a
+ * declared array (ops_array.c) is an ARRAY_VIEW node keyed by its block's
+ * device and array_view_ino(), the inode number with the top bit set, which
+ * is also what it reports.
+ *
  * Locking: one table lock protects the hash tables, every node's lookup count
  * and name.  A node's own lock protects its block handle and backing id.
  * Lock order: node lock, then table lock (opening a block reads the
@@ -161,9 +167,20 @@ static void name_set(struct inode_table *t, struct node *n, char *name)
 	struct node *holder = name_lookup(t, name);
 	struct node **slot;
 
+	if (holder && holder != n && holder->kind == NODE_LIST) {
+		/*
+		 * A list replaced under its name (a rename outside, a
+		 * rebuild): requests already on their way to the old node
+		 * follow the name, as its children do (inode_list_name).
+		 */
+		free(holder->former_name);
+		holder->former_name = strdup(name);
+	}
 	if (holder)
 		name_remove(t, holder);
 	name_remove(t, n);
+	free(n->former_name);
+	n->former_name = NULL;
 	n->name = name;
 	slot = name_slot(&t->by_name, name);
 	n->name_next = *slot;
@@ -257,6 +274,7 @@ static void node_free(struct inode_table *t, struct node *n, bool close_backing)
 	shmblock_close(n->blk);
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
+	free(n->former_name);
 	free(n);
 }
 
@@ -346,10 +364,23 @@ int inode_ref_block(struct inode_table *t, const char *name,
 	return ref_named(t, name, st, NODE_BLOCK, out);
 }
 
+int inode_ref_kind(struct inode_table *t, const char *name,
+		   const struct stat *st, enum node_kind kind,
+		   struct node **out)
+{
+	return ref_named(t, name, st, kind, out);
+}
+
 int inode_ref_list(struct inode_table *t, const char *name,
 		   const struct stat *st, struct node **out)
 {
 	return ref_named(t, name, st, NODE_LIST, out);
+}
+
+int inode_ref_sem(struct inode_table *t, const char *name,
+		  const struct stat *st, struct node **out)
+{
+	return ref_named(t, name, st, NODE_SEM, out);
 }
 
 int inode_ref_child(struct inode_table *t, struct node *parent,
@@ -449,6 +480,22 @@ int inode_name(struct inode_table *t, struct node *node, char out[NAME_MAX + 1])
 		node = node->parent;
 	if (node->name) {
 		strcpy(out, node->name);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+int inode_list_name(struct inode_table *t, struct node *node,
+		    char out[NAME_MAX + 1])
+{
+	const char *name;
+	int rc = -ESTALE;
+
+	pthread_mutex_lock(&t->lock);
+	name = node->name ? node->name : node->former_name;
+	if (name) {
+		strcpy(out, name);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&t->lock);

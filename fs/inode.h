@@ -25,6 +25,10 @@ enum node_kind {
 	NODE_LIST_META,	   /* L/.format, L/.json: text made from the list */
 	NODE_DELETED_DIR,  /* .deleted/: blocks unlinked but held */
 	NODE_DELETED_FILE, /* one of them (ops_deleted.c) */
+	NODE_SEM,	   /* a named semaphore, sem.NAME (ops_sem.c) */
+	NODE_ARRAY,	   /* a .npy block: a block file (ops_array.c) */
+	NODE_ARRAY_VIEW,   /* NAME.npy, the view of a declared array: keyed
+			    * by array_view_ino() of its block (ops_array.c) */
 };
 
 struct node {
@@ -36,6 +40,7 @@ struct node {
 	/* Protected by the table lock. */
 	uint64_t nlookup;      /* the kernel's references */
 	char *name;	       /* the name the mount shows, NULL if unknown */
+	char *former_name;     /* a LIST node's name, taken by a newer list */
 	struct node *ino_next; /* hash chains */
 	struct node *name_next;
 	struct node *child_next;
@@ -83,6 +88,15 @@ int inode_ref_block(struct inode_table *t, const char *name,
 		    const struct stat *st, struct node **out);
 
 /*
+ * As inode_ref_block, for a top-level node of kind `kind` (NODE_BLOCK,
+ * NODE_LIST, NODE_ARRAY, NODE_ARRAY_VIEW), a node apart from the block's
+ * nodes of other kinds.  Errors: -ENOMEM.
+ */
+int inode_ref_kind(struct inode_table *t, const char *name,
+		   const struct stat *st, enum node_kind kind,
+		   struct node **out);
+
+/*
  * Finds the list node of `st` or makes one, named `name`, and adds a
  * reference.  A block's list node and file node are different nodes, so a
  * block that turns into a list (or back) gets a new node id: the kernel
@@ -90,6 +104,14 @@ int inode_ref_block(struct inode_table *t, const char *name,
  */
 int inode_ref_list(struct inode_table *t, const char *name,
 		   const struct stat *st, struct node **out);
+
+/*
+ * Finds the semaphore node of `st` or makes one, as inode_ref_list: a file
+ * that stops being a semaphore (or becomes one) gets a new node id, whose
+ * handlers are a block's.  Errors: -ENOMEM.
+ */
+int inode_ref_sem(struct inode_table *t, const char *name,
+		  const struct stat *st, struct node **out);
 
 /*
  * Finds the node `key` of kind `kind` inside the list node `parent`, or
@@ -118,6 +140,15 @@ void inode_forget(struct inode_table *t, struct node *node, uint64_t n);
  */
 int inode_name(struct inode_table *t, struct node *node,
 	       char out[NAME_MAX + 1]);
+
+/*
+ * A list node's name, or the name it had until a lookup found a newer
+ * block under it (a list replaced by a rename outside): a request already
+ * on its way to the old node follows the name, as an open of the path a
+ * moment later would.  Returns 0 or -ESTALE when it has neither.
+ */
+int inode_list_name(struct inode_table *t, struct node *node,
+		    char out[NAME_MAX + 1]);
 
 /* A rename through the mount: moves (or swaps) the names of the nodes. */
 void inode_rename(struct inode_table *t, const char *from, const char *to,

@@ -18,13 +18,18 @@
 enum shm_kind {
 	SHM_KIND_PLAIN,	    /* a block, shown as a regular file */
 	SHM_KIND_LIST,	    /* a ShareableList, shown as a directory */
-	SHM_KIND_ARRAY,	    /* reserved: not told apart yet (plain) */
-	SHM_KIND_SEMAPHORE, /* reserved: not told apart yet (plain) */
+	SHM_KIND_ARRAY,	    /* a .npy block: a regular file (ops_array.c) */
+	SHM_KIND_SEMAPHORE, /* a glibc named semaphore, sem.NAME (ops_sem.c) */
+	SHM_KIND_DECLARED,  /* a raw block with a declared dtype and shape:
+			     * a plain file, and a view NAME.npy beside it */
 };
 
 /*
  * Classifies the block `shm_name` of the shm directory: fills `st` and
- * *kind.  Returns 0 or -errno (-ENOENT: gone, or not a regular file).
+ * *kind.  A "sem.*" name is a semaphore when its 32 bytes are a valid
+ * glibc semaphore (read, never mapped), and a plain block otherwise,
+ * never a list.  Returns 0 or -errno (-ENOENT: gone, or not a regular
+ * file).
  */
 int shm_kind_of(const struct shmfs *fs, const char *shm_name, struct stat *st,
 		enum shm_kind *kind);

@@ -155,13 +155,14 @@ static void learn(struct lifetime *l, const char *name, const char *path,
 void lifetime_reread(struct lifetime *l, const char *name)
 {
 	char path[64 + NAME_MAX], value[SHMBLOCK_LIFETIME_TEXT_MAX], c;
+	char shown[NAME_MAX + 1];
 	struct block_id id;
 	struct entry *e = lifetime_find(l, name);
 	struct stat st;
 	bool exists = false;
 	ssize_t n = -1;
 
-	if (!shmfs_mount_name(l->fs, name) || shmfs_tmp_name(name, NULL))
+	if (!shmfs_mount_name(l->fs, name, shown) || shmfs_tmp_name(name, NULL))
 		return;
 	lifetime_block_path(l->fs, name, path, sizeof(path));
 	if (fstatat(l->fs->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

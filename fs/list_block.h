@@ -10,6 +10,8 @@
 #include "fs.h"
 #include "shmblock.h"
 
+struct list_layout_ref;
+
 /* The xattr mkdir puts on an empty list's block; value "1". */
 #define LIST_XATTR "user.shmfs.list"
 
@@ -28,7 +30,8 @@ struct list_snap {
 	size_t len;
 	struct stat st; /* of the block, at the probe */
 	struct shmblock_slist_layout *lay;
-	bool shallow; /* tables torn by stores: no item types */
+	bool shallow; /* no item types in lay: read each afresh */
+	struct list_layout_ref *shared; /* lay is the cache's (list_block.c) */
 };
 
 /*
@@ -48,10 +51,35 @@ struct list_snap {
  * what its maker never paid), -EAGAIN, -ENOMEM, pread's and fstat's.
  */
 int list_snap_take(int fd, bool known, struct list_snap *snap);
+
+/*
+ * The layout for a request about item `index` alone (or, index >= the
+ * count, about the list's header: its count and attributes), at a cost
+ * that doesn't grow with the list: the layout the last whole probe of the
+ * same block (device, inode, size) found, kept in a small cache, once the
+ * block's count and the item's slot are checked to be where it says
+ * (shmblock_slist_recheck_fd); a whole probe when they are not, or the
+ * cache has none (and then it keeps the new one).  What else the tables
+ * hold is not read.  The snapshot is shallow: item types are read afresh
+ * (list_snap_type).  A list of no items, a 3.8 layout and layouts too big
+ * for the cache are probed whole each time.  Errors: as list_snap_take.
+ */
+int list_snap_take_item(int fd, uint64_t index, struct list_snap *snap);
 void list_snap_free(struct list_snap *snap);
 
 /* The type of item `index` (read afresh for a shallow layout), or -errno. */
 int list_snap_type(const struct list_snap *snap, uint64_t index);
+
+/*
+ * A layout of item `index` (< the count) alone: its tables start at the
+ * item's format and code, so that item 0 of `one` is item `index` of the
+ * list to the core's encoding (shmblock_slist_encode_set, which needs the
+ * slot, not the type: a shallow snapshot's will do).  `item` is its items
+ * array.
+ */
+void list_snap_item_layout(const struct list_snap *snap, uint64_t index,
+			   struct shmblock_slist_layout *one,
+			   struct shmblock_slist_item *item);
 
 /*
  * Reads item `index`: str and bytes point into *owned, a buffer to free
@@ -61,6 +89,14 @@ int list_snap_type(const struct list_snap *snap, uint64_t index);
  */
 int list_snap_read(const struct list_snap *snap, uint64_t index,
 		   struct shmblock_value *v, char **owned);
+
+/*
+ * Reads every item, in order, each a value it held (list_snap_read's), and
+ * calls fn for each (shmblock_slist_each_fd: neighbouring items in a few
+ * reads).  Errors: list_snap_read's, fn's.
+ */
+int list_snap_each(const struct list_snap *snap, shmblock_slist_each_fn *fn,
+		   void *arg);
 
 /*
  * Whether the block open at `fd` (stat `st`) is shown as a list: its layout

@@ -16,14 +16,16 @@ int list_shm_name(struct shmfs *fs, struct node *list,
 		  char shm_name[NAME_MAX + 1])
 {
 	char name[NAME_MAX + 1];
-	int rc = inode_name(fs->inodes, list, name);
+	int rc = inode_list_name(fs->inodes, list, name);
 
 	if (rc == 0)
 		rc = shmfs_block_name(fs, name, shm_name);
 	return rc < 0 ? -ESTALE : 0;
 }
 
-int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view)
+/* Loads the list: whole, or for item `index` (LIST_WHOLE: whole). */
+static int view_load(struct shmfs *fs, struct node *list, uint64_t index,
+		     struct list_view *view)
 {
 	char shm_name[NAME_MAX + 1], mark[8];
 	int rc;
@@ -39,7 +41,10 @@ int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view)
 		view->fd = -1;
 		return rc;
 	}
-	rc = list_snap_take(view->fd, true, &view->snap);
+	if (index == LIST_WHOLE)
+		rc = list_snap_take(view->fd, true, &view->snap);
+	else
+		rc = list_snap_take_item(view->fd, index, &view->snap);
 	if (rc == -EBADMSG)
 		rc = -ESTALE;
 	if (rc == 0 && view->snap.lay->count == 0 &&
@@ -53,6 +58,18 @@ int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view)
 		view->fd = -1;
 	}
 	return rc;
+}
+
+int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view)
+{
+	return view_load(fs, list, LIST_WHOLE, view);
+}
+
+int list_view_load_item(struct shmfs *fs, struct node *list, uint64_t index,
+			struct list_view *view)
+{
+	return view_load(fs, list, index == LIST_WHOLE ? index - 1 : index,
+			 view);
 }
 
 void list_view_close(struct list_view *view)
@@ -226,39 +243,152 @@ static int rebuild_with(struct shmfs *fs, struct node *list,
 	return rc;
 }
 
-int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
-		  const char *text, size_t len, bool may_grow)
+static void saved_free(struct list_saved *saved)
 {
+	free(saved->owned);
+	memset(saved, 0, sizeof(*saved));
+}
+
+void list_undo_free(struct list_undo *undo)
+{
+	saved_free(&undo->before);
+	saved_free(&undo->stored);
+}
+
+/* Keeps a copy of `v` (a str's or bytes' trailing NULs dropped, as a
+ * read of it gives them). */
+static int saved_set(struct list_saved *saved, const struct shmblock_value *v)
+{
+	struct list_saved s = { .have = true, .v = *v };
+
+	if (v->type == SHMBLOCK_TYPE_STR || v->type == SHMBLOCK_TYPE_BYTES) {
+		while (s.v.s.len && v->s.ptr[s.v.s.len - 1] == '\0')
+			s.v.s.len--;
+		s.owned = malloc(s.v.s.len ? s.v.s.len : 1);
+		if (!s.owned)
+			return -ENOMEM;
+		memcpy(s.owned, v->s.ptr, s.v.s.len);
+		s.v.s.ptr = s.owned;
+	}
+	saved_free(saved);
+	*saved = s;
+	return 0;
+}
+
+/* Whether two values are the same, bit for bit. */
+static bool same_value(const struct shmblock_value *a,
+		       const struct shmblock_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case SHMBLOCK_TYPE_INT:
+		return a->i == b->i;
+	case SHMBLOCK_TYPE_FLOAT:
+		return !memcmp(&a->f, &b->f, sizeof(a->f));
+	case SHMBLOCK_TYPE_BOOL:
+		return a->b == b->b;
+	case SHMBLOCK_TYPE_STR:
+	case SHMBLOCK_TYPE_BYTES:
+		return a->s.len == b->s.len &&
+		       !memcmp(a->s.ptr, b->s.ptr, a->s.len);
+	default:
+		return true;
+	}
+}
+
+/*
+ * Stores `v` into item `index` in place, as CPython's sl[index] = v.
+ * With `before`, what the item held is kept there first.
+ */
+static int store_in_place(struct shmfs *fs, const struct list_view *view,
+			  uint64_t index, const struct shmblock_value *v,
+			  struct list_saved *before)
+{
+	struct shmblock_slist_layout one;
+	struct shmblock_slist_item item;
 	struct shmblock_slist_edit edit;
+	struct shmblock_value old;
+	char *owned = NULL;
+	int rc;
+
+	list_snap_item_layout(&view->snap, index, &one, &item);
+	rc = shmblock_slist_encode_set(&one, 0, v, &edit);
+	if (rc < 0 || !before)
+		goto write;
+	rc = list_snap_read(&view->snap, index, &old, &owned);
+	if (rc == 0)
+		rc = saved_set(before, &old);
+	else if (rc == -EILSEQ)
+		rc = 0; /* a str CPython can't read either: kept as is */
+	free(owned);
+write:
+	if (rc == 0) {
+		shmdir_note_write(fs);
+		rc = edit_write(view->fd, &edit);
+	}
+	return rc;
+}
+
+int list_edit_undo(struct shmfs *fs, struct node *list, uint64_t index,
+		   struct list_undo *undo)
+{
+	struct shmblock_value now;
+	struct list_view view;
+	char *owned = NULL;
+	int rc = 0;
+
+	if (!undo->before.have || !undo->stored.have)
+		goto out;
+	pthread_mutex_lock(&list->lock);
+	rc = list_view_load_item(fs, list, index, &view);
+	if (rc == 0 && index >= view.snap.lay->count)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = list_snap_read(&view.snap, index, &now, &owned);
+	if (rc == 0 && same_value(&now, &undo->stored.v))
+		rc = store_in_place(fs, &view, index, &undo->before.v, NULL);
+	free(owned);
+	list_view_close(&view);
+	pthread_mutex_unlock(&list->lock);
+out:
+	list_undo_free(undo);
+	return rc;
+}
+
+int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
+		  const char *text, size_t len, bool may_grow,
+		  struct list_undo *undo)
+{
 	struct shmblock_value v;
 	struct list_view view;
 	int rc;
 
 	pthread_mutex_lock(&list->lock);
-	rc = list_view_load(fs, list, &view);
+	rc = list_view_load_item(fs, list, index, &view);
 	if (rc < 0)
 		goto out_unlock;
 	if (index >= view.snap.lay->count) {
 		rc = -ENOENT;
 		goto out;
 	}
-	/* An edit needs the whole layout: a store is half done, again. */
-	if (view.snap.shallow) {
-		rc = -EAGAIN;
-		goto out;
-	}
 	if (type == LIST_TYPE_BARE)
-		type = (int)view.snap.lay->items[index].type;
-	rc = list_text_value(type, text, len, &v);
+		type = list_snap_type(&view.snap, index);
+	rc = type < 0 ? type : list_text_value(type, text, len, &v);
 	if (rc < 0)
 		goto out;
-	rc = shmblock_slist_encode_set(view.snap.lay, index, &v, &edit);
-	if (rc == -EFBIG && may_grow)
-		rc = rebuild_with(fs, list, &view, index, &v, NULL);
-	else if (rc == 0) {
-		shmdir_note_write(fs);
-		rc = edit_write(view.fd, &edit);
-	}
+	rc = store_in_place(fs, &view, index, &v,
+			    undo && !undo->before.have ? &undo->before : NULL);
+	if (rc == -EFBIG && may_grow) {
+		/* A rebuild reads every item: the whole list, loaded again. */
+		list_view_close(&view);
+		rc = list_view_load(fs, list, &view);
+		if (rc == 0 && index >= view.snap.lay->count)
+			rc = -ENOENT;
+		if (rc == 0)
+			rc = rebuild_with(fs, list, &view, index, &v, NULL);
+	} else if (rc == 0 && undo && saved_set(&undo->stored, &v) < 0)
+		saved_free(&undo->stored); /* then nothing is taken back */
 	if (rc == -ERANGE)
 		rc = -ENOENT;
 out:

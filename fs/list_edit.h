@@ -21,8 +21,8 @@ struct list_view {
 };
 
 /*
- * The block name of the list node `list`.  Errors: -ESTALE when the node
- * has no name now.
+ * The block name of the list node `list`: its name, or the one a newer
+ * list took from it (inode_list_name).  Errors: -ESTALE when it has none.
  */
 int list_shm_name(struct shmfs *fs, struct node *list,
 		  char shm_name[NAME_MAX + 1]);
@@ -33,7 +33,34 @@ int list_shm_name(struct shmfs *fs, struct node *list,
  * list), -EAGAIN, -ENOMEM, I/O errors.
  */
 int list_view_load(struct shmfs *fs, struct node *list, struct list_view *view);
+
+/*
+ * The same for a request about item `index` alone, or about the list's
+ * header (its count and attributes) with LIST_HEADER: at a cost that
+ * doesn't grow with the list (list_snap_take_item), the snapshot shallow.
+ */
+#define LIST_WHOLE UINT64_MAX
+#define LIST_HEADER (UINT64_MAX - 1)
+int list_view_load_item(struct shmfs *fs, struct node *list, uint64_t index,
+			struct list_view *view);
 void list_view_close(struct list_view *view);
+
+/* A value an item held, kept by the caller. */
+struct list_saved {
+	bool have;
+	struct shmblock_value v;
+	char *owned; /* a str's or bytes' bytes, which v.s.ptr points to */
+};
+
+/*
+ * What one writer stored into an item, to take back: the value the item
+ * held before the writer's first store, and the value of its last.
+ */
+struct list_undo {
+	struct list_saved before, stored;
+};
+
+void list_undo_free(struct list_undo *undo);
 
 /*
  * Sets item `index` of `list` from `text`, parsed for `type`
@@ -41,11 +68,22 @@ void list_view_close(struct list_view *view);
  * With `may_grow`, a str or bytes value too big for its slot rebuilds the
  * list with room for it (what the handle of an appended item may do).
  * Under the list node's lock: nothing else in the mount edits the list
- * meanwhile.  Errors: -ENOENT (no such item), -EINVAL (not a value of the
+ * meanwhile.  With `undo`, an in-place store records what it replaced
+ * (list_edit_undo); a rebuild records nothing.  Errors: -ENOENT (no such item), -EINVAL (not a value of the
  * type), -EFBIG, -EOPNOTSUPP (a rebuild of a 3.8 list), those of loading.
  */
 int list_edit_set(struct shmfs *fs, struct node *list, uint64_t index, int type,
-		  const char *text, size_t len, bool may_grow);
+		  const char *text, size_t len, bool may_grow,
+		  struct list_undo *undo);
+
+/*
+ * Takes back what `undo` recorded (list_edit_set's in-place stores): puts
+ * the value from before the first store back, if the item still holds the
+ * value of the last one (a store another process made since stays), and
+ * empties `undo`.  Errors: those of loading, and of the write.
+ */
+int list_edit_undo(struct shmfs *fs, struct node *list, uint64_t index,
+		   struct list_undo *undo);
 
 /*
  * Appends item `index` of `type` with its default value (0, 0.0, False,

@@ -7,6 +7,12 @@
 #include "list_edit.h"
 #include "list_file.h"
 
+double list_file_attr_timeout(const struct shmfs *fs)
+{
+	return fs->timeout < LIST_FILE_ATTR_TIMEOUT ? fs->timeout
+						    : LIST_FILE_ATTR_TIMEOUT;
+}
+
 /* The attributes of a file of `size` bytes in the list of block `block`. */
 static void file_attr(const struct stat *block, struct node *node, size_t size,
 		      bool read_only, struct stat *st)
@@ -43,11 +49,14 @@ int list_file_attr_from(const struct list_snap *snap, bool read_only,
 	return rc;
 }
 
-int list_file_node_attr(struct shmfs *fs, struct node *node, bool read_only,
-			list_file_render *render, struct stat *st)
+int list_file_node_attr(struct shmfs *fs, struct node *node, uint64_t index,
+			bool read_only, list_file_render *render,
+			struct stat *st)
 {
 	struct list_view view;
-	int rc = list_view_load(fs, node->parent, &view);
+	int rc = index == LIST_WHOLE
+			 ? list_view_load(fs, node->parent, &view)
+			 : list_view_load_item(fs, node->parent, index, &view);
 
 	if (rc == 0)
 		rc = list_file_attr_from(&view.snap,

@@ -36,6 +36,15 @@ static inline int item_key_type(const struct node *node)
 	return (int)(node->child_key & 7);
 }
 
+/*
+ * How long the kernel may keep the attributes of an item, .json or
+ * .format (seconds, at most -o timeout): their size follows stores made
+ * through mappings, with no event; an open or read that renders another
+ * size drops them at once (list_file_check_told).
+ */
+#define LIST_FILE_ATTR_TIMEOUT 0.1
+double list_file_attr_timeout(const struct shmfs *fs);
+
 /* How a kind of file renders its text from a copy of its list. */
 typedef int list_file_render(const struct list_snap *snap, struct node *node,
 			     struct text *t);
@@ -53,10 +62,12 @@ int list_file_attr_from(const struct list_snap *snap, bool read_only,
 
 /*
  * The same from a fresh copy of its list, read-only when the list is or
- * when `read_only`.  Errors: list_view_load's, render's.
+ * when `read_only`; loaded for item `index` alone (list_view_load_item),
+ * or whole with LIST_WHOLE.  Errors: list_view_load's, render's.
  */
-int list_file_node_attr(struct shmfs *fs, struct node *node, bool read_only,
-			list_file_render *render, struct stat *st);
+int list_file_node_attr(struct shmfs *fs, struct node *node, uint64_t index,
+			bool read_only, list_file_render *render,
+			struct stat *st);
 
 /*
  * A rendering of `len` bytes: if the kernel was told another size (a store

@@ -244,24 +244,21 @@ static int json_value(struct text *t, const struct shmblock_value *v)
 	}
 }
 
+static int json_item(void *arg, size_t index, const struct shmblock_value *v)
+{
+	struct text *t = arg;
+	int rc = index ? text_add(t, ", ", 2) : 0;
+
+	return rc ? rc : json_value(t, v);
+}
+
 int list_text_json(const struct list_snap *snap, struct text *t)
 {
-	struct shmblock_value v;
-	char *owned = NULL;
-	uint64_t i;
 	int rc = text_str(t, "[");
 
 	/* Each item is one it held; the list as a whole may be mid-change. */
-	for (i = 0; i < snap->lay->count && rc == 0; i++) {
-		if (i)
-			rc = text_str(t, ", ");
-		if (rc == 0)
-			rc = list_snap_read(snap, i, &v, &owned);
-		if (rc == 0)
-			rc = json_value(t, &v);
-		free(owned);
-		owned = NULL;
-	}
+	if (rc == 0)
+		rc = list_snap_each(snap, json_item, t);
 	return rc ? rc : text_str(t, "]\n");
 }
 
@@ -284,6 +281,114 @@ int list_text_format(const struct list_snap *snap, struct text *t)
 	rc = text_add(t, buf, (size_t)n);
 	free(buf);
 	return rc ? rc : text_str(t, "\n");
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * Whether `text` can begin one of `words` (NULL-terminated) with ASCII
+ * whitespace around, as list_text_parse_bool and _none read them: a word
+ * is followed by whitespace only once it is whole.
+ */
+static int words_prefix(const char *text, size_t len, const char *const *words)
+{
+	size_t i = 0, j, k;
+
+	while (i < len && is_ws(text[i]))
+		i++;
+	for (j = i; j < len && !is_ws(text[j]); j++)
+		;
+	for (k = j; k < len; k++)
+		if (!is_ws(text[k]))
+			return -EINVAL;
+	for (; *words; words++) {
+		size_t n = strlen(*words);
+
+		if (j - i > n || memcmp(*words, text + i, j - i))
+			continue;
+		/* Whitespace after a word only once the word is whole. */
+		if (j == len || j - i == n)
+			return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Whether the UTF-8 text from `*from` (a character's start) to `len` is
+ * whole characters, but perhaps an incomplete last one that can still
+ * become a character (no overlong form, surrogate or code point past
+ * U+10FFFF).  *from moves to the end of the last whole character.
+ */
+static int utf8_prefix(const unsigned char *s, size_t len, size_t *from)
+{
+	size_t i = *from, need, k;
+	int rc = 0;
+
+	while (i < len) {
+		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			need = 3;
+		else
+			goto out_bad;
+		/* The second byte's range rules out what can't be a character. */
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		for (k = 1; k <= need && i + k < len; k++) {
+			if (s[i + k] < (k == 1 ? lo : 0x80) ||
+			    s[i + k] > (k == 1 ? hi : 0xbf))
+				goto out_bad;
+		}
+		if (i + need >= len)
+			break; /* incomplete: a character may still come */
+		i += need + 1;
+	}
+	*from = i;
+	return rc;
+out_bad:
+	*from = i;
+	return -EINVAL;
+}
+
+int list_text_prefix(int type, const char *text, size_t len, size_t *from)
+{
+	static const char *const bools[] = { "True",  "true", "1", "False",
+					     "false", "0",    NULL };
+	static const char *const nones[] = { "None", NULL };
+	size_t start = 0;
+
+	switch (type) {
+	case SHMBLOCK_TYPE_INT:
+		return pynum_int_prefix(text, len);
+	case SHMBLOCK_TYPE_FLOAT:
+		return pynum_float_prefix(text, len);
+	case SHMBLOCK_TYPE_BOOL:
+		return words_prefix(text, len, bools);
+	case SHMBLOCK_TYPE_NONE:
+		return words_prefix(text, len, nones);
+	case SHMBLOCK_TYPE_STR:
+		return utf8_prefix((const unsigned char *)text, len,
+				   from ? from : &start);
+	default:
+		return 0;
+	}
 }
 
 int list_text_value(int type, const char *text, size_t len,

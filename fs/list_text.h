@@ -63,6 +63,18 @@ int list_text_value(int type, const char *text, size_t len,
 		    struct shmblock_value *v);
 
 /*
+ * Whether `text` can still begin a text that list_text_value takes for
+ * `type`: some continuation makes it a value (pynum_int_prefix and
+ * pynum_float_prefix for numbers; a beginning of True, False, true, false,
+ * 1, 0 or None with whitespace around; UTF-8 for a str, whose last
+ * character may be incomplete; any bytes).  A str is checked from *from
+ * (a character's start, or 0 with from NULL), which then moves to the end
+ * of the last whole character, so that a growing text is checked once.
+ * Returns 0, or -EINVAL when no continuation can make it a value.
+ */
+int list_text_prefix(int type, const char *text, size_t len, size_t *from);
+
+/*
  * Writes `v` as Python's repr() does ("2.5", "1e+100", "-0.0", "inf", "nan")
  * into buf; returns the length it needs, as snprintf.
  */

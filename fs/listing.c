@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array_block.h"
 #include "fs.h"
 #include "kind.h"
 #include "listing.h"
@@ -304,6 +305,7 @@ static int dir_read_add(struct dir_read *r, const char *name, ino_t ino)
 
 static int dir_read(struct shmfs *fs, struct dir_read *r)
 {
+	char shown[NAME_MAX + 1];
 	struct dirent *de;
 	DIR *dir;
 	int fd, rc = 0;
@@ -317,7 +319,7 @@ static int dir_read(struct shmfs *fs, struct dir_read *r)
 		return rc;
 	}
 	while ((errno = 0, de = readdir(dir))) {
-		if (!shmfs_mount_name(fs, de->d_name) ||
+		if (!shmfs_mount_name(fs, de->d_name, shown) ||
 		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		rc = dir_read_add(r, de->d_name, de->d_ino);
@@ -444,6 +446,7 @@ void dir_snapshot_clear(struct dir_snapshot *snap)
 		live_remove(snap);
 	free(snap->entries);
 	free(snap->names);
+	free(snap->view_names);
 	memset(snap, 0, sizeof(*snap));
 	snap->cached = cached;
 }
@@ -528,7 +531,7 @@ static int copy_set(struct listing *l, size_t prefix_len,
 	const struct name_entry *e;
 	size_t i, n = 0, recent = 0, unknown = 0, unknown_ino = 0;
 	struct timespec now;
-	char *p;
+	char *p, *q;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	pthread_mutex_lock(&l->lock);
@@ -542,7 +545,8 @@ static int copy_set(struct listing *l, size_t prefix_len,
 	if (unknown_ino <= LISTING_ASK_MAX)
 		need_ino = true;
 	snap->entries = calloc(l->set.count + 1, sizeof(*snap->entries));
-	snap->names = malloc(l->set.name_bytes + 1);
+	/* Under a prefix, room for the semaphores' names after the rest. */
+	snap->names = malloc(l->set.name_bytes * (prefix_len ? 2 : 1) + 1);
 	*asks = calloc(unknown + 1, sizeof(**asks));
 	if (!snap->entries || !snap->names || !*asks) {
 		pthread_mutex_unlock(&l->lock);
@@ -551,14 +555,25 @@ static int copy_set(struct listing *l, size_t prefix_len,
 		return -ENOMEM;
 	}
 	p = snap->names;
+	q = snap->names + l->set.name_bytes;
 	for (i = 0, e = l->set.head; e; e = e->next, i++) {
 		size_t len = strlen(e->name) + 1;
 
 		/* The shm name, of which the entry shows the end. */
 		memcpy(p, e->name, len);
 		snap->entries[i].name = p + prefix_len;
+		/* A semaphore's "sem.PNAME" shows as "sem.NAME" (fs.h). */
+		if (prefix_len && shmfs_sem_name(e->name)) {
+			size_t sem = sizeof(SHMFS_SEM_PREFIX) - 1;
+
+			memcpy(q, SHMFS_SEM_PREFIX, sem);
+			memcpy(q + sem, e->name + sem + prefix_len,
+			       len - sem - prefix_len);
+			snap->entries[i].name = q;
+			q += len - prefix_len;
+		}
 		snap->entries[i].ino = e->ino;
-		snap->entries[i].pos = (off_t)e->pos;
+		snap->entries[i].pos = (off_t)(e->pos * 2);
 		snap->entries[i].kind = e->kind;
 		if (!e->known &&
 		    leave_unknown(e, now.tv_sec, need_ino, &recent)) {
@@ -609,6 +624,62 @@ static void keep_answers(struct listing *l, const struct fresh_kind *asks,
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * Adds after each declared array of `snap` its view NAME.npy, unless a
+ * block has that name (listing.h).  Errors: -ENOMEM.
+ */
+static int add_views(struct listing *l, size_t prefix_len,
+		     struct dir_snapshot *snap)
+{
+	struct dir_entry *entries;
+	size_t i, j, n = 0, bytes = 0, len;
+	char *p;
+
+	for (i = 0; i < snap->count; i++) {
+		if (snap->entries[i].unknown ||
+		    snap->entries[i].kind != SHM_KIND_DECLARED)
+			continue;
+		n++;
+		bytes += prefix_len + strlen(snap->entries[i].name) +
+			 ARRAY_VIEW_SUFFIX_LEN + 1;
+	}
+	if (!n)
+		return 0;
+	entries = calloc(snap->count + n, sizeof(*entries));
+	snap->view_names = p = malloc(bytes);
+	if (!entries || !p) {
+		free(entries);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&l->lock);
+	for (i = j = 0; i < snap->count; i++) {
+		const struct dir_entry *d = &snap->entries[i];
+		/* The shm name, of which the entry shows the end. */
+		const char *shm_name = d->name - prefix_len;
+
+		entries[j++] = *d;
+		if (d->unknown || d->kind != SHM_KIND_DECLARED)
+			continue;
+		len = strlen(shm_name);
+		if (len + ARRAY_VIEW_SUFFIX_LEN > NAME_MAX)
+			continue;
+		memcpy(p, shm_name, len);
+		memcpy(p + len, ARRAY_VIEW_SUFFIX, ARRAY_VIEW_SUFFIX_LEN + 1);
+		if (*set_find(&l->set, p))
+			continue;
+		entries[j] = *d;
+		entries[j].name = p + prefix_len;
+		entries[j].ino = array_view_ino(d->ino);
+		entries[j++].pos = d->pos + 1;
+		p += len + ARRAY_VIEW_SUFFIX_LEN + 1;
+	}
+	pthread_mutex_unlock(&l->lock);
+	free(snap->entries);
+	snap->entries = entries;
+	snap->count = j;
+	return 0;
 }
 
 int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
@@ -675,6 +746,9 @@ int listing_take(struct shmfs *fs, uint64_t gen, struct dir_snapshot *snap)
 		if (snap->entries[i].name)
 			snap->entries[j++] = snap->entries[i];
 	snap->count = j;
+	rc = add_views(l, fs->prefix_len, snap);
+	if (rc < 0)
+		goto out;
 	snap->taken = true;
 	snap->gen = gen;
 	snap->epoch = epoch;

@@ -59,7 +59,12 @@ struct shmfs;
  * kept while it stays: a readdir goes on after the position it reached,
  * whichever listing serves the rest (the kernel's, or a later one of the
  * daemon's), so a name that stays is neither skipped nor repeated when
- * others come and go.  1 and 2 are "." and "..".
+ * others come and go.  1 and 2 are "." and "..".  A name of position P
+ * is listed at offset 2P, and the view NAME.npy of a declared array
+ * (ops_array.c) at 2P + 1, right after its block: a view comes and goes
+ * with its block's kind and keeps its place meanwhile.  A view is listed
+ * once its block's kind was asked (not for a DT_UNKNOWN entry), and not
+ * when a block has its name (a real block wins).
  */
 #define LISTING_FIRST_POS 3
 
@@ -76,7 +81,8 @@ struct dir_snapshot {
 	} * entries;
 	size_t count;
 	bool taken;
-	char *names; /* where the names point */
+	char *names;	  /* where the names point */
+	char *view_names; /* where views' names point */
 	/* Whether the handle shares the kernel's cached listing. */
 	bool cached;
 	/* Taken by a cached handle: what it was the listing of (listing.c). */

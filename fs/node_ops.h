@@ -80,5 +80,11 @@ extern const struct node_ops meta_ops;
 extern const struct node_ops deleted_dir_ops;
 /* NODE_DELETED_FILE: a block in .deleted/ (ops_deleted.c). */
 extern const struct node_ops deleted_file_ops;
+/* NODE_SEM: a named semaphore as a text file (ops_sem.c). */
+extern const struct node_ops sem_ops;
+/* NODE_ARRAY: a .npy block, a block file with its header's xattrs, and
+ * NODE_ARRAY_VIEW: a declared array's NAME.npy (ops_array.c). */
+extern const struct node_ops array_ops;
+extern const struct node_ops array_view_ops;
 
 #endif

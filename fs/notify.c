@@ -190,9 +190,10 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-/* The blocks the mount shows (semaphores and other prefixes hidden). */
+/* The blocks the mount shows (and its semaphores; other prefixes hidden). */
 static long count_blocks(struct shmfs *fs)
 {
+	char shown[NAME_MAX + 1];
 	struct dirent *de;
 	long n = 0;
 	DIR *dir;
@@ -208,7 +209,7 @@ static long count_blocks(struct shmfs *fs)
 	}
 	while ((de = readdir(dir)))
 		if ((de->d_type == DT_REG || de->d_type == DT_UNKNOWN) &&
-		    shmfs_mount_name(fs, de->d_name))
+		    shmfs_mount_name(fs, de->d_name, shown))
 			n++;
 	closedir(dir);
 	return n;

@@ -18,6 +18,9 @@ static const struct node_ops *const kind_ops[] = {
 	[NODE_LIST_META] = &meta_ops,
 	[NODE_DELETED_DIR] = &deleted_dir_ops,
 	[NODE_DELETED_FILE] = &deleted_file_ops,
+	[NODE_SEM] = &sem_ops,
+	[NODE_ARRAY] = &array_ops,
+	[NODE_ARRAY_VIEW] = &array_view_ops,
 };
 
 static struct node *req_node(fuse_req_t req, fuse_ino_t ino)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* File operations on a block: attributes, open, read, write, xattrs. */
+/* File operations on a block: attributes, open, read, write (xattrs:
+ * block_xattr.c). */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,12 +8,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "block_handle.h"
-#include "holders_cache.h"
-#include "lifetime_trust.h"
+#include "block_xattr.h"
 #include "node_ops.h"
 #include "passthrough.h"
 #include "shmblock.h"
@@ -195,85 +194,6 @@ static void block_fallocate(fuse_req_t req, struct node *node, int mode,
 	reply_rc(req, rc);
 }
 
-static void block_setxattr(fuse_req_t req, struct node *node, const char *name,
-			   const char *value, size_t size, int flags)
-{
-	struct shmblock *blk;
-	int rc = holders_xattr_is(name) ? -EPERM
-					: node_hold(req_fs(req), node, &blk);
-
-	if (rc == 0) {
-		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
-			rc = lifetime_set_xattr(req, shmblock_fd(blk), value,
-						size, flags,
-						node_held_elsewhere(node));
-		else if (fsetxattr(shmblock_fd(blk), name, value, size, flags))
-			rc = -errno;
-		node_drop(node);
-	}
-	reply_rc(req, rc);
-}
-
-/* Replies with the block's xattr `name`, or with its xattr list (name NULL). */
-static void reply_block_xattr(fuse_req_t req, struct node *node,
-			      const char *name, size_t size)
-{
-	struct shmblock *blk;
-	char *buf = NULL;
-	ssize_t n;
-	int rc = node_hold(req_fs(req), node, &blk);
-
-	if (rc < 0) {
-		reply_rc(req, rc);
-		return;
-	}
-	if (size > XATTR_SIZE_MAX)
-		size = XATTR_SIZE_MAX;
-	if (!name)
-		n = shmfs_xattr_names(req, shmblock_fd(blk),
-				      sizeof(HOLDERS_XATTR_NAMES), &buf);
-	else if (size && !(buf = malloc(size)))
-		n = -ENOMEM;
-	else if ((n = fgetxattr(shmblock_fd(blk), name, buf, size)) < 0)
-		n = -errno;
-	if (!name)
-		n = holders_xattr_list_append(buf, n);
-	node_drop(node);
-	reply_xattr(req, buf, n, size);
-	free(buf);
-}
-
-static void block_getxattr(fuse_req_t req, struct node *node, const char *name,
-			   size_t size)
-{
-	if (holders_xattr_is(name))
-		holders_reply_node(req, node, name, size);
-	else
-		reply_block_xattr(req, node, name, size);
-}
-
-static void block_listxattr(fuse_req_t req, struct node *node, size_t size)
-{
-	reply_block_xattr(req, node, NULL, size);
-}
-
-static void block_removexattr(fuse_req_t req, struct node *node,
-			      const char *name)
-{
-	struct shmblock *blk;
-	int rc = holders_xattr_is(name) ? -EPERM
-					: node_hold(req_fs(req), node, &blk);
-
-	if (rc == 0) {
-		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
-			rc = lifetime_remove_xattr(shmblock_fd(blk));
-		else if (fremovexattr(shmblock_fd(blk), name) < 0)
-			rc = -errno;
-		node_drop(node);
-	}
-	reply_rc(req, rc);
-}
-
 const struct node_ops block_ops = {
 	.is_dir = false,
 	.getattr = block_getattr,
@@ -283,8 +203,8 @@ const struct node_ops block_ops = {
 	.write = block_write,
 	.release = block_release,
 	.fallocate = block_fallocate,
-	.setxattr = block_setxattr,
-	.getxattr = block_getxattr,
-	.listxattr = block_listxattr,
-	.removexattr = block_removexattr,
+	.setxattr = block_xattr_set,
+	.getxattr = block_xattr_get,
+	.listxattr = block_xattr_list,
+	.removexattr = block_xattr_remove,
 };

@@ -80,19 +80,20 @@ int deleted_dir_entry(fuse_req_t req, struct fuse_entry_param *e)
 
 /*
  * The name .deleted/ shows for `e`: NAME@INO, NAME the mount's name for
- * the block's last name (shortened to fit NAME_MAX).  false for what the
- * mount does not show: a named block, another prefix's, a semaphore.
+ * the block's last name (shortened to fit NAME_MAX; a semaphore's is
+ * sem.NAME).  false for what the mount does not show: a named block,
+ * another prefix's.
  */
 static bool entry_name(const struct shmfs *fs,
 		       const struct shmblock_holders_entry *e,
 		       char out[NAME_MAX + 1])
 {
+	char ino[24], shown[NAME_MAX + 1];
 	const char *name;
-	char ino[24];
 	size_t len;
 	int n;
 
-	if (!e->deleted || !(name = shmfs_mount_name(fs, e->name)))
+	if (!e->deleted || !(name = shmfs_mount_name(fs, e->name, shown)))
 		return false;
 	n = snprintf(ino, sizeof(ino), "@%llu", (unsigned long long)e->ino);
 	len = strlen(name);

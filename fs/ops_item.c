@@ -7,7 +7,7 @@
  * type, by CPython's rules.  Python stores through its mapping without any
  * inotify event, so the kernel never caches an item's content: files are
  * opened direct_io and every read at offset 0 renders the item anew.  Item names and attributes
- * are cached (ITEM_ATTR_TIMEOUT), which saves a cat three of its six requests:
+ * are cached (LIST_FILE_ATTR_TIMEOUT), which saves a cat three of its six requests:
  * a name stands for an index below the list's length, which only an
  * append through the mount (the kernel sees the CREATE) or a new block
  * under the list's name (an inotify event: the watch drops the list's
@@ -16,15 +16,21 @@
  * follows a store without any event: an open or read that renders a size
  * other than the one last replied drops the kernel's attributes
  * (told_size), and a stat with no read in between is at most
- * ITEM_ATTR_TIMEOUT late.  Each request works on one copy of the list
+ * LIST_FILE_ATTR_TIMEOUT late.  Each request works on one copy of the list
  * (list_edit.h).  A list that went away answers ESTALE where the kernel can
  * look the path up again (getattr, open) and EIO on an open file.
  *
  * A value is stored whole or not at all, as CPython's sl[i] = v: a
- * writable handle collects what is written and stores it once, at FLUSH
- * (each close(2), whose error FLUSH's is) or at RELEASE if no flush came.
- * Only what can't fit is refused at write(): a handle holds at most what
- * its item can (item_limit), so an open file never pins more.
+ * writable handle collects what is written and stores it at FLUSH (each
+ * close(2), whose error FLUSH's is) or at RELEASE if no flush came.
+ * write() refuses what can't fit (EFBIG: a handle holds at most what its
+ * item can, item_limit, so an open file never pins more) and text that no
+ * continuation makes a value of its type (EINVAL, list_text_prefix), so
+ * that a shell hears it; the close checks the whole value.  A refused
+ * value changes nothing: a shell's redirection closes a copy of the
+ * descriptor before it writes (bash: open, dup2, close), and that FLUSH
+ * stores O_TRUNC's empty value; what such an earlier close of the handle
+ * stored is taken back when the value is refused (list_edit_undo).
  */
 
 #include <errno.h>
@@ -49,9 +55,6 @@
 
 #define XATTR_CAPACITY "user.shmfs.capacity"
 
-/* How long the kernel may keep an item's attributes (seconds; see above). */
-#define ITEM_ATTR_TIMEOUT 0.1
-
 /*
  * An open item.  Threads may read and write one open file at
  * the same time (a descriptor shared by threads), so `lock` protects every
@@ -65,9 +68,13 @@ struct item_fh {
 	char *wbuf; /* what the handle wrote, offset-addressed */
 	size_t wlen, wcap;
 	size_t limit; /* wlen never exceeds it (item_limit) */
+	int type;     /* the text's type: the name's, or the item's at open */
+	bool gapless; /* no write began past the text's end */
+	size_t valid; /* a str's text is whole UTF-8 characters up to here */
 	bool dirty;   /* wbuf is a value to store */
 	int failed;   /* a refused write: the value is lost */
 	bool append;  /* created the item: may rebuild the list */
+	struct list_undo undo; /* what this handle's closes stored */
 };
 
 /* On an open file, a list that went away is an I/O error. */
@@ -87,8 +94,7 @@ static int render(const struct list_snap *snap, struct node *node,
 
 static double attr_timeout(const struct shmfs *fs)
 {
-	return fs->timeout < ITEM_ATTR_TIMEOUT ? fs->timeout
-					       : ITEM_ATTR_TIMEOUT;
+	return list_file_attr_timeout(fs);
 }
 
 /* Attributes of `node`, its size from a rendering of `snap`. */
@@ -98,16 +104,18 @@ static int attr_from(const struct list_snap *snap, bool read_only,
 	return list_file_attr_from(snap, read_only, node, render, st);
 }
 
-/* Loads the list of `node`. */
+/* Loads the list of `node`, for this item alone. */
 static int load(struct shmfs *fs, struct node *node, struct list_view *view)
 {
-	return list_view_load(fs, node->parent, view);
+	return list_view_load_item(fs, node->parent, item_key_index(node),
+				   view);
 }
 
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	return list_file_node_attr(fs, node, false, render, st);
+	return list_file_node_attr(fs, node, item_key_index(node), false,
+				   render, st);
 }
 
 void item_reply_entry(fuse_req_t req, struct node *child,
@@ -149,9 +157,11 @@ static int item_truncate(struct shmfs *fs, struct node *node, off_t size,
 	if (!fh)
 		return open_file_rc(
 			list_edit_set(fs, node->parent, item_key_index(node),
-				      item_key_type(node), "", 0, false));
+				      item_key_type(node), "", 0, false, NULL));
 	pthread_mutex_lock(&fh->lock);
 	fh->wlen = 0;
+	fh->gapless = true;
+	fh->valid = 0;
 	fh->dirty = true;
 	pthread_mutex_unlock(&fh->lock);
 	return 0;
@@ -189,6 +199,7 @@ static void fh_free(struct item_fh *fh)
 	list_file_fh_retire(&fh->lock);
 	free(fh->text);
 	free(fh->wbuf);
+	list_undo_free(&fh->undo);
 	free(fh);
 }
 
@@ -199,16 +210,13 @@ static void fh_free(struct item_fh *fh)
  * rebuilds the list, so it may hold the largest slot.
  */
 static size_t item_limit(const struct list_snap *snap, const struct node *node,
-			 bool append)
+			 int type, bool append)
 {
 	const struct shmblock_slist_item *item =
 		&snap->lay->items[item_key_index(node)];
-	int type = item_key_type(node);
 
 	if (append)
 		return (size_t)SHMBLOCK_SLIST_MAX_SLOT + 1;
-	if (type == LIST_TYPE_BARE)
-		type = (int)item->type;
 	if (type == SHMBLOCK_TYPE_BYTES)
 		return (size_t)item->capacity;
 	if (type == SHMBLOCK_TYPE_STR)
@@ -226,7 +234,13 @@ static int open_for_writing(const struct list_snap *snap, struct node *node,
 			    struct fuse_file_info *fi, struct item_fh *fh,
 			    const struct text *t)
 {
-	fh->limit = item_limit(snap, node, fh->append);
+	fh->type = item_key_type(node);
+	if (fh->type == LIST_TYPE_BARE)
+		fh->type = list_snap_type(snap, item_key_index(node));
+	if (fh->type < 0)
+		return fh->type;
+	fh->gapless = true;
+	fh->limit = item_limit(snap, node, fh->type, fh->append);
 	if (fi->flags & O_TRUNC) {
 		fh->dirty = !fh->append;
 		return 0;
@@ -335,6 +349,17 @@ static void item_open(fuse_req_t req, struct node *node,
 }
 
 /*
+ * A value refused: what an earlier close of the handle stored is taken
+ * back, so that the item holds what it held before the open (a store
+ * another process made since stays).
+ */
+static void take_back(struct shmfs *fs, struct node *node, struct item_fh *fh)
+{
+	list_edit_undo(fs, node->parent, item_key_index(node), &fh->undo);
+	fh->have_text = false;
+}
+
+/*
  * Stores the handle's pending value, once.  After a refused write there is
  * none: the writer heard of it from write(), so the close answers 0.
  */
@@ -349,7 +374,9 @@ static int store_locked(struct shmfs *fs, struct node *node, struct item_fh *fh)
 	fh->have_text = false;
 	rc = list_edit_set(fs, node->parent, item_key_index(node),
 			   item_key_type(node), fh->wbuf ? fh->wbuf : "",
-			   fh->wlen, fh->append);
+			   fh->wlen, fh->append, &fh->undo);
+	if (rc == -EINVAL || rc == -EFBIG)
+		take_back(fs, node, fh);
 	return open_file_rc(rc);
 }
 
@@ -416,12 +443,14 @@ out_unlock:
 
 /*
  * A refused write loses the pending value, as a failed sl[i] = v stores
- * nothing: the buffer goes (an open file keeps no memory for it), and the
+ * nothing: the buffer goes (an open file keeps no memory for it), the
  * later writes until the next close fail alike, so that no part of the
- * value is ever stored.
+ * value is ever stored, and what an earlier close stored is taken back.
  */
-static int write_refused(struct item_fh *fh, int rc)
+static int write_refused(struct shmfs *fs, struct node *node,
+			 struct item_fh *fh, int rc)
 {
+	take_back(fs, node, fh);
 	free(fh->wbuf);
 	fh->wbuf = NULL;
 	fh->wlen = fh->wcap = 0;
@@ -451,12 +480,31 @@ static int reserve(struct item_fh *fh, size_t end)
 }
 
 /*
- * Adds a write to the handle's pending value; nothing is stored yet.  A
- * chunk may end anywhere, inside a UTF-8 character too: the value is
- * checked whole, at close.  Returns the bytes taken or -errno.
+ * The first byte of a str's text to check again after a write at `off`:
+ * the start of the character `off` falls in (the text before `valid` is
+ * whole characters).
  */
-static int write_locked(struct item_fh *fh, const char *buf, size_t size,
-			off_t off, struct fuse_file_info *fi)
+static size_t recheck_from(const struct item_fh *fh, size_t off)
+{
+	size_t at = off < fh->valid ? off : fh->valid;
+
+	while (at > 0 && ((unsigned char)fh->wbuf[at - 1] & 0xc0) == 0x80)
+		at--;
+	if (at > 0 && (unsigned char)fh->wbuf[at - 1] >= 0xc0)
+		at--;
+	return at;
+}
+
+/*
+ * Adds a write to the handle's pending value; nothing is stored yet.  A
+ * chunk may end anywhere, inside a UTF-8 character or a number too: what
+ * is written so far must only be the beginning of some value of the type
+ * (list_text_prefix), checked while the writes leave no hole; the value is
+ * checked whole at close.  Returns the bytes taken or -errno.
+ */
+static int write_locked(struct shmfs *fs, struct node *node, struct item_fh *fh,
+			const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	size_t end;
 	int rc;
@@ -468,17 +516,24 @@ static int write_locked(struct item_fh *fh, const char *buf, size_t size,
 		off = (off_t)fh->wlen;
 	if (off < 0 || (uint64_t)off > fh->limit ||
 	    size > fh->limit - (size_t)off)
-		return write_refused(fh, -EFBIG);
+		return write_refused(fs, node, fh, -EFBIG);
 	end = (size_t)off + size;
 	rc = reserve(fh, end);
 	if (rc < 0)
-		return write_refused(fh, rc);
-	if ((size_t)off > fh->wlen)
+		return write_refused(fs, node, fh, rc);
+	if ((size_t)off > fh->wlen) {
 		memset(fh->wbuf + fh->wlen, 0, (size_t)off - fh->wlen);
+		fh->gapless = false; /* a hole: the close judges */
+	}
+	if (fh->gapless)
+		fh->valid = recheck_from(fh, (size_t)off);
 	memcpy(fh->wbuf + off, buf, size);
 	if (end > fh->wlen)
 		fh->wlen = end;
 	fh->dirty = true;
+	if (fh->gapless &&
+	    list_text_prefix(fh->type, fh->wbuf, fh->wlen, &fh->valid) < 0)
+		return write_refused(fs, node, fh, -EINVAL);
 	return (int)size;
 }
 
@@ -489,7 +544,7 @@ static void item_write(fuse_req_t req, struct node *node, const char *buf,
 	int rc;
 
 	pthread_mutex_lock(&fh->lock);
-	rc = write_locked(fh, buf, size, off, fi);
+	rc = write_locked(req_fs(req), node, fh, buf, size, off, fi);
 	pthread_mutex_unlock(&fh->lock);
 	if (rc < 0)
 		reply_rc(req, rc);
@@ -512,10 +567,10 @@ static void item_getxattr(fuse_req_t req, struct node *node, const char *name,
 	int rc;
 
 	if (strcmp(name, XATTR_CAPACITY)) {
-		reply_rc(req, -ENODATA);
+		reply_rc(req, shmfs_xattr_absent(name));
 		return;
 	}
-	rc = list_view_load(req_fs(req), node->parent, &view);
+	rc = load(req_fs(req), node, &view);
 	if (rc == 0 && item_key_index(node) >= view.snap.lay->count)
 		rc = -ESTALE;
 	if (rc == 0)

@@ -103,14 +103,21 @@ static void list_lookup(fuse_req_t req, struct node *dir, const char *name)
 	uint64_t index;
 	int rc, type = 0;
 
-	if (strcmp(name, ".raw") && strcmp(name, ".format") && !json) {
+	/* .json and .format render the whole list; the rest one item. */
+	if (!strcmp(name, ".format") || json) {
+		index = LIST_WHOLE;
+	} else if (!strcmp(name, ".raw")) {
+		index = LIST_HEADER;
+	} else {
 		rc = list_text_parse_name(name, &index, &type);
 		if (rc < 0) {
 			reply_rc(req, rc);
 			return;
 		}
 	}
-	rc = list_view_load(req_fs(req), dir, &view);
+	rc = index == LIST_WHOLE
+		     ? list_view_load(req_fs(req), dir, &view)
+		     : list_view_load_item(req_fs(req), dir, index, &view);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
@@ -132,7 +139,7 @@ static void list_getattr(fuse_req_t req, struct node *node)
 {
 	struct list_view view;
 	struct stat st;
-	int rc = list_view_load(req_fs(req), node, &view);
+	int rc = list_view_load_item(req_fs(req), node, LIST_HEADER, &view);
 
 	if (rc == 0)
 		dir_attr(&view.snap.st, &st);
@@ -172,7 +179,7 @@ static void list_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	struct stat st;
 	int rc;
 
-	rc = list_view_load(req_fs(req), node, &view);
+	rc = list_view_load_item(req_fs(req), node, LIST_HEADER, &view);
 	if (rc == 0 && to_set & FUSE_SET_ATTR_SIZE)
 		rc = -EISDIR;
 	/* The block keeps a file's mode: the directory's x bits are derived. */
@@ -451,7 +458,11 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 		holders_reply_node(req, node, name, size);
 		return;
 	}
-	rc = list_view_load(req_fs(req), node, &view);
+	/* The format is every item's: the whole list for it alone. */
+	rc = strcmp(name, XATTR_FORMAT)
+		     ? list_view_load_item(req_fs(req), node, LIST_HEADER,
+					   &view)
+		     : list_view_load(req_fs(req), node, &view);
 	if (rc < 0) {
 		reply_rc(req, rc);
 		return;
@@ -472,7 +483,9 @@ static void list_getxattr(fuse_req_t req, struct node *node, const char *name,
 		goto out;
 	}
 	n = fgetxattr(view.fd, name, buf, size);
-	reply_xattr(req, buf, n < 0 ? -errno : n, size);
+	if (n < 0)
+		n = errno == ENODATA ? shmfs_xattr_absent(name) : -errno;
+	reply_xattr(req, buf, n, size);
 out:
 	free(buf);
 	text_free(&t);
@@ -485,7 +498,7 @@ static void list_listxattr(fuse_req_t req, struct node *node, size_t size)
 	struct list_view view;
 	char *buf = NULL;
 	ssize_t n;
-	int rc = list_view_load(req_fs(req), node, &view);
+	int rc = list_view_load_item(req_fs(req), node, LIST_HEADER, &view);
 
 	if (rc < 0) {
 		reply_rc(req, rc);
@@ -516,7 +529,7 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
-	rc = list_view_load(req_fs(req), node, &view);
+	rc = list_view_load_item(req_fs(req), node, LIST_HEADER, &view);
 	if (rc == 0 && !remove && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
 		rc = lifetime_set_xattr(req, view.fd, value, size, flags,
 					false);

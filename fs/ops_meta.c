@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A list's .format and .json: text made from the whole list, read-only
- * (docs/lists.md).  An open file reads the text of its open; neither the
- * entry nor the attributes are cached: a whole-list rendering is no item's
- * hot path.  A list that went away answers ESTALE (getattr, open).
+ * (docs/lists.md).  An open file reads the text of its open.  The entry
+ * and attributes are cached as an item's (ops_item.c): the name stands
+ * while the list does, and an open that renders a size other than the one
+ * last told drops the attributes, so a `cat L/.json` is an OPEN and its
+ * READs, not a LOOKUP and a GETATTR that each render the whole list too.
+ * A list that went away answers ESTALE (getattr, open).
  */
 
 #include <errno.h>
@@ -36,13 +39,14 @@ void meta_reply_entry(fuse_req_t req, struct node *child,
 	struct stat st;
 	int rc = list_file_attr_from(snap, true, child, render, &st);
 
-	list_file_reply_entry(req, child, rc, &st, 0, 0);
+	list_file_reply_entry(req, child, rc, &st, req_fs(req)->timeout,
+			      list_file_attr_timeout(req_fs(req)));
 }
 
 /* Attributes of `node` from a fresh copy of its list. */
 static int node_attr(struct shmfs *fs, struct node *node, struct stat *st)
 {
-	return list_file_node_attr(fs, node, true, render, st);
+	return list_file_node_attr(fs, node, LIST_WHOLE, true, render, st);
 }
 
 static void meta_getattr(fuse_req_t req, struct node *node)
@@ -53,7 +57,7 @@ static void meta_getattr(fuse_req_t req, struct node *node)
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, list_file_attr_timeout(req_fs(req)));
 }
 
 static void meta_setattr(fuse_req_t req, struct node *node, struct stat *attr,
@@ -72,7 +76,7 @@ static void meta_setattr(fuse_req_t req, struct node *node, struct stat *attr,
 	if (rc < 0)
 		reply_rc(req, rc);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, list_file_attr_timeout(req_fs(req)));
 }
 
 static void fh_free(struct meta_fh *fh)
@@ -153,7 +157,7 @@ static void meta_read(fuse_req_t req, struct node *node, size_t size, off_t off,
 static void meta_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
-	reply_rc(req, -ENODATA);
+	reply_rc(req, shmfs_xattr_absent(name));
 }
 
 static void meta_listxattr(fuse_req_t req, struct node *node, size_t size)

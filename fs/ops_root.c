@@ -17,8 +17,10 @@
 #include "list_block.h"
 #include "listing.h"
 #include "node_ops.h"
+#include "ops_array.h"
 #include "ops_deleted.h"
 #include "ops_list.h"
+#include "ops_sem.h"
 #include "passthrough.h"
 #include "shmblock.h"
 #include "shmdir.h"
@@ -53,6 +55,9 @@ static int ref_name(struct shmfs *fs, const char *name,
 
 	if (rc == 0)
 		rc = shm_kind_of(fs, shm_name, &st, &kind);
+	/* No block NAME.npy: the view of a declared array NAME, if any. */
+	if (rc == -ENOENT)
+		return array_view_ref(fs, name, e);
 	if (rc < 0)
 		return rc;
 	/* A kind that changed without an event: listings ask afresh. */
@@ -61,8 +66,13 @@ static int ref_name(struct shmfs *fs, const char *name,
 		rc = inode_ref_list(fs->inodes, name, &st, &node);
 		if (rc == 0)
 			list_fill_dir_entry(fs, e, node, &st);
+	} else if (shm_kind_node(kind) == NODE_SEM) {
+		rc = inode_ref_sem(fs->inodes, name, &st, &node);
+		if (rc == 0)
+			shmfs_fill_entry(fs, e, node, &st);
 	} else {
-		rc = inode_ref_block(fs->inodes, name, &st, &node);
+		rc = inode_ref_kind(fs->inodes, name, &st, shm_kind_node(kind),
+				    &node);
 		if (rc == 0)
 			shmfs_fill_entry(fs, e, node, &st);
 	}
@@ -117,6 +127,10 @@ static void root_mknod(fuse_req_t req, struct node *dir, const char *name,
 		reply_rc(req, -EPERM);
 		return;
 	}
+	if (shmfs_sem_name(name)) {
+		sem_mknod(req, name, mode & 07777);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDONLY, &st);
 	if (fd < 0) {
 		reply_rc(req, fd);
@@ -144,6 +158,10 @@ static void root_create(fuse_req_t req, struct node *dir, const char *name,
 	bool made = true;
 	int fd, rc, backing_id;
 
+	if (shmfs_sem_name(name)) {
+		sem_create(req, name, mode & 07777, fi);
+		return;
+	}
 	fd = shmdir_make_block(req, name, mode, O_RDWR, &st);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Created by someone else since the kernel looked: open it. */
@@ -219,6 +237,9 @@ static void root_unlink(fuse_req_t req, struct node *dir, const char *name)
 		rc = shmdir_unlink(fs, shm_name);
 	if (rc == 0)
 		inode_unname(fs->inodes, name);
+	/* A view is made, not stored: it goes with its block's xattrs. */
+	if (rc == -ENOENT && array_view_exists(fs, name))
+		rc = -EPERM;
 	reply_rc(req, rc);
 }
 
@@ -266,6 +287,11 @@ static void root_rename(fuse_req_t req, struct node *dir, const char *name,
 		return;
 	}
 	if (deleted_is_dir_name(name) || deleted_is_dir_name(newname)) {
+		reply_rc(req, -EPERM);
+		return;
+	}
+	/* A semaphore's name is for semaphores (fs.h), a block's for blocks. */
+	if (shmfs_sem_name(name) != shmfs_sem_name(newname)) {
 		reply_rc(req, -EPERM);
 		return;
 	}
@@ -465,7 +491,7 @@ static void root_removexattr(fuse_req_t req, struct node *node,
 static void root_getxattr(fuse_req_t req, struct node *node, const char *name,
 			  size_t size)
 {
-	reply_rc(req, -ENODATA);
+	reply_rc(req, shmfs_xattr_absent(name));
 }
 
 static void root_listxattr(fuse_req_t req, struct node *node, size_t size)

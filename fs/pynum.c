@@ -510,3 +510,228 @@ int pynum_parse_float(const char *text, size_t len, double *out)
 	free(a);
 	return rc;
 }
+
+/* ---- Whether a text can still become a number ---- */
+
+/*
+ * The states of int()'s and float()'s grammar (as above, on the ASCII copy)
+ * while the text is read left to right; S_DEAD once no continuation can
+ * make it a number.
+ */
+enum {
+	S_DEAD,
+	S_LEAD,	    /* whitespace so far */
+	S_SIGN,	    /* a sign */
+	S_INT,	    /* digits, the last one a digit */
+	S_INT_US,   /* digits and an underscore: a digit must follow */
+	S_DOT,	    /* float: "." with no digit before it */
+	S_POINT,    /* float: digits and "." */
+	S_FRAC,	    /* float: digits after the point */
+	S_FRAC_US,  /* float: ... and an underscore */
+	S_EXP,	    /* float: the exponent's letter */
+	S_EXP_SIGN, /* float: its sign */
+	S_EXP_DIG,  /* float: its digits */
+	S_EXP_US,   /* float: ... and an underscore */
+	S_WORD,	    /* float: letters of "inf", "infinity" or "nan" */
+	S_TRAIL,    /* whitespace after a whole number */
+};
+
+struct num_scan {
+	bool is_float;
+	int state;
+	bool neg;	  /* int: the sign... */
+	uint64_t v;	  /* ...and the digits' value so far */
+	const char *word; /* S_WORD: the word, and how much of it is read */
+	size_t wlen;
+};
+
+/* Whether the letters read complete a word float() takes. */
+static bool word_done(const struct num_scan *s)
+{
+	return s->wlen == 3 || s->wlen == strlen(s->word);
+}
+
+/* One ASCII character of the copy; returns the new state. */
+static int scan_char(struct num_scan *s, char c)
+{
+	bool digit = is_digit(c), space = is_space(c);
+	bool f = s->is_float;
+
+	switch (s->state) {
+	case S_LEAD:
+		if (space)
+			return S_LEAD;
+		if (c == '+' || c == '-') {
+			s->neg = c == '-';
+			return S_SIGN;
+		}
+		/* Anything else is read as after a sign. */
+		/* fall through */
+	case S_SIGN:
+		if (digit)
+			break;
+		if (f && c == '.')
+			return S_DOT;
+		if (f && ((c | 0x20) == 'i' || (c | 0x20) == 'n')) {
+			s->word = (c | 0x20) == 'i' ? "infinity" : "nan";
+			s->wlen = 1;
+			return S_WORD;
+		}
+		return S_DEAD;
+	case S_INT:
+		if (digit)
+			break;
+		if (c == '_')
+			return S_INT_US;
+		if (f && c == '.')
+			return S_POINT;
+		if (f && (c == 'e' || c == 'E'))
+			return S_EXP;
+		return space ? S_TRAIL : S_DEAD;
+	case S_INT_US:
+		if (digit)
+			break;
+		return S_DEAD;
+	case S_DOT:
+		return digit ? S_FRAC : S_DEAD;
+	case S_POINT:
+	case S_FRAC:
+		if (digit)
+			return S_FRAC;
+		if (c == '_' && s->state == S_FRAC)
+			return S_FRAC_US;
+		if (c == 'e' || c == 'E')
+			return S_EXP;
+		return space ? S_TRAIL : S_DEAD;
+	case S_FRAC_US:
+		return digit ? S_FRAC : S_DEAD;
+	case S_EXP:
+		if (c == '+' || c == '-')
+			return S_EXP_SIGN;
+		/* fall through */
+	case S_EXP_SIGN:
+	case S_EXP_US:
+		return digit ? S_EXP_DIG : S_DEAD;
+	case S_EXP_DIG:
+		if (digit)
+			return S_EXP_DIG;
+		if (c == '_')
+			return S_EXP_US;
+		return space ? S_TRAIL : S_DEAD;
+	case S_WORD:
+		if (s->wlen < strlen(s->word) &&
+		    (c | 0x20) == s->word[s->wlen]) {
+			s->wlen++;
+			return S_WORD;
+		}
+		return space && word_done(s) ? S_TRAIL : S_DEAD;
+	case S_TRAIL:
+		return space ? S_TRAIL : S_DEAD;
+	default:
+		return S_DEAD;
+	}
+	/* A digit of the integer part. */
+	if (!f) {
+		uint64_t limit = s->neg ? (uint64_t)INT64_MAX + 1
+					: (uint64_t)INT64_MAX;
+		unsigned d = (unsigned)(c - '0');
+
+		if (s->v > (limit - d) / 10)
+			return S_DEAD; /* no int64: more digits only grow it */
+		s->v = s->v * 10 + d;
+	}
+	return S_INT;
+}
+
+/* The UTF-8 form of c (>= 0x80); returns its length. */
+static size_t utf8_encode(uint32_t c, unsigned char u[4])
+{
+	size_t len = c < 0x800 ? 2 : c < 0x10000 ? 3 : 4, i;
+
+	for (i = len - 1; i > 0; i--) {
+		u[i] = (unsigned char)(0x80 | (c & 0x3f));
+		c >>= 6;
+	}
+	u[0] = (unsigned char)((len == 2 ? 0xc0 : len == 3 ? 0xe0 : 0xf0) | c);
+	return len;
+}
+
+/*
+ * Whether some code point that int() and float() read (a Unicode space or
+ * decimal digit) begins with the `n` bytes of `tail`, an incomplete UTF-8
+ * form, and keeps the text a number's beginning.
+ */
+static bool tail_may_complete(const struct num_scan *s,
+			      const unsigned char *tail, size_t n)
+{
+	size_t nz = sizeof(pynum_digit_zeros) / sizeof(pynum_digit_zeros[0]);
+	size_t ns = sizeof(pynum_spaces) / sizeof(pynum_spaces[0]);
+	size_t i;
+
+	for (i = 0; i < nz * 10 + ns; i++) {
+		bool is_digit_cp = i < nz * 10;
+		uint32_t c = is_digit_cp ? pynum_digit_zeros[i / 10] + i % 10
+					 : pynum_spaces[i - nz * 10];
+		unsigned char u[4];
+		struct num_scan t = *s;
+
+		if (c < 0x80 || utf8_encode(c, u) <= n || memcmp(u, tail, n))
+			continue;
+		if (scan_char(&t, is_digit_cp ? (char)('0' + i % 10) : ' ') !=
+		    S_DEAD)
+			return true;
+	}
+	return false;
+}
+
+static int number_prefix(const char *text, size_t len, bool is_float)
+{
+	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+	struct num_scan s = { .is_float = is_float, .state = S_LEAD };
+	while (p < end) {
+		const unsigned char *at = p;
+		long c = next_code_point(&p, end);
+		char a;
+		int d;
+
+		if (c < 0) {
+			/* An incomplete code point at the very end may still
+			 * become a space or a digit. */
+			size_t need = *at >= 0xf0 ? 4 : *at >= 0xe0 ? 3 : 2;
+
+			if ((size_t)(end - at) < need &&
+			    tail_may_complete(&s, at, (size_t)(end - at)))
+				return 0;
+			return -EINVAL;
+		}
+		if (c == 0)
+			return -EINVAL;
+		if (c < 127) {
+			a = (char)c;
+		} else if (in_table(pynum_spaces,
+				    sizeof(pynum_spaces) /
+					    sizeof(pynum_spaces[0]),
+				    (uint32_t)c)) {
+			a = ' ';
+		} else {
+			d = digit_value((uint32_t)c);
+			if (d < 0)
+				return -EINVAL;
+			a = (char)('0' + d);
+		}
+		s.state = scan_char(&s, a);
+		if (s.state == S_DEAD)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int pynum_int_prefix(const char *text, size_t len)
+{
+	return number_prefix(text, len, false);
+}
+
+int pynum_float_prefix(const char *text, size_t len)
+{
+	return number_prefix(text, len, true);
+}

@@ -38,4 +38,14 @@ int pynum_parse_int(const char *text, size_t len, int64_t *out);
  */
 int pynum_parse_float(const char *text, size_t len, double *out);
 
+/*
+ * Whether `text` (len bytes of UTF-8) can still begin a text that
+ * pynum_parse_int (an int64, then) or pynum_parse_float accepts: some
+ * continuation makes it one.  "", "-", "1_", "1e", "infin", a digit's first
+ * UTF-8 byte can; "x", "0x", "1__", "1 2", "inf_", a NUL, an int past int64
+ * can't.  Returns 0, or -EINVAL when no continuation can.
+ */
+int pynum_int_prefix(const char *text, size_t len);
+int pynum_float_prefix(const char *text, size_t len);
+
 #endif

@@ -224,13 +224,17 @@ void shmdir_close(struct shmfs *fs)
  */
 static void expect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
-	if (fs->expected && shmfs_mount_name(fs, shm_name))
+	char shown[NAME_MAX + 1];
+
+	if (fs->expected && shmfs_mount_name(fs, shm_name, shown))
 		expect_add(fs->expected, shm_name, mask);
 }
 
 static void unexpect(struct shmfs *fs, const char *shm_name, uint32_t mask)
 {
-	if (fs->expected && shmfs_mount_name(fs, shm_name))
+	char shown[NAME_MAX + 1];
+
+	if (fs->expected && shmfs_mount_name(fs, shm_name, shown))
 		expect_take(fs->expected, shm_name, mask);
 }
 
@@ -249,7 +253,8 @@ int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 	int fd, rc;
 
 	rc = shmfs_block_name(fs, name, shm_name);
-	if (rc == -ENOENT) /* a name the mount would hide */
+	/* A name the mount would hide, or a semaphore's (made whole only). */
+	if (rc == -ENOENT || (rc == 0 && shmfs_sem_name(name)))
 		rc = -EPERM;
 	if (rc < 0)
 		return rc;
@@ -283,6 +288,47 @@ fail:
 	rc = -errno;
 fail_rc:
 	unlinkat(fs->dirfd, shm_name, 0);
+	close(fd);
+	return rc;
+}
+
+int shmdir_make_sem(fuse_req_t req, const char *name, mode_t mode,
+		    struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct shmfs *fs = req_fs(req);
+	bool chown = fs->is_root &&
+		     (ctx->uid != fs->euid || ctx->gid != fs->egid);
+	char shm_name[NAME_MAX + 1];
+	int fd, rc;
+
+	rc = shmfs_block_name(fs, name, shm_name);
+	if (rc == -ENOENT || (rc == 0 && !shmfs_sem_name(name)))
+		rc = -EPERM;
+	if (rc < 0)
+		return rc;
+	expect(fs, shm_name, IN_CREATE);
+	/* Made whole, owned and with its mode before its name appears. */
+	fd = shmblock_sem_create_open_at(fs->dirfd, shm_name, 0, mode & 0777,
+					 chown ? ctx->uid : (uid_t)-1,
+					 chown ? ctx->gid : (gid_t)-1);
+	if (fd < 0) {
+		unexpect(fs, shm_name, IN_CREATE);
+		return fd;
+	}
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (fs->created) {
+		rc = created_set_add(fs->created, fd);
+		if (rc < 0)
+			goto fail_rc;
+	}
+	return fd;
+
+fail:
+	rc = -errno;
+fail_rc:
+	shmdir_unmake_block(fs, name, st);
 	close(fd);
 	return rc;
 }

@@ -33,7 +33,17 @@ void shmdir_close(struct shmfs *fs);
  */
 int shmdir_make_block(fuse_req_t req, const char *name, mode_t mode, int access,
 		      struct stat *st);
-/* Undoes shmdir_make_block (the caller still closes the descriptor). */
+/*
+ * Creates the semaphore of the mount name `name` ("sem.NAME") with value
+ * 0, as sem_open(O_CREAT | O_EXCL, mode, 0) would, owned by the caller:
+ * its name appears only once it is whole (shmblock_sem_create_open_at).
+ * Records it for -o cleanup and stats it.  Returns its read-write
+ * descriptor or -errno (-EPERM: not a semaphore's name, -EEXIST).
+ */
+int shmdir_make_sem(fuse_req_t req, const char *name, mode_t mode,
+		    struct stat *st);
+
+/* Undoes shmdir_make_block or _sem (the caller still closes the descriptor). */
 void shmdir_unmake_block(struct shmfs *fs, const char *name,
 			 const struct stat *st);
 

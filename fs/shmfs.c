@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,6 @@
 #include "inode.h"
 #include "passthrough.h"
 #include "shmblock.h"
-
-static bool has_prefix(const char *s, const char *prefix)
-{
-	return !strncmp(s, prefix, strlen(prefix));
-}
 
 bool shmfs_tmp_name(const char *shm_name, long *pid)
 {
@@ -68,31 +64,57 @@ bool shmfs_tmp_block(const struct shmfs *fs, const char *shm_name)
 int shmfs_block_name(const struct shmfs *fs, const char *name,
 		     char out[NAME_MAX + 1])
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), sem = sizeof(SHMFS_SEM_PREFIX) - 1;
 
 	if (len == 0 || strchr(name, '/'))
 		return -EINVAL;
 	if (fs->prefix_len + len > NAME_MAX)
 		return -ENAMETOOLONG;
-	memcpy(out, fs->prefix, fs->prefix_len);
-	memcpy(out + fs->prefix_len, name, len + 1);
-	if (has_prefix(out, SHMFS_SEM_PREFIX) || shmfs_tmp_block(fs, out))
+	if (shmfs_sem_name(name)) {
+		/* "sem." alone is no semaphore's (sem_open("/") is EINVAL). */
+		if (len == sem)
+			return -ENOENT;
+		/* "sem.NAME" is sem_open("/" PREFIX "NAME")'s file. */
+		memcpy(out, SHMFS_SEM_PREFIX, sem);
+		memcpy(out + sem, fs->prefix, fs->prefix_len);
+		memcpy(out + sem + fs->prefix_len, name + sem, len - sem + 1);
+	} else {
+		memcpy(out, fs->prefix, fs->prefix_len);
+		memcpy(out + fs->prefix_len, name, len + 1);
+		/* A prefix that makes it a semaphore's name: not a block. */
+		if (shmfs_sem_name(out))
+			return -ENOENT;
+	}
+	if (shmfs_tmp_block(fs, out))
 		return -ENOENT;
 	return shmblock_name_check(out);
 }
 
-const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name)
+const char *shmfs_mount_name(const struct shmfs *fs, const char *shm_name,
+			     char buf[NAME_MAX + 1])
 {
-	if (strncmp(shm_name, fs->prefix, fs->prefix_len))
+	size_t sem = sizeof(SHMFS_SEM_PREFIX) - 1;
+	const char *rest = shm_name;
+
+	if (shmfs_sem_name(shm_name))
+		rest = shm_name + sem;
+	if (strncmp(rest, fs->prefix, fs->prefix_len))
 		return NULL;
-	if (has_prefix(shm_name, SHMFS_SEM_PREFIX))
+	if (!rest[fs->prefix_len])
 		return NULL;
-	if (!shm_name[fs->prefix_len])
+	/* The mount's "sem.x" is a semaphore: a block "PREFIXsem.x" is hidden. */
+	if (rest == shm_name && shmfs_sem_name(rest + fs->prefix_len))
 		return NULL;
 	/* A list being rebuilt (shmdir.c), by any mount, is no one's block. */
 	if (shmfs_tmp_block(fs, shm_name))
 		return NULL;
-	return shm_name + fs->prefix_len;
+	if (rest == shm_name)
+		return shm_name + fs->prefix_len;
+	if (!fs->prefix_len)
+		return shm_name;
+	snprintf(buf, NAME_MAX + 1, SHMFS_SEM_PREFIX "%s",
+		 rest + fs->prefix_len);
+	return buf;
 }
 
 const char *shmfs_proc_stat(const char *path, char *buf, size_t size)
@@ -254,6 +276,38 @@ void reply_xattr(fuse_req_t req, const char *buf, ssize_t n, size_t size)
 		reply_rc(req, -ERANGE);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Which security modules that label files run on this machine. */
+static struct {
+	pthread_once_t once;
+	bool selinux, smack;
+} lsm = { .once = PTHREAD_ONCE_INIT };
+
+static void lsm_read(void)
+{
+	char list[512] = "";
+	int fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, list, sizeof(list) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		list[n] = '\0';
+	/* securityfs may be unmounted: each module's own file system tells. */
+	lsm.selinux = strstr(list, "selinux") ||
+		      access("/sys/fs/selinux", F_OK) == 0;
+	lsm.smack = strstr(list, "smack") ||
+		    access("/sys/fs/smackfs", F_OK) == 0;
+}
+
+int shmfs_xattr_absent(const char *name)
+{
+	pthread_once(&lsm.once, lsm_read);
+	if ((!strcmp(name, "security.selinux") && !lsm.selinux) ||
+	    (!strncmp(name, "security.SMACK64", 16) && !lsm.smack))
+		return -EOPNOTSUPP;
+	return -ENODATA;
 }
 
 bool shmfs_caller_in_group(fuse_req_t req, gid_t gid)

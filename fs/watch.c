@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array_block.h"
 #include "expect.h"
 #include "fs.h"
 #include "inode.h"
@@ -118,12 +119,54 @@ static void inval_everything(struct shmfs *fs)
 }
 
 /*
+ * The view NAME.npy of the block `name` (ops_array.c), if the kernel may
+ * know it: its entry and attributes, now that the block went, moved or no
+ * longer declares an array.
+ */
+static void inval_view_name(struct shmfs *fs, const char *name)
+{
+	char view[NAME_MAX + 1];
+	size_t len = strlen(name);
+	fuse_ino_t id;
+
+	if (len + ARRAY_VIEW_SUFFIX_LEN > NAME_MAX)
+		return;
+	memcpy(view, name, len);
+	memcpy(view + len, ARRAY_VIEW_SUFFIX, ARRAY_VIEW_SUFFIX_LEN + 1);
+	id = inode_find_name(fs->inodes, view);
+	if (id) {
+		inval_inode(fs, id);
+		inval_entry(fs, view);
+	}
+}
+
+/*
+ * The block `name` (of `st`, now of `kind`) was written or its attributes
+ * or xattrs changed: its view's attributes and pages, and its entry when
+ * it is no view now.  Returns whether a view may have come or gone.
+ */
+static bool inval_view(struct shmfs *fs, const char *name,
+		       const struct stat *st, enum shm_kind kind)
+{
+	fuse_ino_t id = inode_find_ino(fs->inodes, st->st_dev,
+				       array_view_ino(st->st_ino));
+
+	if (id) {
+		inval_inode(fs, id);
+		if (kind != SHM_KIND_DECLARED)
+			inval_view_name(fs, name);
+	}
+	return id || kind == SHM_KIND_DECLARED;
+}
+
+/*
  * Handles one event.  Returns true when the listing of the mount changed
  * without the kernel knowing (a block appeared, went or moved outside).
  */
 static bool handle_event(struct watch *w, const struct inotify_event *ev)
 {
 	struct shmfs *fs = w->fs;
+	char shown[NAME_MAX + 1];
 	const char *name;
 	struct stat st;
 
@@ -144,12 +187,22 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	}
 	if (!ev->len || (ev->mask & IN_ISDIR))
 		return false;
-	name = shmfs_mount_name(fs, ev->name);
+	name = shmfs_mount_name(fs, ev->name, shown);
 	if (!name)
 		return false;
 	/* Whatever it was, the listing and the lifetimes hear of it. */
 	listing_note_event(fs, ev->name, ev->mask);
 	lifetime_note_event(fs, ev->name, ev->mask);
+	/*
+	 * A view goes with its block's name, the mount's own changes too (the
+	 * kernel knows of the block's entry only); a block made under a
+	 * view's name replaces the view.
+	 */
+	if (ev->mask & (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
+		inval_view_name(fs, name);
+	if (ev->mask & (IN_CREATE | IN_MOVED_TO) && array_view_name(name) &&
+	    inode_find_name(fs->inodes, name))
+		inval_entry(fs, name);
 	if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) &&
 	    expect_take(fs->expected, ev->name, ev->mask))
 		return false;
@@ -182,10 +235,13 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 	if (ev->mask & ATTR_EVENTS) {
 		enum shm_kind kind;
 		int rc = shm_kind_of(fs, ev->name, &st, &kind);
+		bool views = false;
 
-		if (rc == 0)
+		if (rc == 0) {
 			inval_inode(fs, inode_find_ino(fs->inodes, st.st_dev,
 						       st.st_ino));
+			views = inval_view(fs, name, &st, kind);
+		}
 		/*
 		 * The kernel keeps a list's item names and attributes
 		 * (ops_item.c): a chmod or a rewrite of the block drops them
@@ -194,8 +250,9 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 		if (rc == 0 && kind == SHM_KIND_LIST)
 			inval_entry(fs, name);
 		/*
-		 * A write that made a file a list, or a list a file: the
-		 * kernel's entry has the wrong type, drop it.
+		 * A write that made a file a list or an array, or a list
+		 * or an array a file: the kernel's entry is of another
+		 * kind, drop it.
 		 */
 		if (rc == 0 &&
 		    inode_has_other_kind(fs->inodes, st.st_dev, st.st_ino,
@@ -203,6 +260,7 @@ static bool handle_event(struct watch *w, const struct inotify_event *ev)
 			inval_entry(fs, name);
 			return true;
 		}
+		return views;
 	}
 	return false;
 }

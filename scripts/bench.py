@@ -96,13 +96,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join(BUILD, "bench-results.json"))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["holders", "meta"],
+    ap.add_argument("--only", choices=["holders", "meta", "arrays", "lists"],
                     help="run one section alone (holders: lsshm and the core scan"
                     " against lsof and fuser; meta: the metadata rows against"
-                    " passthrough_ll)")
+                    " passthrough_ll; arrays: a 1 GiB array attached and read"
+                    " by NumPy through the mount against /dev/shm; lists: a"
+                    " list's per-item costs by its length, and .json against"
+                    " CPython)")
     args = ap.parse_args()
     if args.only == "holders":
         return holders_main(args)
+    if args.only == "arrays":
+        return arrays_main(args)
+    if args.only == "lists":
+        return lists_main(args)
 
     rounds = 3 if args.quick else 11
     # --only meta: the metadata rows alone (no data path, holders or C API).
@@ -193,9 +200,11 @@ def main():
         row("one request to the daemon (getxattr)", "/dev/shm", ra, rs, r, "ops/s", "-")
 
         requests = meta_rows(rounds, pt, prefix, row, args.quick, ndir, mounts)
+        lists_rows(rounds, pt, prefix, row, args.quick)
         coherence = None
         if data:
             c_api_rows(row)
+            array_rows(rounds, pt, prefix, row, args.quick)
             holders_rows(rounds, prefix, row, args.quick)
             coherence = coherence_gap(pt, prefix)
     finally:
@@ -723,6 +732,101 @@ int main(int argc, char **argv)
 """
 
 
+def rss_bytes():
+    """This process's resident set, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def array_rows(rounds, mount, prefix, row, quick):
+    """A 1 GiB array (256 MiB with --quick) made by NumPy in /dev/shm,
+    attached with np.load(mmap_mode='r+') through the passthrough mount
+    against /dev/shm: the attach (time, and the RSS it adds: no copy), and
+    a full read of it (arr.sum() in a fresh mapping: every page faulted
+    in).  Returns the RSS growths, in bytes."""
+    import numpy as np
+    nbytes = (256 if quick else 1024) * MiB
+    name = prefix + "array"
+    path = os.path.join(SHM, name)
+    a = np.lib.format.open_memmap(path, mode="w+", dtype="<f8",
+                                  shape=(nbytes // 8 // 4, 4))
+    a[:] = 1.0
+    a.flush()
+    del a
+    mf = mount.path("array")
+    if os.getxattr(mf, "user.shmfs.dtype") != b"<f8":
+        raise RuntimeError("the mount does not show the array as one")
+    growth = {}
+
+    def attach(p, key=None):
+        r0 = rss_bytes()
+        t = time.perf_counter()
+        arr = np.load(p, mmap_mode="r+")
+        sec = time.perf_counter() - t
+        if key:
+            growth[key] = max(growth.get(key, 0), rss_bytes() - r0)
+        del arr
+        return sec, 1
+
+    def full_read(p):
+        arr = np.load(p, mmap_mode="r+")
+        t = time.perf_counter()
+        total = float(np.add.reduce(arr, axis=None))
+        sec = time.perf_counter() - t
+        if total != arr.size:
+            raise RuntimeError("the array read back wrong: %r" % total)
+        del arr
+        return sec, nbytes
+
+    try:
+        label = "%d MiB array" % (nbytes // MiB)
+        ra, rs, r = compare(rounds, lambda: attach(path, "shm"),
+                            lambda: attach(mf, "mount"))
+        row("%s: np.load mmap r+ attach" % label, "/dev/shm", ra, rs, r,
+            "ops/s", "-")
+        print("(%s attach: RSS grew by %.1f KiB via /dev/shm, %.1f KiB via the"
+              " mount: no copy)" % (label, growth["shm"] / 1024,
+                                    growth["mount"] / 1024), flush=True)
+        if growth["mount"] > nbytes // 100:
+            raise RuntimeError("attaching through the mount copied the array")
+        ra, rs, r = compare(rounds, lambda: full_read(path), lambda: full_read(mf))
+        row("%s: full read (np.add.reduce)" % label, "/dev/shm", ra / MiB,
+            rs / MiB, r, "MiB/s", "0.9x")
+    finally:
+        os.unlink(path)
+    return growth
+
+
+def arrays_main(args):
+    """scripts/bench --only arrays: the array rows alone, on one mount."""
+    rounds = 3 if args.quick else 7
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-45s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+              (figure, ra, rs, ratio, kind,
+               "%.2f-%.2f" % spread if spread else "", target), flush=True)
+
+    m = Mount(prefix)
+    try:
+        print("%-45s %12s %12s %9s" % ("figure", "anchor/s", "shmfs/s", "ratio"))
+        growth = array_rows(rounds, m, prefix, row, args.quick)
+    finally:
+        m.close()
+    out = os.path.splitext(args.out)[0] + "-arrays.json"
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
+                  rounds=rounds, rows=rows, attach_rss_growth_bytes=growth)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("results written to", out)
+
+
 def timed(cmd):
     """Runs a command, its output thrown away; returns (seconds, 1)."""
     t = time.perf_counter()
@@ -834,6 +938,101 @@ def holders_main(args):
                   command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
                   rounds=rounds, rows=rows)
     out = os.path.splitext(args.out)[0] + "-holders.json"
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print()
+    print_markdown(result)
+    print("results written to", out)
+
+
+# ---- lists: costs by a list's length (issue 23.4) ----
+
+def lists_rows(rounds, m, prefix, row, quick):
+    """A list's per-item costs through the mount `m` at 100 items against
+    the same at 100,000 (CPython lists of ints), and .json against
+    CPython's own json.dumps(list(sl)) at both lengths."""
+    from multiprocessing import shared_memory
+    small, big = 100, 20000 if quick else 100000
+    lists = {n: shared_memory.ShareableList(list(range(n)), name="%sL%d" % (prefix, n))
+             for n in (small, big)}
+    try:
+        def item_reads(n, k=300):
+            d = m.path("L%d" % n)
+            step = max(1, n // k)
+
+            def run():
+                t = time.perf_counter()
+                for i in range(0, step * k, step):
+                    with open(os.path.join(d, "%d.int" % (i % n)), "rb") as f:
+                        f.read()
+                return time.perf_counter() - t, k
+            return run
+
+        ra, rs, r = compare(rounds, item_reads(small), item_reads(big), False)
+        row("item read (open+read+close), %d vs %d items" % (big, small),
+            "%d items" % small, 1 / ra, 1 / rs, r, "s", "at most 1.2x time",
+            kind="x time")
+
+        def ls_l(n):
+            d = m.path("L%d" % n)
+
+            def run():
+                t = time.perf_counter()
+                subprocess.run(["ls", "-l", d], stdout=subprocess.DEVNULL, check=True)
+                return time.perf_counter() - t, n
+            return run
+
+        ra, rs, r = compare(rounds, ls_l(small), ls_l(big), False)
+        row("ls -l per item, %d vs %d items" % (big, small), "%d items" % small,
+            1 / ra, 1 / rs, r, "s", "at most 1.2x time", kind="x time")
+
+        for n in (small, big):
+            sl = lists[n]
+
+            def cpython(sl=sl):
+                t = time.perf_counter()
+                json.dumps(list(sl))
+                return time.perf_counter() - t, 1
+
+            def mount(n=n):
+                t = time.perf_counter()
+                with open(m.path("L%d" % n, ".json"), "rb") as f:
+                    f.read()
+                return time.perf_counter() - t, 1
+
+            ra, rs, r = compare(rounds, cpython, mount, False)
+            row(".json of %d items" % n, "CPython json.dumps(list(sl))", 1 / ra, 1 / rs,
+                r, "s", "at most 2x time", kind="x time")
+    finally:
+        for sl in lists.values():
+            sl.shm.close()
+            sl.shm.unlink()
+
+
+def lists_main(args):
+    """scripts/bench --only lists: the list rows alone, on one mount."""
+    rounds = 3 if args.quick else 7
+    prefix = "shmfs-bench-%s-" % secrets.token_hex(3)
+    rows = []
+
+    def row(figure, anchor_name, ra, rs, ratio, unit, target, kind="x"):
+        spread = getattr(ratio, "spread", None)
+        rows.append(dict(figure=figure, anchor=anchor_name, anchor_rate=ra,
+                         subject_rate=rs, ratio=float(ratio), spread=spread,
+                         unit=unit, target=target, kind=kind))
+        print("%-50s %12.4g %12.4g %8.2f%s  %s (target %s)" %
+              (figure, ra, rs, ratio, kind,
+               "%.2f-%.2f" % spread if spread else "", target), flush=True)
+
+    m = Mount(prefix)
+    try:
+        lists_rows(rounds, m, prefix, row, args.quick)
+    finally:
+        m.close()
+    result = dict(date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), machine=machine(),
+                  command="scripts/bench" + "".join(" " + a for a in sys.argv[1:]),
+                  rounds=rounds, rows=rows)
+    out = os.path.splitext(args.out)[0] + "-lists.json"
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print()

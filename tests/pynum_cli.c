@@ -6,6 +6,8 @@
  *   r HEX16   repr of the double with these bits   -> the text
  *   i HEX     int() of the bytes                   -> "ok N" or "err ENAME"
  *   f HEX     float() of the bytes                 -> "ok HEX16" or "err ENAME"
+ *   I HEX     whether the bytes may begin an int   -> "ok" or "err EINVAL"
+ *   F HEX     whether they may begin a float      -> "ok" or "err EINVAL"
  */
 
 #include <errno.h>
@@ -95,6 +97,15 @@ static int run(char mode, char *arg)
 			memcpy(&bits, &f, sizeof(bits));
 			printf("ok %016" PRIx64 "\n", bits);
 		}
+		return 0;
+	case 'I':
+	case 'F':
+		rc = mode == 'I' ? pynum_int_prefix(arg, (size_t)n)
+				 : pynum_float_prefix(arg, (size_t)n);
+		if (rc < 0)
+			printf("err %s\n", err_name(rc));
+		else
+			printf("ok\n");
 		return 0;
 	}
 	return -1;

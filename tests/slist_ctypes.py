@@ -69,6 +69,8 @@ PROTO = {
     "shmblock_slist_probe_fd": (i, [i, ctypes.c_uint64, ctypes.c_uint, P(P(Layout))]),
     "shmblock_slist_get_fd": (i, [i, P(Layout), sz, P(Value), vp, sz]),
     "shmblock_slist_probe_torn_fd": (i, [i, ctypes.c_uint64, P(P(Layout))]),
+    "shmblock_slist_recheck_fd": (i, [i, P(Layout), sz]),
+    "shmblock_slist_each_fd": (i, [i, P(Layout), sz, sz, vp, vp]),
     "shmblock_slist_probe_settled": (i, [i, ctypes.c_uint64, ctypes.c_uint, vp,
                                          P(P(Layout))]),
     "shmblock_slist_create": (i, [ctypes.c_char_p, P(Value), sz, ctypes.c_uint, P(vp)]),

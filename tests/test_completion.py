@@ -29,8 +29,11 @@ __reassemble_comp_words_by_ref "=" words cword 2>/dev/null
 _%s %s "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 printf '%%s\n' "${COMPREPLY[@]}"
 ''' % (BASH_COMPLETION, os.path.join(ROOT, "completions", cmd), cmd, cmd)
+    # Without the sanitized suite's LD_PRELOAD (it is for the library in
+    # python): procps's ps, which _pids runs, hangs on a futex under it.
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     r = subprocess.run(["bash", "-c", script, "bash", line], cwd=cwd,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     return [x for x in r.stdout.split("\n") if x]
 

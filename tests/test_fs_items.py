@@ -155,17 +155,26 @@ def test_a_refused_value_leaves_the_item_unchanged(shmfs, lst):
     assert errno_of(os.write, fd, b"z") == errno.EFBIG
     os.close(fd)
     assert sl[0] == "abcdefgh"
-    # A value refused whole is refused by close(2).
+    # Text that no continuation makes a value is refused by write(2)
+    # (issue 23.1), the rest of the value too; the close then answers 0.
     fd = os.open(m.path("L", "1.int"), os.O_WRONLY | os.O_TRUNC)
     os.write(fd, b"12")
-    os.write(fd, b"x\n")
+    assert errno_of(os.write, fd, b"x\n") == errno.EINVAL
+    assert errno_of(os.write, fd, b"3") == errno.EINVAL
     assert sl[1] == 5
-    assert errno_of(os.close, fd) == errno.EINVAL
+    os.close(fd)
     assert sl[1] == 5
     fd = os.open(m.path("L", "0.str"), os.O_WRONLY | os.O_TRUNC)
-    os.write(fd, b"ab\xff")
-    assert errno_of(os.close, fd) == errno.EINVAL
+    assert errno_of(os.write, fd, b"ab\xff") == errno.EINVAL
+    os.close(fd)
     assert sl[0] == "abcdefgh"
+    # A value refused whole, which only its end shows, is refused by
+    # close(2): an incomplete number, a str cut inside a character.
+    for name, text in (("1.int", b"-"), ("1.float", b"1e"), ("0.str", b"ab\xe2\x82")):
+        fd = os.open(m.path("L", name), os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, text)
+        assert errno_of(os.close, fd) == errno.EINVAL, (name, text)
+    assert sl[0] == "abcdefgh" and sl[1] == 5
     # A 3-byte character split over writes is no error.
     assert store(m.path("L", "0.str"), b"a\xe2", b"\x82", b"\xacb") == 0
     assert sl[0] == "a\u20acb"
@@ -273,7 +282,8 @@ def test_append_redirection_appends_to_the_text(shmfs, lst):
     assert sl[0] == "ab\nx"
     assert sh("printf cd >> %s" % P("1.bytes")).returncode == 0
     assert sl[1] == b"xycd"
-    assert sh("echo 7 >> %s" % P("2.int")).returncode == 0  # "5\n7\n"
+    # "5\n7": no int, refused at the write (issue 23.1).
+    assert sh("echo 7 >> %s" % P("2.int")).returncode == 1
     assert sl[2] == 5
     assert store(P("2.int"), b"3", flags=os.O_WRONLY | os.O_APPEND) == \
         errno.EINVAL                                       # "5\n3"

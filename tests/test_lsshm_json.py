@@ -13,6 +13,7 @@ import pytest
 
 import holders_ctypes as H
 from conftest import BUILD, SHM_DIR, untrack
+from sem_peer import Glibc
 
 LSSHM = os.path.join(BUILD, "core", "lsshm")
 
@@ -121,14 +122,15 @@ def test_json_raw_stays_raw(tmp_path):
 
 
 def test_pid_view_of_dev_shm(names, hs):
-    """--pid in /dev/shm: a list, a semaphore's name, a " (deleted)" name."""
+    """--pid in /dev/shm: a list, a glibc semaphore, a " (deleted)" name."""
     a, b, c = names(), names(), names()
     sl = shared_memory.ShareableList([1, "two", None], name=a)
     untrack(sl.shm)
     sem = "sem." + b
-    for n in (sem, c):
-        with open(os.path.join(SHM_DIR, n), "wb") as f:
-            f.write(b"\0" * 64)
+    glibc = Glibc()
+    glibc.close(glibc.open(b, os.O_CREAT | os.O_EXCL, 0o600, 2))
+    with open(os.path.join(SHM_DIR, c), "wb") as f:
+        f.write(b"\0" * 64)
     try:
         p = hs.spawn("fd:" + os.path.join(SHM_DIR, a), "map:" + os.path.join(SHM_DIR, sem),
                      "both:" + os.path.join(SHM_DIR, c))
@@ -139,6 +141,8 @@ def test_pid_view_of_dev_shm(names, hs):
         rows = {r["name"]: r for r in parse(same_both_ways("-J", "--output-all", "--pid",
                                                            str(p.pid)))}
         assert rows[a]["kind"] == "list[3]" and rows[sem]["kind"] == "semaphore"
+        assert rows[sem]["value"] == 2 and rows[sem]["waiters"] == 0
+        assert rows[a]["value"] is None and rows[a]["dtype"] is None
         assert rows[c + " (deleted)"]["holders"] == "%d(python3)" % p.pid
     finally:
         sl.shm.close()

@@ -283,3 +283,81 @@ def test_every_digit_of_the_table(exe):
         assert normalize(g) == normalize(w), (r, g, w)
         known += 1
     assert known >= 3 * 50
+
+
+# ---- Whether a text can still become a number (a write's check) ----
+
+# The oracle: a prefix can begin a number when one of a few continuations
+# makes it one.  From any beginning that some continuation completes, one
+# of these does: nothing, a digit ("0" is the smallest, so it keeps an int
+# in range whenever a digit can), the rest of a word float() takes, or the
+# rest of an incomplete UTF-8 character that is a space or a digit, then
+# perhaps a digit.
+PREFIX_ORACLE = r"""
+import sys, unicodedata
+try:
+    sys.set_int_max_str_digits(0)
+except AttributeError:
+    pass
+WORDS = ["inf", "infinity", "nan"]
+RESTS = [b"", b"0"] + [w[k:].encode() for w in WORDS for k in range(1, len(w))]
+READ = [chr(c).encode() for c in range(0x80, 0x110000)
+        if (unicodedata.category(chr(c)) == "Nd" or chr(c).isspace())
+        and not 0xd800 <= c < 0xe000]
+
+def parses(mode, b):
+    try:
+        t = b.decode("utf-8")
+        if "\0" in t:
+            return False
+        v = int(t) if mode == "I" else float(t)
+    except ValueError:
+        return False
+    return mode == "F" or -2**63 <= v < 2**63
+
+def tail(b):
+    for k in (1, 2, 3):
+        if len(b) >= k and b[-k] >= 0xc0:
+            return b[-k:]
+    return b""
+
+out = []
+for line in sys.stdin:
+    mode, _, hx = line.rstrip("\n").partition(" ")
+    b = bytes.fromhex(hx)
+    t = tail(b)
+    rests = list(RESTS)
+    if t:
+        rests += [c[len(t):] + r for c in READ
+                  if len(c) > len(t) and c.startswith(t) for r in (b"", b"0")]
+    out.append("ok" if any(parses(mode, b + r) for r in rests) else "err EINVAL")
+sys.stdout.write("\n".join(out) + "\n")
+"""
+
+
+def prefixes(texts, limit):
+    """Every byte prefix of the texts up to `limit` bytes long, once."""
+    seen = set()
+    for t in texts:
+        for k in range(min(len(t), limit) + 1):
+            seen.add(t[:k])
+    return sorted(seen)
+
+
+@pytest.mark.parametrize("mode", ["I", "F"])
+def test_prefix_corpus(texts, mode):
+    """pynum_int_prefix and pynum_float_prefix against CPython: a text is
+    refused exactly when no continuation makes int() or float() of it an
+    int64 or a float, for every prefix of the corpus (incomplete UTF-8
+    characters included)."""
+    extra = [b"-", b"1e", b"1e+", b"inf", b"infin", b"nan", b"0x", b"1_", b"1__",
+             b"\xd9", b"\xd9\xa1", b"\xe3\x80", b"\xe2\x80", b"\xed\xa0", b"1 2",
+             b"9223372036854775807", b"9223372036854775808", b"-9223372036854775808",
+             b"922337203685477580_", b"5\n7", b"5\n", b"\x00", b"1.", b".", b"-.",
+             b"1e1_", b"1_.5", b"infinityy", b"inf_", b"+-1", b"  \xc2\xa0 -7 \xc2"]
+    reqs = [(mode, t) for t in prefixes(texts[:2500], 32) + extra]
+    got = ours(reqs)
+    want = run(["/usr/bin/python3", "-c", PREFIX_ORACLE], reqs)
+    bad = [(r[1], g, w) for r, g, w in zip(reqs, got, want) if g != w]
+    assert not bad, "%d of %d differ: %s" % (len(bad), len(reqs), bad[:10])
+    assert {"ok", "err EINVAL"} <= set(got)

@@ -131,21 +131,25 @@ def test_names_made_outside_with_odd_bytes(mnt):
     assert sorted(os.listdir(os.fsencode(mnt.dir))) == sorted(ODD_NAMES)
 
 
-def test_semaphore_names_are_refused(shmfs, shmdir):
-    """Names the mount hides (named semaphores, "sem.*") can't be created
-    through it, and an existing semaphore file is neither shown nor
-    touched."""
+def test_semaphore_names_are_for_semaphores(shmfs, shmdir):
+    """Names of named semaphores ("sem.*") are semaphores' (issue 26): a
+    file there that is no semaphore is shown, untouched, as a plain block;
+    one made through the mount is a semaphore, never an empty file; a block
+    can't be renamed to such a name, nor a list made there."""
     m = shmfs(shmdir=shmdir, prefix="")
     sem = os.path.join(shmdir, "sem.x")
     with open(sem, "wb") as f:
         f.write(b"semaphore")
-    assert errno_of(os.stat, m.path("sem.x")) == errno.ENOENT
-    assert errno_of(os.open, m.path("sem.y"), os.O_CREAT | os.O_WRONLY, 0o600) == errno.EPERM
-    assert errno_of(os.unlink, m.path("sem.x")) == errno.ENOENT
+    with open(m.path("sem.x"), "rb") as f:
+        assert f.read() == b"semaphore"
+    fd = os.open(m.path("sem.y"), os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    assert os.stat(os.path.join(shmdir, "sem.y")).st_size == 32
     with open(m.path("a"), "wb") as f:
         f.write(b"a")
     assert errno_of(os.rename, m.path("a"), m.path("sem.x")) == errno.EPERM
-    assert os.listdir(m.dir) == ["a"]
+    assert errno_of(os.mkdir, m.path("sem.z")) == errno.EPERM
+    assert sorted(os.listdir(m.dir)) == ["a", "sem.x", "sem.y"]
     with open(sem, "rb") as f:
         assert f.read() == b"semaphore"
 

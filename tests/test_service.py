@@ -140,12 +140,15 @@ def test_status_says_what_is_mounted_and_counts_blocks(sd_notify,
     """READY=1 comes with a STATUS= line for `systemctl status`: the shm
     directory, the mount point, the data path the daemon logged, and the
     blocks the mount shows: those of its prefix, counted against the
-    directory itself (a semaphore of the prefix is hidden, so not one)."""
+    directory itself, and its sem.PREFIX* files (issue 26: an empty one is
+    no semaphore, a plain block shown as sem.s); another prefix's are not."""
     sock, path = notify_socket
     for i in range(3):
         with open(os.path.join(SHM_DIR, "%sb%d" % (prefix, i)), "wb"):
             pass
     with open(os.path.join(SHM_DIR, "sem." + prefix + "s"), "wb"):
+        pass
+    with open(os.path.join(SHM_DIR, "sem.x" + prefix + "s"), "wb"):
         pass
     try:
         r = subprocess.run([SHMFS, "-o", "prefix=" + prefix, mountpoint],
@@ -154,11 +157,11 @@ def test_status_says_what_is_mounted_and_counts_blocks(sd_notify,
         assert r.returncode == 0, r.stderr
         status = states(receive(sock, timeout=0)[0])["STATUS"]
         shown = [n for n in os.listdir(SHM_DIR) if n.startswith(prefix)]
-        assert sorted(os.listdir(mountpoint)) == ["b0", "b1", "b2"]
+        assert sorted(os.listdir(mountpoint)) == ["b0", "b1", "b2", "sem.s"]
         assert len(shown) == 3
         assert status.startswith("%s mounted at %s, prefix %s; " %
                                  (SHM_DIR, mountpoint, prefix))
-        assert status.endswith("; 3 blocks")
+        assert status.endswith("; 4 blocks")
         # The data path is the one the daemon printed when ready.
         line = [x for x in r.stderr.splitlines() if "data path:" in x][0]
         path_kind = line.split("data path: ", 1)[1].split(";")[0]
@@ -168,6 +171,7 @@ def test_status_says_what_is_mounted_and_counts_blocks(sd_notify,
         assert msg == {"STOPPING": "1", "STATUS": "unmounting"}
     finally:
         os.unlink(os.path.join(SHM_DIR, "sem." + prefix + "s"))
+        os.unlink(os.path.join(SHM_DIR, "sem.x" + prefix + "s"))
         for i in range(3):
             os.unlink(os.path.join(SHM_DIR, "%sb%d" % (prefix, i)))
 

@@ -431,7 +431,7 @@ while True:
             raise
         time.sleep(0.05)
 pids = [line.split()[0] for line in text.splitlines()]
-print(json.dumps([proc, pid in pids, n, len(pids)]))
+print(json.dumps([proc, pid in pids, n, len(pids), pid, text]))
 """
 
 # Run by `unshare -m` (a private mount namespace, so the machine's /proc is

@@ -516,7 +516,9 @@ static int scan_init(struct scan *sc, int dirfd, unsigned flags)
 	sc->snap->stats.started_ns = now_ns();
 	rc = open_dir(sc, dirfd);
 	if (rc == 0)
-		rc = holders_mounts_load(&sc->mounts);
+		rc = holders_mounts_load(&sc->mounts, sc->prefix,
+					 sc->prefix_len > 1 ? sc->prefix_len - 1
+							    : 1);
 	if (rc == 0)
 		rc = shmblock__holders_hash_rebuild(sc->snap, 0);
 	if (rc < 0) {

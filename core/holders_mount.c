@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 
 #include "holders_mount.h"
+#include "shmblock.h"
 
 /* Undoes mountinfo's octal escapes (\040 a space...) in place. */
 static size_t unescape(char *s)
@@ -40,9 +41,33 @@ static size_t unescape(char *s)
  * FSTYPE SOURCE SUPER".  Only whole shmfs mounts (ROOT "/") are kept: a
  * bind mount of a subdirectory shows no top-level blocks.
  */
-static int parse_line(struct holders_mounts *hm, char *line)
+/*
+ * Whether a shmfs mount whose source (its fsname: the shm directory it was
+ * given, or "shmfs" for the default) is `source` may show the directory
+ * `dir` (`dir_len` bytes, no trailing '/').  Another absolute directory is
+ * another tmpfs, whose inode numbers may be the same as ours: its files
+ * must not be taken for our blocks.  A source that names no directory (a
+ * relative path, an fsname the user chose) may be ours: keeping it counts
+ * a holder too many at worst, which keeps a block, never removes one.
+ */
+static bool source_may_be(char *source, const char *dir, size_t dir_len)
 {
-	char *f[6], *save = NULL, *dash, *type;
+	size_t n = unescape(source);
+
+	while (n > 1 && source[n - 1] == '/')
+		source[--n] = '\0';
+	if (!strcmp(source, "shmfs"))
+		return dir_len == strlen(SHMBLOCK_SHM_DIR) &&
+		       !memcmp(dir, SHMBLOCK_SHM_DIR, dir_len);
+	if (source[0] != '/')
+		return true;
+	return n == dir_len && !memcmp(source, dir, dir_len);
+}
+
+static int parse_line(struct holders_mounts *hm, char *line, const char *dir,
+		      size_t dir_len)
+{
+	char *f[6], *save = NULL, *dash, *type, *source;
 	unsigned maj, min;
 	struct holders_mount *m;
 	int i;
@@ -53,6 +78,9 @@ static int parse_line(struct holders_mounts *hm, char *line)
 	*dash = '\0';
 	type = strtok_r(dash + 3, " \n", &save);
 	if (!type || strcmp(type, "fuse.shmfs"))
+		return 0;
+	source = strtok_r(NULL, " \n", &save);
+	if (source && !source_may_be(source, dir, dir_len))
 		return 0;
 	save = NULL;
 	for (i = 0; i < 6; i++)
@@ -82,7 +110,8 @@ static int parse_line(struct holders_mounts *hm, char *line)
 	return 0;
 }
 
-int holders_mounts_load(struct holders_mounts *hm)
+int holders_mounts_load(struct holders_mounts *hm, const char *dir,
+			size_t dir_len)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -94,7 +123,7 @@ int holders_mounts_load(struct holders_mounts *hm)
 	if (!f)
 		return errno == ENOMEM ? -ENOMEM : 0; /* no /proc: no mounts */
 	while (rc == 0 && getline(&line, &cap, f) > 0)
-		rc = parse_line(hm, line);
+		rc = parse_line(hm, line, dir, dir_len);
 	free(line);
 	fclose(f);
 	if (rc < 0)

@@ -19,10 +19,12 @@ struct holders_mounts {
 };
 
 /*
- * Reads the whole fuse.shmfs mounts of /proc/self/mountinfo into *hm
- * (none when there is no /proc).  Errors: -ENOMEM.
+ * Reads the whole fuse.shmfs mounts of /proc/self/mountinfo that may show
+ * the directory `dir` (`dir_len` bytes, no trailing '/') into *hm (none
+ * when there is no /proc).  Errors: -ENOMEM.
  */
-int holders_mounts_load(struct holders_mounts *hm);
+int holders_mounts_load(struct holders_mounts *hm, const char *dir,
+			size_t dir_len);
 void holders_mounts_free(struct holders_mounts *hm);
 
 /* Whether `dev` is a shmfs mount's. */

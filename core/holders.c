@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "holders_maps.h"
+#include "holders_mount.h"
 #include "holders_table.h"
 #include "shmblock.h"
 
@@ -184,16 +185,36 @@ static int scan_fd(struct scan *sc, int fddir, const char *name,
 	long idx;
 
 	(void)type;
-	/* Closed since readdir, or the process is gone: no holding. */
+	/*
+	 * Closed since readdir, or the process is gone: no holding.  Any
+	 * other error (EACCES, ENOMEM...) leaves the process unread: the
+	 * caller marks the snapshot partial rather than count it as holding
+	 * nothing.
+	 */
 	if (statx(fddir, name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO,
-		  &stx) < 0 ||
-	    !S_ISREG(stx.stx_mode))
+		  &stx) < 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+	if (!S_ISREG(stx.stx_mode))
 		return 0;
 	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	idx = shmblock__holders_find_index(sc->snap, dev, stx.stx_ino);
-	if (idx < 0) {
-		if (dev != sc->dirdev)
+	if (idx < 0 && dev != sc->dirdev) {
+		/* Opened through a shmfs mount: its link names the block. */
+		if (!holders_mounts_has(&sc->mounts, dev))
 			return 0;
+		len = readlinkat(fddir, name, link, sizeof(link));
+		if (len < 0)
+			return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+		if ((size_t)len >= sizeof(link))
+			return 0;
+		idx = shmblock__holders_mounted_entry(sc, dev, stx.stx_ino,
+						      link, (size_t)len);
+		if (idx < 0)
+			return 0;
+		return shmblock__holders_add_rec(
+			sc, idx, proc, SHMBLOCK_HELD_FD, atoi(name), 0, 0);
+	}
+	if (idx < 0) {
 		len = readlinkat(fddir, name, link, sizeof(link));
 		if (len < 0 || (size_t)len >= sizeof(link))
 			return 0;
@@ -299,6 +320,23 @@ static int read_identity(struct scan *sc, int piddir, struct proc *pr)
 	return 0;
 }
 
+/*
+ * Notes a process that could not be inspected (error `err`, negative): the
+ * snapshot is partial, and says which process and why.
+ */
+static void add_gap(struct scan *sc, pid_t pid, int err)
+{
+	struct shmblock_holders *snap = sc->snap;
+
+	snap->partial = true;
+	/* Out of memory for the list: still counted, still partial. */
+	if (shmblock__holders_grow(&snap->gaps, &snap->gaps_cap,
+				   snap->ngaps + 1, sizeof(*snap->gaps)) == 0)
+		snap->gaps[snap->ngaps++] =
+			(struct shmblock_holders_gap){ pid, -err };
+	snap->stats.nunreadable++;
+}
+
 /* Drops the records of a process from `first_rec` on. */
 static void roll_back(struct scan *sc, size_t first_rec)
 {
@@ -348,10 +386,8 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 		goto skip;
 	}
 	/* A process we may not read is a gap in the picture, not an error. */
-	if (rc_fd < 0 || rc_map < 0) {
-		sc->snap->partial = true;
-		stats->nunreadable++;
-	}
+	if (rc_fd < 0 || rc_map < 0)
+		add_gap(sc, pid, rc_fd < 0 ? rc_fd : rc_map);
 	if (sc->nrecs > first_rec) {
 		pr = &sc->procs[sc->nprocs];
 		pr->pid = pid;
@@ -367,12 +403,10 @@ static int scan_process(struct scan *sc, int procfd, const char *name)
 	return 0;
 skip:
 	roll_back(sc, first_rec);
-	if (is_vanished(rc)) {
+	if (is_vanished(rc))
 		stats->nvanished++;
-	} else {
-		sc->snap->partial = true;
-		stats->nunreadable++;
-	}
+	else
+		add_gap(sc, pid, rc);
 	rc = 0;
 out:
 	if (piddir >= 0)
@@ -444,6 +478,7 @@ static void scan_done(struct scan *sc)
 {
 	if (sc->dirfd >= 0)
 		close(sc->dirfd);
+	holders_mounts_free(&sc->mounts);
 	free(sc->recs);
 	free(sc->procs);
 	free(sc->buf);
@@ -480,6 +515,10 @@ static int scan_init(struct scan *sc, int dirfd, unsigned flags)
 		return -ENOMEM;
 	sc->snap->stats.started_ns = now_ns();
 	rc = open_dir(sc, dirfd);
+	if (rc == 0)
+		rc = holders_mounts_load(&sc->mounts, sc->prefix,
+					 sc->prefix_len > 1 ? sc->prefix_len - 1
+							    : 1);
 	if (rc == 0)
 		rc = shmblock__holders_hash_rebuild(sc->snap, 0);
 	if (rc < 0) {

@@ -23,6 +23,7 @@
 
 #include "shmblock.h"
 #include "holders_maps.h"
+#include "holders_mount.h"
 #include "holders_table.h"
 
 /*
@@ -110,7 +111,8 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 	minor = parse_hex(&p);
 	dev = makedev(major, minor);
 	/* Most lines map something else: the device settles it cheaply. */
-	if (*p++ != ' ' || dev != sc->dirdev)
+	if (*p++ != ' ' ||
+	    (dev != sc->dirdev && !holders_mounts_has(&sc->mounts, dev)))
 		return 0;
 	ino = parse_dec(&p);
 	if (ino == 0)
@@ -118,7 +120,15 @@ static int scan_map_line(struct scan *sc, const char *p, const char *eol,
 	if (perms[1] == 'w' && perms[3] == 's')
 		how |= SHMBLOCK_HELD_MAP_WRITE;
 	idx = shmblock__holders_find_index(sc->snap, dev, ino);
-	if (idx < 0) {
+	if (idx < 0 && dev != sc->dirdev) {
+		/* Mapped through a shmfs mount (without passthrough). */
+		while (p < eol && *p == ' ')
+			p++;
+		idx = shmblock__holders_mounted_entry(sc, dev, ino, p,
+						      (size_t)(eol - p));
+		if (idx < 0)
+			return 0;
+	} else if (idx < 0) {
 		while (p < eol && *p == ' ')
 			p++;
 		path = p;
@@ -171,6 +181,30 @@ static int scan_maps_text(struct scan *sc, int fd, uint32_t proc)
 	return 0;
 }
 
+/* How a PROCMAP_QUERY answer maps its file. */
+static unsigned map_how(const struct procmap_query *q)
+{
+	if ((q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
+	    (q->vma_flags & PROCMAP_QUERY_VMA_SHARED))
+		return SHMBLOCK_HELD_MAP | SHMBLOCK_HELD_MAP_WRITE;
+	return SHMBLOCK_HELD_MAP;
+}
+
+/* The path of the mapping `q` answered, asked again; false if it moved. */
+static bool mapping_path(int fd, const struct procmap_query *q, char *path,
+			 size_t size)
+{
+	struct procmap_query n = *q;
+
+	n.query_flags = 0;
+	n.query_addr = q->vma_start;
+	n.vma_name_addr = (uint64_t)(uintptr_t)path;
+	n.vma_name_size = (uint32_t)size;
+	return ioctl(fd, PROCMAP_QUERY, &n) == 0 &&
+	       n.vma_start == q->vma_start && n.inode == q->inode &&
+	       n.vma_name_size && memchr(path, '\0', size);
+}
+
 /*
  * The file-backed mappings one PROCMAP_QUERY at a time: binary fields, no
  * text made and parsed, and no path built for each mapping (d_path and its
@@ -211,8 +245,27 @@ static int scan_maps_query(struct scan *sc, int fd, uint32_t proc)
 		first = false;
 		addr = q.vma_end;
 		dev = makedev(q.dev_major, q.dev_minor);
-		if (dev != sc->dirdev || !q.inode)
+		if (!q.inode)
 			continue;
+		if (dev != sc->dirdev) {
+			/* Mapped through a shmfs mount (without passthrough;
+			 * with it the mapping is of the block itself). */
+			if (!holders_mounts_has(&sc->mounts, dev))
+				continue;
+			idx = mapping_path(fd, &q, path, sizeof(path))
+				      ? shmblock__holders_mounted_entry(
+						sc, dev, q.inode, path,
+						strlen(path))
+				      : -1;
+			if (idx < 0)
+				continue;
+			rc = shmblock__holders_add_rec(sc, idx, proc,
+						       map_how(&q), -1,
+						       q.vma_start, q.vma_end);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
 		if ((q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE) &&
 		    (q.vma_flags & PROCMAP_QUERY_VMA_SHARED))
 			how |= SHMBLOCK_HELD_MAP_WRITE;

@@ -263,6 +263,34 @@ long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
 					   ino, st);
 }
 
+/*
+ * A file of a shmfs mount: the mount shows a block under the block's own
+ * inode number and under its name less the mount's prefix (fs/inode.c), so
+ * it is this directory's block of that inode whose name ends in the file's.
+ * A mount of another directory would have to have a block of the same inode
+ * number and a name ending the same way to be taken for one of ours.
+ */
+long shmblock__holders_mounted_entry(struct scan *sc, uint64_t dev,
+				     uint64_t ino, const char *path, size_t len)
+{
+	const struct shmblock_holders_entry *e;
+	size_t n, elen;
+	const char *name =
+		holders_mounts_name(&sc->mounts, (dev_t)dev, path, len, &n);
+	long idx;
+
+	if (!name)
+		return -1;
+	idx = shmblock__holders_find_index(sc->snap, sc->dirdev, ino);
+	if (idx < 0)
+		return -1;
+	e = &sc->snap->entries[idx];
+	elen = strlen(e->name);
+	if (e->deleted || elen < n || memcmp(e->name + elen - n, name, n))
+		return -1;
+	return idx;
+}
+
 /* ---- step 3: sort entries, merge records into holders ---- */
 
 static int cmp_entry(const void *a, const void *b, void *arg)
@@ -433,6 +461,7 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap)
 	free(snap->entries);
 	free(snap->hash);
 	free(snap->holders);
+	free(snap->gaps);
 	free(snap);
 }
 
@@ -440,6 +469,21 @@ SHMBLOCK_API bool
 shmblock_holders_is_partial(const struct shmblock_holders *snap)
 {
 	return snap->partial;
+}
+
+/*
+ * A gap is a process the scan could not inspect, in whole or in part: any
+ * error but the process being gone (ENOENT, ESRCH), EMFILE and ENFILE
+ * included; its holdings may be missing from the snapshot.  There are
+ * nunreadable of them, or fewer if the list ran out of memory (the
+ * snapshot is partial all the same).
+ */
+SHMBLOCK_API const struct shmblock_holders_gap *
+shmblock_holders_gap(const struct shmblock_holders *snap, size_t i)
+{
+	if (i >= snap->ngaps)
+		return NULL;
+	return &snap->gaps[i];
 }
 
 SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,

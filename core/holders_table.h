@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "holders_mount.h"
 #include "shmblock.h"
 
 #define DELETED_SUFFIX " (deleted)"
@@ -50,6 +51,9 @@ struct shmblock_holders {
 	size_t nholders;
 	struct shmblock_holders_stats stats;
 	bool partial;
+	struct shmblock_holders_gap *gaps; /* the unreadable processes */
+	size_t ngaps, gaps_cap;		   /* (nunreadable, unless short
+					      of memory) */
 };
 
 /* What the scan needs only while it runs. */
@@ -69,6 +73,7 @@ struct scan {
 	size_t buf_cap;
 	char *dents;	 /* a descriptor directory's entries */
 	bool no_procmap; /* the kernel has no PROCMAP_QUERY: read maps */
+	struct holders_mounts mounts; /* the shmfs mounts we see */
 };
 
 /* Grows *p (of *cap elements of `size` bytes) to hold at least `need`. */
@@ -103,6 +108,14 @@ int shmblock__holders_add_rec(struct scan *sc, long entry, uint32_t proc,
 long shmblock__holders_new_entry(struct scan *sc, const char *path, size_t len,
 				 uint64_t dev, uint64_t ino,
 				 const struct stat *st);
+
+/*
+ * A file of a shmfs mount (device `dev`, inode `ino`, `path` the text of
+ * its /proc link or map line): its entry's index, or -1.
+ */
+long shmblock__holders_mounted_entry(struct scan *sc, uint64_t dev,
+				     uint64_t ino, const char *path,
+				     size_t len);
 
 /* Step 3: sorts the entries and merges the records into holders. */
 int shmblock__holders_finish(struct scan *sc);

@@ -584,13 +584,8 @@ enum shmblock_held {
 enum shmblock_holders_flags {
 	/* Leave out held inodes that have no name any more. */
 	SHMBLOCK_HOLDERS_NO_DELETED = 1u << 0,
-	/*
-	 * Accepted and ignored: every scan does what it once asked for.  Each
-	 * descriptor is statx'ed and matched by (dev, ino), whatever path the
-	 * block was opened by (a bind mount of the directory too), so no
-	 * descriptor is left out for its link text.  Kept so that callers
-	 * that pass it still build.
-	 */
+	/* Accepted and ignored: every descriptor is matched by (dev, ino),
+	 * whatever path opened it.  Kept so that callers still build. */
 	SHMBLOCK_HOLDERS_ANY_PATH = 1u << 1,
 };
 
@@ -669,6 +664,15 @@ SHMBLOCK_API void shmblock_holders_free(struct shmblock_holders *snap);
 /* true if some process could not be inspected: holders may be missing. */
 SHMBLOCK_API bool
 shmblock_holders_is_partial(const struct shmblock_holders *snap);
+
+/* Such a process, and why (holders_table.c says which errors count). */
+struct shmblock_holders_gap {
+	pid_t pid;
+	int err; /* a positive errno */
+};
+/* Gap `i` of a snapshot, or NULL past the last (holders_table.c). */
+SHMBLOCK_API const struct shmblock_holders_gap *
+shmblock_holders_gap(const struct shmblock_holders *snap, size_t i);
 
 /* Copies the scan's statistics to *out. */
 SHMBLOCK_API void shmblock_holders_stats(const struct shmblock_holders *snap,

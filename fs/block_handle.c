@@ -110,6 +110,16 @@ void node_drop(struct node *node)
 	shmblock_close(blk);
 }
 
+bool node_held_elsewhere(struct node *node)
+{
+	bool held;
+
+	pthread_mutex_lock(&node->lock);
+	held = node->nheld > 1;
+	pthread_mutex_unlock(&node->lock);
+	return held;
+}
+
 bool node_unlinked_behind_us(struct shmfs *fs, struct node *node,
 			     struct shmblock *blk)
 {

@@ -33,6 +33,12 @@ int node_hold(struct shmfs *fs, struct node *node, struct shmblock **out);
 void node_drop(struct node *node);
 
 /*
+ * Whether a block node held by the calling request (node_hold) is held
+ * besides: an open file through the mount, or another request.
+ */
+bool node_held_elsewhere(struct node *node);
+
+/*
  * True when the kernel reached `node` through a name that no longer leads to
  * it: the block was unlinked, or replaced by a rename, outside the mount, and
  * the watch's invalidation of the name has not reached the kernel yet.

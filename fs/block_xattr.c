@@ -14,7 +14,7 @@
 #include "block_handle.h"
 #include "block_xattr.h"
 #include "holders_cache.h"
-#include "lifetime.h"
+#include "lifetime_trust.h"
 #include "shmblock.h"
 
 void block_xattr_set(fuse_req_t req, struct node *node, const char *name,
@@ -29,7 +29,8 @@ void block_xattr_set(fuse_req_t req, struct node *node, const char *name,
 		rc = array_xattr_check(shmblock_fd(blk), name, value, size);
 		if (rc == 0 && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
 			rc = lifetime_set_xattr(req, shmblock_fd(blk), value,
-						size, flags);
+						size, flags,
+						node_held_elsewhere(node));
 		else if (rc == 0 &&
 			 fsetxattr(shmblock_fd(blk), name, value, size, flags))
 			rc = -errno;
@@ -88,7 +89,9 @@ void block_xattr_remove(fuse_req_t req, struct node *node, const char *name)
 					: node_hold(req_fs(req), node, &blk);
 
 	if (rc == 0) {
-		if (fremovexattr(shmblock_fd(blk), name) < 0)
+		if (!strcmp(name, SHMBLOCK_XATTR_LIFETIME))
+			rc = lifetime_remove_xattr(shmblock_fd(blk));
+		else if (fremovexattr(shmblock_fd(blk), name) < 0)
 			rc = -errno;
 		node_drop(node);
 	}

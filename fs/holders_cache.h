@@ -37,17 +37,33 @@ struct holders_ref {
 };
 
 /*
- * A reference to a scan of the shm directory at most HOLDERS_CACHE_NS old;
- * the first request after that scans again (others wait for it, then
- * share it).  With `ino` non-zero, a scan that does not know the inode
- * (dev, ino), a block made since, is replaced by a new one.
- * Errors: the scan's (-ENOMEM...).
+ * Starts the scanner thread (one scan at once); holders_cache_stop stops
+ * it and drops the last scan.  Errors: -errno of eventfd, pthread_create.
+ */
+int holders_cache_start(struct shmfs *fs);
+void holders_cache_stop(void);
+
+/*
+ * For a request: a reference to the last scan, never waiting for one.  A
+ * scan older than HOLDERS_CACHE_NS still answers and asks for the next
+ * (at most one per HOLDERS_CACHE_NS, whoever asks).  With `ino` non-zero,
+ * a scan that does not know the inode (dev, ino), a block made since,
+ * gives -EAGAIN and asks for the next; so does having no scan yet.
  */
 int holders_cache_get(struct shmfs *fs, uint64_t dev, uint64_t ino,
 		      struct holders_ref **out);
 void holders_cache_put(struct holders_ref *ref);
-/* Drops the cached scan at exit.  */
-void holders_cache_clear(void);
+
+/*
+ * For the lifetime enforcer: asks for a scan that starts at `not_before`
+ * (CLOCK_MONOTONIC ns) or later, at least 20 ms after the last one began;
+ * holders_cache_fd becomes readable (an eventfd: read it) each time a scan
+ * is done, and holders_cache_latest gives a reference to the last one
+ * (NULL: none yet).
+ */
+void holders_cache_want(uint64_t not_before);
+int holders_cache_fd(void);
+struct holders_ref *holders_cache_latest(void);
 
 /*
  * Whether the caller of `req` may read a file of mode `mode` owned by
@@ -56,6 +72,13 @@ void holders_cache_clear(void);
  * showing a caller more than the caller may see.
  */
 bool holders_may_read(fuse_req_t req, mode_t mode, uid_t uid, gid_t gid);
+
+/*
+ * Whether the caller of `req` is shown holder `h`: never the daemon
+ * itself; another user's process only when /proc would show it to the
+ * caller (no hidepid=, or the caller in its gid= group); root sees all.
+ */
+bool holders_visible(fuse_req_t req, const struct shmblock_holder *h);
 
 /*
  * Replies to a getxattr of the holders xattr `name` of `e` (NULL: a block

@@ -572,6 +572,21 @@ fuse_ino_t inode_find_ino(struct inode_table *t, dev_t dev, ino_t ino)
 	return id;
 }
 
+bool inode_in_use(struct inode_table *t, dev_t dev, ino_t ino)
+{
+	struct node *n;
+	bool used = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = *ino_slot(&t->by_ino, dev, ino); n && !used; n = n->ino_next)
+		/* Written under the node's lock; a hint read is enough: a
+		 * node in the table is not freed while we hold its lock. */
+		used = n->dev == dev && n->ino == ino &&
+		       __atomic_load_n(&n->nheld, __ATOMIC_RELAXED) > 0;
+	pthread_mutex_unlock(&t->lock);
+	return used;
+}
+
 bool inode_has_other_kind(struct inode_table *t, dev_t dev, ino_t ino,
 			  enum node_kind kind)
 {

@@ -162,6 +162,13 @@ fuse_ino_t inode_find_name(struct inode_table *t, const char *name);
 fuse_ino_t inode_find_ino(struct inode_table *t, dev_t dev, ino_t ino);
 
 /*
+ * Whether a node of the block (dev, ino) has the block open now: a file
+ * open through the mount, or a request using it (docs/security.md: a
+ * block open through the mount is held, whoever holds the file).
+ */
+bool inode_in_use(struct inode_table *t, dev_t dev, ino_t ino);
+
+/*
  * Whether a node of the block (dev, ino) has a kind other than `kind`
  * (NODE_BLOCK or NODE_LIST): the kernel then shows the block with a type it
  * no longer has.

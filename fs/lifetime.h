@@ -3,6 +3,10 @@
  * The lifetime enforcer (docs/shmfs.md, "Lifetimes"): follows the
  * SHMBLOCK_XATTR_LIFETIME policies of the mount's blocks and removes a
  * block when its owner exits, its last holder lets go, or it sits idle.
+ * Its thread is here; its parts are lifetime_table (the state),
+ * lifetime_trust (whose policy counts; setxattr through the mount),
+ * lifetime_learn (policies read, blocks removed), lifetime_owners and
+ * lifetime_holders (the two ways a policy gives a block up).
  */
 #ifndef SHMFS_LIFETIME_H
 #define SHMFS_LIFETIME_H
@@ -10,11 +14,6 @@
 #include <stdint.h>
 
 #include "fs.h"
-
-/* The daemon's proof of who set a policy through the mount (root only). */
-#define LIFETIME_XATTR_BY "trusted.shmfs.lifetime_by"
-/* Set once a last-holder block has been seen held, for a restart. */
-#define LIFETIME_XATTR_HELD "trusted.shmfs.held"
 
 /* The default period of the holders scan, seconds. */
 #define LIFETIME_SCAN_DEFAULT 2.0
@@ -41,15 +40,5 @@ void lifetime_free(struct shmfs *fs);
  * IN_Q_OVERFLOW: events were lost.  Cheap: queues the name for the thread.
  */
 void lifetime_note_event(struct shmfs *fs, const char *shm_name, uint32_t mask);
-
-/*
- * setxattr of SHMBLOCK_XATTR_LIFETIME through the mount on the block open
- * at `fd`: the value is checked and completed ("owner" = the caller's
- * process, with its start time), stored, and marked as set by the caller
- * (LIFETIME_XATTR_BY) when the caller may remove the block.
- * Errors: -EINVAL (not a policy), -ESRCH (no such owner), fsetxattr's.
- */
-int lifetime_set_xattr(fuse_req_t req, int fd, const char *value, size_t size,
-		       int flags);
 
 #endif

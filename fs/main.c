@@ -17,6 +17,7 @@
 #include "connection.h"
 #include "fs.h"
 #include "inode.h"
+#include "holders_cache.h"
 #include "lifetime.h"
 #include "listing.h"
 #include "notify.h"
@@ -351,6 +352,11 @@ int main(int argc, char *argv[])
 			  strerror(-rc));
 		goto out_unmount;
 	}
+	rc = holders_cache_start(&fs);
+	if (rc < 0) {
+		shmfs_log(&fs, LOG_ERR, "holders scanner: %s", strerror(-rc));
+		goto out_watch;
+	}
 	rc = lifetime_start(&fs, opts.lifetime_scan);
 	if (rc < 0) {
 		shmfs_log(&fs, LOG_ERR, "lifetime enforcer: %s", strerror(-rc));
@@ -371,6 +377,7 @@ int main(int argc, char *argv[])
 
 out_watch:
 	lifetime_stop(&fs);
+	holders_cache_stop();
 	if (watch_stop(fs.watch) < 0)
 		connection_abort(conn);
 out_unmount:

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "holders_cache.h"
-#include "lifetime.h"
+#include "lifetime_trust.h"
 #include "list_edit.h"
 #include "list_text.h"
 #include "ops_item.h"
@@ -536,7 +536,8 @@ static void set_xattr(fuse_req_t req, struct node *node, const char *name,
 	}
 	rc = list_view_load_item(req_fs(req), node, LIST_HEADER, &view);
 	if (rc == 0 && !remove && !strcmp(name, SHMBLOCK_XATTR_LIFETIME))
-		rc = lifetime_set_xattr(req, view.fd, value, size, flags);
+		rc = lifetime_set_xattr(req, view.fd, value, size, flags,
+					false);
 	else if (rc == 0 &&
 		 (remove ? fremovexattr(view.fd, name)
 			 : fsetxattr(view.fd, name, value, size, flags)))

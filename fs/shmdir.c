@@ -16,6 +16,8 @@
 
 #include "cleanup.h"
 #include "expect.h"
+#include "holders_doubt.h"
+#include "inode.h"
 #include "shmblock.h"
 #include "shmdir.h"
 
@@ -372,28 +374,26 @@ static void test_pause(struct shmfs *fs, const char *shm_name, const char *at)
 	usleep((useconds_t)atoi(ms) * 1000);
 }
 
-/* Whether a process other than the daemon holds the block at `name`. */
-static int held_by_others(struct shmfs *fs, const char *name)
+bool shmdir_held(struct shmfs *fs, const struct shmblock_holders *snap,
+		 const struct block_id *id, char *why, size_t len)
 {
-	const struct shmblock_holders_entry *e;
-	struct shmblock_holders *snap;
+	const struct shmblock_holders_entry *e =
+		shmblock_holders_find(snap, id->dev, id->ino);
 	size_t i;
-	int rc = shmblock_holders_scan_block(
-		fs->dirfd, name, SHMBLOCK_HOLDERS_NO_DELETED, &snap);
 
-	if (rc < 0)
-		return rc;
-	e = shmblock_holders_find_name(snap, name);
-	/*
-	 * A process the daemon may not read (in another user namespace, or
-	 * pid 1 of some containers) is not seen: docs/shmfs.md says so.
-	 */
-	rc = 0;
+	/* Open through the mount: held, whoever holds the FUSE file. */
+	if (fs->inodes && inode_in_use(fs->inodes, id->dev, id->ino)) {
+		snprintf(why, len, "it is open through the mount");
+		return true;
+	}
+	/* The daemon's own descriptors are the mount's files, just above. */
 	for (i = 0; e && i < e->nholders; i++)
-		if (e->holders[i].pid != getpid())
-			rc = 1;
-	shmblock_holders_free(snap);
-	return rc;
+		if (e->holders[i].pid != getpid()) {
+			snprintf(why, len, "process %ld holds it",
+				 (long)e->holders[i].pid);
+			return true;
+		}
+	return holders_doubt(snap, why, len);
 }
 
 /* Whether the xattr `xattr` of the block at `name` reads `value`. */
@@ -436,11 +436,10 @@ static void put_back(struct shmfs *fs, const char *shm_name, const char *tmp,
 		  shm_name, (unsigned long long)ino, tmp);
 }
 
-int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
-		       const struct block_id *id, const char *xattr,
-		       const char *value, unsigned flags)
+int shmdir_take(struct shmfs *fs, const char *shm_name,
+		const struct block_id *id, const char *xattr, const char *value,
+		char *tmp)
 {
-	char tmp[NAME_MAX + 1];
 	struct block_id now;
 	uint32_t r;
 	int rc;
@@ -448,7 +447,7 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 	test_pause(fs, shm_name, "before taking");
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (uint32_t)rand();
-	if (snprintf(tmp, sizeof(tmp), "%s" SHMFS_TMP_PREFIX "%ld-%08x",
+	if (snprintf(tmp, NAME_MAX + 1, "%s" SHMFS_TMP_PREFIX "%ld-%08x",
 		     fs->prefix, (long)getpid(), r) > NAME_MAX)
 		return -ENAMETOOLONG;
 	/* From here on no one opens the block by name: the check holds. */
@@ -461,21 +460,52 @@ int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 		rc = -ESTALE;
 	if (rc == 0 && xattr && !xattr_is(fs, tmp, xattr, value))
 		rc = -EAGAIN;
-	if (rc == 0 && (flags & SHMDIR_REMOVE_UNHELD)) {
-		rc = held_by_others(fs, tmp);
-		rc = rc > 0 ? -EBUSY : rc;
-	}
-	if (rc == 0 && unlinkat(fs->dirfd, tmp, 0) < 0)
-		rc = -errno;
 	if (rc == -ENOENT) /* someone unlinked it meanwhile */
 		return rc;
-	if (rc < 0) {
+	if (rc < 0)
 		put_back(fs, shm_name, tmp, rc == -ESTALE ? now.ino : id->ino);
-		return rc;
+	return rc;
+}
+
+int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
+		  const struct block_id *id, bool remove)
+{
+	if (!remove) {
+		put_back(fs, shm_name, tmp, id->ino);
+		return 0;
 	}
+	if (unlinkat(fs->dirfd, tmp, 0) < 0)
+		return -errno;
 	if (fs->created)
 		created_set_remove(fs->created, id->dev, id->ino);
 	return 0;
+}
+
+int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
+		       const struct block_id *id, const char *xattr,
+		       const char *value, unsigned flags)
+{
+	struct shmblock_holders *snap;
+	char tmp[NAME_MAX + 1], why[128];
+	int rc = shmdir_take(fs, shm_name, id, xattr, value, tmp);
+
+	if (rc < 0)
+		return rc;
+	if (flags & SHMDIR_REMOVE_UNHELD) {
+		rc = shmblock_holders_scan_block(
+			fs->dirfd, tmp, SHMBLOCK_HOLDERS_NO_DELETED, &snap);
+		if (rc == 0) {
+			rc = shmdir_held(fs, snap, id, why, sizeof(why))
+				     ? -EBUSY
+				     : 0;
+			shmblock_holders_free(snap);
+		}
+	}
+	if (rc < 0) {
+		shmdir_settle(fs, shm_name, tmp, id, false);
+		return rc;
+	}
+	return shmdir_settle(fs, shm_name, tmp, id, true);
 }
 
 /* The four expectations of a rename, added or (undo) removed. */

@@ -14,6 +14,8 @@
 #include "block_id.h"
 #include "fs.h"
 
+struct shmblock_holders;
+
 /* Sets up the expectations and (-o cleanup) the created set.  -ENOMEM. */
 int shmdir_open(struct shmfs *fs);
 /* Unlinks what the mount created (-o cleanup); returns how many or -errno. */
@@ -65,6 +67,29 @@ int shmdir_unlink(struct shmfs *fs, const char *shm_name);
 int shmdir_remove_same(struct shmfs *fs, const char *shm_name,
 		       const struct block_id *id, const char *xattr,
 		       const char *value, unsigned flags);
+
+/*
+ * shmdir_remove_same in steps, so that one holders scan settles many
+ * removals: shmdir_take moves the block to a private name `tmp` (NAME_MAX
+ * + 1 bytes) and checks it there (0: taken; else as shmdir_remove_same,
+ * and the name is as it was), a scan started after the take says whether
+ * it is held (shmdir_held), and shmdir_settle unlinks it (`remove`) or
+ * puts it back.
+ */
+int shmdir_take(struct shmfs *fs, const char *shm_name,
+		const struct block_id *id, const char *xattr, const char *value,
+		char *tmp);
+int shmdir_settle(struct shmfs *fs, const char *shm_name, const char *tmp,
+		  const struct block_id *id, bool remove);
+
+/*
+ * Whether the block `id` is held as far as `snap` (a scan started after
+ * the block was taken) and the mount know: open through the mount, held
+ * by a process other than the daemon, or the scan left a doubt
+ * (holders_doubt.h).  `why` says which, for the log.
+ */
+bool shmdir_held(struct shmfs *fs, const struct shmblock_holders *snap,
+		 const struct block_id *id, char *why, size_t len);
 
 /* Renames `from` to `to` (renameat2 `flags`).  Returns 0 or -errno. */
 int shmdir_rename(struct shmfs *fs, const char *from, const char *to,

@@ -209,12 +209,68 @@ def hostile(kind, mnt, prefix, deadline, results):
                     if e.errno not in CLEAN:
                         raise
                 n += 1
+        elif kind == "owners":
+            # owner= policies on many empty blocks of one's own, naming
+            # short-lived processes: the daemon's descriptors must not
+            # follow them (main() bounds them), and each block goes with
+            # its owner.
+            while time.time() < deadline:
+                child = os.fork()
+                if child == 0:
+                    time.sleep(0.2)
+                    os._exit(0)
+                for i in range(50):
+                    p = os.path.join(SHM, prefix + "own%d-%d" % (n % 8, i))
+                    with open(p, "wb"):
+                        pass
+                    os.setxattr(p, "user.shmfs.lifetime", b"owner=%d" % child)
+                os.waitpid(child, 0)
+                n += 1
+        elif kind == "holders":
+            # holders xattrs of blocks made a moment ago (unknown to the
+            # last scan: EAGAIN, never a scan in the request) and of one
+            # that stays, in a loop.
+            keep = os.path.join(SHM, prefix + "hkeep")
+            with open(keep, "wb"):
+                pass
+            while time.time() < deadline:
+                p = os.path.join(mnt, "hnew%d" % (n % 4))
+                with open(p, "wb"):
+                    pass
+                for q in (p, os.path.join(mnt, "hkeep")):
+                    try:
+                        os.getxattr(q, "user.shmfs.holders")
+                        os.getxattr(q, "user.shmfs.holders_age")
+                    except OSError as e:
+                        if e.errno != errno.EAGAIN:
+                            raise
+                os.unlink(p)
+                n += 1
+        elif kind == "policies":
+            # last-holder and idle=1 set and withdrawn on blocks held for a
+            # moment through the mount: every set makes the daemon look at
+            # holders, every close brings a scan forward.
+            while time.time() < deadline:
+                name = "pol%d" % (n % 4)
+                p = os.path.join(mnt, name)
+                try:
+                    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o600)
+                    os.setxattr(p, "user.shmfs.lifetime",
+                                [b"last-holder", b"idle=1"][n % 2])
+                    os.close(fd)
+                    if n % 3 == 0:
+                        os.removexattr(p, "user.shmfs.lifetime")
+                except OSError as e:  # removed by its policy meanwhile
+                    if e.errno not in CLEAN | {errno.ENODATA}:
+                        raise
+                n += 1
         results.put(("hostile " + kind, "ok", n, n, {}))
     except BaseException as e:
         results.put(("hostile " + kind, "error: %r" % (e,), n, n, {}))
 
 
-HOSTILE = ["sparse", "xattrs", "ls", "stores", "reader", "renames"]
+HOSTILE = ["sparse", "xattrs", "ls", "stores", "reader", "renames",
+           "owners", "holders", "policies"]
 
 
 def main():

@@ -44,22 +44,64 @@ def make(path, data=b"x" * 4096, mode=0o644):
     return path
 
 
-def past_cache():
-    """Waits until every scan the mount cached so far is too old to answer."""
-    time.sleep(CACHE_S + 0.1)
+def past_cache(m):
+    """Waits for a scan of the mount that began after this call.  A request
+    answers from the last scan and asks for the next when that is older
+    than CACHE_S (fs/holders_cache.c, docs/security.md): holders_age says
+    when the scan began.  Any block or list of the mount tells; with none,
+    a probe block made for the purpose (EAGAIN until a scan has it)."""
+    t0 = time.monotonic()
+    probes = [m.path(n) for n in os.listdir(m.path())]
+    made = None
+    if not probes:
+        made = os.path.join(m.shmdir, m.prefix + "probe-%d" % os.getpid())
+        with open(made, "wb"):
+            pass
+        probes = [m.path("probe-%d" % os.getpid())]
+    try:
+        deadline = t0 + 30
+        while time.monotonic() < deadline:
+            for probe in probes:
+                try:
+                    age = float(os.getxattr(probe, AGE).decode().split()[0])
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.ENOENT, errno.ENODATA):
+                        raise
+                    continue
+                if time.monotonic() - age > t0:
+                    return
+                break
+            time.sleep(0.02)
+        raise AssertionError("no scan began after %.3f" % t0)
+    finally:
+        if made:
+            os.unlink(made)
+
+
+def getx(path, name, timeout=30):
+    """getxattr, again while it says EAGAIN: a block made after the last
+    scan is answered by the next (docs/security.md)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.getxattr(path, name)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def holders(path):
     """{pid: (uid, how, comm)} from the holders xattr."""
     out = {}
-    for line in os.getxattr(path, HOLDERS).decode().splitlines():
+    for line in getx(path, HOLDERS).decode().splitlines():
         pid, uid, how, comm = line.split(" ", 3)
         out[int(pid)] = (int(uid), how, comm)
     return out
 
 
 def nholders(path):
-    return int(os.getxattr(path, COUNT))
+    return int(getx(path, COUNT))
 
 
 HOW = {"fd": H.HELD_FD, "map-ro": H.HELD_MAP, "map-rw": H.HELD_MAP | H.HELD_MAP_WRITE,
@@ -78,7 +120,7 @@ def test_xattrs_against_fuser_and_lsof(shmfs, hs):
     p2 = hs.spawn("mapro:" + m.block("both"), "fdro:" + m.block("fd"))
     want = {"fd": {p1.pid: "fd", p2.pid: "fd"}, "map": {p1.pid: "map-rw"},
             "both": {p1.pid: "both-rw", p2.pid: "map-ro"}, "mapro": {p1.pid: "map-ro"}}
-    past_cache()
+    past_cache(m)
     for k in kinds:
         got = holders(m.path(k))
         assert {pid: how for pid, (_, how, _) in got.items()} == want[k], k
@@ -109,12 +151,12 @@ def test_listxattr_and_read_only(shmfs, hs):
         with pytest.raises(OSError) as e:
             os.removexattr(m.path("b"), name)
         assert e.value.errno == errno.EPERM
-    assert nholders(m.path("b")) == 0 and os.getxattr(m.path("b"), HOLDERS) == b""
+    assert nholders(m.path("b")) == 0 and getx(m.path("b"), HOLDERS) == b""
     sl = shared_memory.ShareableList([1, 2, 3], name=m.prefix + "lst")
     try:
         assert os.path.isdir(m.path("lst"))
         assert {HOLDERS, COUNT, AGE} <= set(os.listxattr(m.path("lst")))
-        past_cache()
+        past_cache(m)
         assert os.getpid() in holders(m.path("lst"))
         with pytest.raises(OSError) as e:
             os.setxattr(m.path("lst"), HOLDERS, b"x")
@@ -131,14 +173,14 @@ def test_fork_exit_and_sigkill(shmfs, hs):
     make(m.block("a"))
     p = hs.spawn("both:" + m.block("a"), fork=True)
     q = hs.spawn("map:" + m.block("a"))
-    past_cache()
+    past_cache(m)
     assert set(holders(m.path("a"))) == {p.pid, p.child, q.pid}
     p.stdin.write("\n")
     p.stdin.flush()
     assert p.stdout.readline().strip() == "child gone"
     H.wait_gone(p.child)
     hs.stop(q, signal.SIGKILL)
-    past_cache()
+    past_cache(m)
     assert set(holders(m.path("a"))) == {p.pid}
     assert set(fuser(m.block("a"))) == {p.pid}
     assert nholders(m.path("a")) == 1
@@ -170,17 +212,17 @@ def test_cpython_shared_memory_closed_one_by_one(shmfs, prefix):
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             procs.append(p)
             assert p.stdout.readline().strip() == "ready"
-        past_cache()
+        past_cache(m)
         assert nholders(m.path("cp")) == 4
         assert set(holders(m.path("cp"))) == {os.getpid()} | {p.pid for p in procs}
         for i, p in enumerate(procs):
             p.stdin.write("\n")
             p.stdin.flush()
             assert p.stdout.readline().strip() == "closed"
-            past_cache()
+            past_cache(m)
             assert nholders(m.path("cp")) == 3 - i
         owner.close()
-        past_cache()
+        past_cache(m)
         assert nholders(m.path("cp")) == 0
     finally:
         for p in procs:
@@ -239,7 +281,7 @@ def test_nobody_sees_holders_of_what_it_may_read(shmfs, hs, options):
                    ("open", "group", "secret", "gone600", "gone644")))
     os.unlink(m.block("gone600"))
     os.unlink(m.block("gone644"))
-    past_cache()
+    past_cache(m)
     dels = {n.split("@")[0]: m.path(".deleted", n) for n in os.listdir(m.path(".deleted"))}
     assert set(dels) == {"gone600", "gone644"}
     line = "%d 0 fd " % p.pid
@@ -278,7 +320,7 @@ def test_deleted_unlinked_renamed_and_recreated(shmfs, hs):
     ino_x2 = os.stat(m.block("x")).st_ino
     q = hs.spawn("fdro:" + m.block("x"))
     os.unlink(m.block("x"))
-    past_cache()
+    past_cache(m)
     names = sorted(os.listdir(m.path(".deleted")))
     assert names == sorted(["u@%d" % ino_u, "x@%d" % ino_x1, "x@%d" % ino_x2])
     st = os.stat(m.path(".deleted", "u@%d" % ino_u))
@@ -312,12 +354,12 @@ def test_deleted_unlinked_renamed_and_recreated(shmfs, hs):
         assert e.value.errno == want
     # The last holder lets go: the entry goes.
     hs.stop(q)
-    past_cache()
+    past_cache(m)
     assert "x@%d" % ino_x2 not in os.listdir(m.path(".deleted"))
     with pytest.raises(FileNotFoundError):
         os.stat(m.path(".deleted", "x@%d" % ino_x2))
     hs.stop(p)
-    past_cache()
+    past_cache(m)
     assert os.listdir(m.path(".deleted")) == []
 
 

@@ -125,9 +125,14 @@ NAMESPACE_STEPS = textwrap.dedent(r"""
         report["shm"] = sorted(n for n in os.listdir("/dev/shm")
                                if n.startswith(prefix))
         report["umount"] = run("umount", mnt)
-        time.sleep(0.2)   # -o cleanup runs as the daemon ends
-        report["after_cleanup"] = sorted(
+        # -o cleanup runs as the daemon ends, which umount doesn't wait
+        # for: up to 10 s (an ASan daemon on a loaded machine is slow).
+        left = lambda: sorted(
             n for n in os.listdir("/dev/shm") if n.startswith(prefix))
+        deadline = time.monotonic() + 10
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        report["after_cleanup"] = left()
         # mount -a: the second line (the defaults, -o nommap spelled out).
         report["mount_a"] = run("mount", "--fstab", fstab + ".a", "-a")
         report["table_a"] = mounted()

@@ -9,6 +9,7 @@ does.  Peers: tmpfs (the same names on a tmpfs file) and ls under strace."""
 import errno
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -69,3 +70,56 @@ def test_ls_asks_the_label_once(shmfs, prefix, peer):
 
     assert asks(peer) >= 50
     assert asks(m.dir) == 1
+
+
+def _acl(*entries):
+    """A POSIX ACL xattr value (version 2; tag, perm, id per entry)."""
+    return struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", *e) for e in entries)
+
+
+ANY = 0xffffffff
+ACL = _acl((1, 6, ANY), (2, 4, 65534), (4, 4, ANY), (0x10, 4, ANY),
+           (0x20, 4, ANY))
+
+
+def test_acl_is_the_blocks_own(shmfs, prefix, peer):
+    """An ACL read through the mount (answered by name, without opening the
+    block) is the block's, as tmpfs gives it: after the name is taken by
+    another block, the new block's; through a file still open on a block
+    unlinked since, that block's."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    m = shmfs()
+    make(prefix, "a")
+    make(prefix, "b")
+    tmp_a, tmp_b = os.path.join(peer, "a"), os.path.join(peer, "b")
+    open(tmp_a, "w").close()
+    open(tmp_b, "w").close()
+    for path in (os.path.join(SHM_DIR, prefix + "a"), tmp_a):
+        os.setxattr(path, "system.posix_acl_access", ACL)
+    for mine, theirs in ((m.path("a"), tmp_a), (m.path("b"), tmp_b)):
+        for name in ("system.posix_acl_access", "system.posix_acl_default"):
+            try:
+                want = os.getxattr(theirs, name)
+            except OSError as e:
+                assert errno_of(os.getxattr, mine, name) == e.errno
+            else:
+                assert os.getxattr(mine, name) == want
+    os.rename(os.path.join(SHM_DIR, prefix + "a"),
+              os.path.join(SHM_DIR, prefix + "b"))
+    os.rename(tmp_a, tmp_b)
+    assert os.getxattr(m.path("b"), "system.posix_acl_access") == \
+        os.getxattr(tmp_b, "system.posix_acl_access") == ACL
+    fd = os.open(m.path("b"), os.O_RDONLY)
+    tfd = os.open(tmp_b, os.O_RDONLY)
+    try:
+        os.unlink(os.path.join(SHM_DIR, prefix + "b"))
+        os.unlink(tmp_b)
+        make(prefix, "b")
+        open(tmp_b, "w").close()
+        assert os.getxattr(fd, "system.posix_acl_access") == \
+            os.getxattr(tfd, "system.posix_acl_access") == ACL
+    finally:
+        os.close(fd)
+        os.close(tfd)

@@ -183,14 +183,15 @@ def hostile(kind, mnt, prefix, deadline, results):
                 try:
                     names = os.listdir(os.path.join(mnt, "hlist"))
                     assert len(names) == 6, names
-                    with open(os.path.join(mnt, "hlist", "1")) as f:
-                        text = f.read()
+                    # os.read, not open().read(): Python's file objects
+                    # turn a read's EAGAIN into None (then a TypeError),
+                    # where the daemon's documented EAGAIN is meant.
+                    text = read_raw(os.path.join(mnt, "hlist", "1")).decode()
                     # "" is the instant CPython's struct.pack_into has
                     # zero-filled the slot and not yet copied: its own
                     # reader sees it too (docs/lists.md).
                     assert text.startswith("s") or text == "\n", text
-                    with open(os.path.join(mnt, "hlist", ".json")) as f:
-                        f.read()
+                    read_raw(os.path.join(mnt, "hlist", ".json"))
                 except OSError as e:
                     if e.errno != errno.EAGAIN:  # rare, documented
                         raise
@@ -267,6 +268,20 @@ def hostile(kind, mnt, prefix, deadline, results):
         results.put(("hostile " + kind, "ok", n, n, {}))
     except BaseException as e:
         results.put(("hostile " + kind, "error: %r" % (e,), n, n, {}))
+
+
+def read_raw(path):
+    """The whole file by os.read: a read's error is an OSError."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                return b"".join(chunks)
+            chunks.append(b)
+    finally:
+        os.close(fd)
 
 
 HOSTILE = ["sparse", "xattrs", "ls", "stores", "reader", "renames",
